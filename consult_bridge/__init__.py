@@ -1,0 +1,1 @@
+"""Consultation bridge for clinicians (FastAPI app; built in a later issue)."""

@@ -1,0 +1,1 @@
+"""Simulated wristbands, scenarios and the fleet publisher."""

@@ -1,0 +1,148 @@
+"""Publish a simulated fleet to an MQTT broker at a given rate (``vigil sim``).
+
+Each device sends ``rate_hz`` batches per wall-clock second; each batch covers
+``speed / rate_hz`` seconds of device time, so ``speed=60`` plays an hour in a minute.
+Device time starts ``seconds * speed`` in the past, so a run ends near the present.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+
+import msgspec
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from device_sim.scenario import Scenario
+from device_sim.wristband import SimulatedWristband
+from schemas import encode
+from schemas.topics import telemetry_topic
+
+log = logging.getLogger(__name__)
+
+
+class FleetPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is simulated, how fast, and for how long."""
+
+    devices: int = 5
+    rate_hz: float = 1.0
+    seconds: float = 30.0
+    speed: float = 60.0
+    seed: int = 1
+    scenarios: dict[str, Scenario] = msgspec.field(default_factory=dict)  # device id -> scenario
+    default: Scenario | None = None
+    id_prefix: str = "wb"
+
+
+class PublishStats(msgspec.Struct, kw_only=True):
+    """What the simulator sent."""
+
+    batches: int = 0
+    samples: int = 0
+    failed: int = 0
+
+
+def build_fleet(plan: FleetPlan, start: dt.datetime) -> list[SimulatedWristband]:
+    """The plan's wristbands, ids ``{prefix}-0001`` upward."""
+    bands = []
+    for i in range(plan.devices):
+        device_id = f"{plan.id_prefix}-{i + 1:04d}"
+        scenario = plan.scenarios.get(device_id, plan.default)
+        if scenario is None:
+            raise ValueError(f"no scenario for {device_id}")
+        bands.append(SimulatedWristband(device_id, scenario, start, seed=plan.seed))
+    return bands
+
+
+class MqttPublisher:
+    """A paho client publishing QoS 1, with its network loop in a thread."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        client_id: str = "vigil-sim",
+        username: str | None = None,
+        password: str | None = None,
+        protocol: str = "5",
+    ) -> None:
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=paho.MQTTv5 if protocol == "5" else paho.MQTTv311,
+        )
+        if username is not None:
+            self._client.username_pw_set(username, password)
+        self._client.max_inflight_messages_set(200)
+        self._client.max_queued_messages_set(0)
+        self._host, self._port = host, port
+        self._pending: list[paho.MQTTMessageInfo] = []
+        self._lock = threading.Lock()
+
+    def connect(self) -> None:
+        """Connect and start the network thread."""
+        self._client.connect(self._host, self._port, keepalive=30)
+        self._client.loop_start()
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        """Queue one message."""
+        info = self._client.publish(topic, payload, qos=qos)
+        with self._lock:
+            self._pending.append(info)
+
+    def flush(self, timeout_s: float = 30.0) -> int:
+        """Wait until every queued message is acknowledged; return how many failed."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        failed = 0
+        for info in pending:
+            try:
+                info.wait_for_publish(timeout=timeout_s)
+            except (RuntimeError, ValueError):
+                failed += 1
+                continue
+            failed += 0 if info.is_published() else 1
+        return failed
+
+    def close(self) -> None:
+        """Disconnect and stop the network thread."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+async def run_fleet(
+    plan: FleetPlan,
+    publisher: MqttPublisher,
+    *,
+    stop: asyncio.Event | None = None,
+    on_tick: Callable[[PublishStats], None] | None = None,
+) -> PublishStats:
+    """Publish the fleet's batches at the plan's rate until its time is up or ``stop``."""
+    stats = PublishStats()
+    interval_wall = 1.0 / plan.rate_hz
+    step_s = plan.speed * interval_wall
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=plan.seconds * plan.speed)
+    bands = build_fleet(plan, start)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    ticks = max(1, round(plan.seconds * plan.rate_hz))
+    for k in range(ticks):
+        if stop is not None and stop.is_set():
+            break
+        for band in bands:
+            batch = band.batch(k * step_s, (k + 1) * step_s)
+            publisher.publish(telemetry_topic(band.device_id), encode(batch))
+            stats.batches += 1
+            stats.samples += len(batch.samples)
+        if on_tick is not None:
+            on_tick(stats)
+        delay = t0 + (k + 1) * interval_wall - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    stats.failed = await asyncio.to_thread(publisher.flush)
+    return stats

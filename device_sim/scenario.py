@@ -1,0 +1,82 @@
+"""Scenarios as TOML files: vitals keyframes over device time, and the expected outcome."""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+LevelName = Literal["none", "yellow", "orange", "red"]
+VITALS = (
+    "heart_rate_bpm",
+    "spo2_pct",
+    "respiration_rate_per_min",
+    "systolic_mmhg",
+    "diastolic_mmhg",
+    "temp_c",
+)
+
+
+class Keyframe(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Target vitals at ``at_s`` seconds of device time after the scenario starts."""
+
+    at_s: float
+    heart_rate_bpm: float
+    spo2_pct: float
+    respiration_rate_per_min: float
+    systolic_mmhg: float
+    diastolic_mmhg: float
+    temp_c: float
+
+
+class Expect(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The outcome a run of the scenario must show."""
+
+    min_level: LevelName | None = None  # at least this level must be raised ...
+    within_s: float | None = None  # ... within this much device time
+    max_level: LevelName | None = None  # nothing above this level may be raised
+
+
+class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A named script of vitals for simulated wearers."""
+
+    name: str
+    description: str = ""
+    keyframes: tuple[Keyframe, ...]
+    expect: Expect = Expect()
+
+    def vitals_at(self, t_s: float) -> dict[str, float]:
+        """Target vitals at device time ``t_s`` (linear between keyframes, held after)."""
+        frames = self.keyframes
+        if t_s <= frames[0].at_s:
+            return {k: getattr(frames[0], k) for k in VITALS}
+        for a, b in itertools.pairwise(frames):
+            if a.at_s <= t_s <= b.at_s:
+                w = (t_s - a.at_s) / (b.at_s - a.at_s) if b.at_s > a.at_s else 1.0
+                return {k: getattr(a, k) + w * (getattr(b, k) - getattr(a, k)) for k in VITALS}
+        return {k: getattr(frames[-1], k) for k in VITALS}
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    """A built-in scenario by name (``device_sim/scenarios/NAME.toml``) or a TOML path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" and path.exists():
+        text = path.read_text(encoding="utf-8")
+    else:
+        ref = resources.files("device_sim") / "scenarios" / f"{name_or_path}.toml"
+        if not ref.is_file():
+            raise ValueError(f"unknown scenario {name_or_path!r}; built in: {builtin_names()}")
+        text = ref.read_text(encoding="utf-8")
+    return msgspec.convert(tomllib.loads(text), Scenario)
+
+
+def builtin_names() -> list[str]:
+    """Names of the scenarios shipped in ``device_sim/scenarios``."""
+    folder = resources.files("device_sim") / "scenarios"
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )

@@ -1,0 +1,136 @@
+"""A simulated wristband: physiologically plausible telemetry following a scenario.
+
+Pure and seeded: ``batch(t0_s, t1_s)`` returns the wire model a real band would send
+for that span of device time. Heart rate follows the scenario with noise; RR intervals
+carry respiratory sinus arrhythmia (0.25 Hz, 3 %) and 2 % beat-to-beat jitter; SpO2,
+respiration and a device core-temperature estimate follow with sensor noise; blood
+pressure is measured every 5 minutes, battery every 10; steps and a GPS walk near home.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+
+from device_sim.scenario import Scenario
+from schemas import (
+    Battery,
+    BloodPressure,
+    GpsFix,
+    HeartRate,
+    Respiration,
+    SpO2,
+    Steps,
+    TelemetryBatchV1,
+    Temperature,
+)
+from schemas.telemetry import MAX_RR_PER_SAMPLE, AnySample
+
+_BP_EVERY_S = 300.0
+_BATTERY_EVERY_S = 600.0
+_OFFSETS_MIN = (0, 60, -300, 480)  # device clocks in several time zones
+
+
+class SimulatedWristband:
+    """One wearer's band; each ``batch`` call advances its sequence number."""
+
+    def __init__(
+        self,
+        device_id: str,
+        scenario: Scenario,
+        start: dt.datetime,
+        *,
+        seed: int = 0,
+        home: tuple[float, float] = (51.5007, -0.1246),
+    ) -> None:
+        self.device_id = device_id
+        self.scenario = scenario
+        self._rng = random.Random(f"{seed}:{device_id}")
+        self.boot_id = self._rng.randrange(1, 2**31 - 1)
+        self.seq = 0
+        offset = dt.timedelta(minutes=self._rng.choice(_OFFSETS_MIN))
+        self._tz = dt.timezone(offset)
+        self._start = start.astimezone(self._tz)
+        self._lat, self._lon = home
+        self._battery = 100.0 - self._rng.uniform(0, 20)
+        self._next_bp_s = 0.0
+        self._next_battery_s = 0.0
+
+    def device_time(self, t_s: float) -> dt.datetime:
+        """Device clock ``t_s`` seconds after the scenario start, with its UTC offset."""
+        return self._start + dt.timedelta(seconds=t_s)
+
+    def _rr_intervals(self, t0_s: float, t1_s: float, hr_bpm: float) -> tuple[float, ...]:
+        rr, t = [], t0_s
+        mean_ms = 60_000.0 / hr_bpm
+        while t < t1_s:
+            rsa = 1 + 0.03 * math.sin(2 * math.pi * 0.25 * t)
+            interval = mean_ms * rsa * (1 + self._rng.gauss(0, 0.02))
+            rr.append(round(interval, 1))
+            t += interval / 1000.0
+        return tuple(rr[-MAX_RR_PER_SAMPLE:])
+
+    def batch(self, t0_s: float, t1_s: float) -> TelemetryBatchV1:
+        """The telemetry the band sends for device time ``[t0_s, t1_s)``."""
+        rng = self._rng
+        v = self.scenario.vitals_at(t1_s)
+        at = self.device_time(t1_s)
+        hr = max(25.0, v["heart_rate_bpm"] + rng.gauss(0, 1.5))
+        samples: list[AnySample] = [
+            HeartRate(
+                measured_at=at,
+                heart_rate_bpm=round(hr, 1),
+                rr_ms=self._rr_intervals(t0_s, t1_s, hr),
+                sensor_contact=True,
+            ),
+            SpO2(measured_at=at, spo2_pct=round(min(100.0, v["spo2_pct"] + rng.gauss(0, 0.4)), 1)),
+            Respiration(
+                measured_at=at,
+                respiration_rate_per_min=round(
+                    max(4.0, v["respiration_rate_per_min"] + rng.gauss(0, 0.6)), 1
+                ),
+            ),
+            Temperature(
+                measured_at=at,
+                temp_c=round(v["temp_c"] + rng.gauss(0, 0.05), 2),
+                site="estimated_core",
+            ),
+            Temperature(
+                measured_at=at, temp_c=round(v["temp_c"] - 3.5 + rng.gauss(0, 0.3), 2), site="wrist"
+            ),
+            Steps(
+                measured_at=at,
+                steps=max(0, int(rng.gauss(0.3, 0.3) * (t1_s - t0_s))),
+                interval_s=max(t1_s - t0_s, 0.001),
+            ),
+        ]
+        self._lat += rng.gauss(0, 0.00003)
+        self._lon += rng.gauss(0, 0.00003)
+        samples.append(
+            GpsFix(
+                measured_at=at,
+                lat_deg=round(self._lat, 6),
+                lon_deg=round(self._lon, 6),
+                accuracy_m=round(rng.uniform(4, 15), 1),
+            )
+        )
+        if t1_s >= self._next_bp_s:
+            self._next_bp_s = t1_s + _BP_EVERY_S
+            sys_ = v["systolic_mmhg"] + rng.gauss(0, 2)
+            dia = min(v["diastolic_mmhg"] + rng.gauss(0, 1.5), sys_ - 10)
+            samples.append(
+                BloodPressure(measured_at=at, systolic_mmhg=round(sys_), diastolic_mmhg=round(dia))
+            )
+        if t1_s >= self._next_battery_s:
+            self._next_battery_s = t1_s + _BATTERY_EVERY_S
+            self._battery = max(0.0, self._battery - 0.5)
+            samples.append(Battery(measured_at=at, battery_pct=round(self._battery, 1)))
+        self.seq += 1
+        return TelemetryBatchV1(
+            device_id=self.device_id,
+            boot_id=self.boot_id,
+            seq=self.seq,
+            sent_at=at,
+            samples=tuple(samples),
+        )

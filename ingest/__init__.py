@@ -1,0 +1,1 @@
+"""Ingest adapters: MQTT today (BLE gateway later), thin glue over ``schemas`` decoding."""

@@ -1,0 +1,40 @@
+"""Alert levels and alert records shared by processing, alerting and storage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import msgspec
+
+
+class AlertLevel(enum.IntEnum):
+    """The design's three warning levels, ordered so that ``max()`` picks the worst."""
+
+    NONE = 0
+    YELLOW = 1
+    ORANGE = 2
+    RED = 3
+
+    @property
+    def label(self) -> str:
+        """Lower-case name as used in JSON and on the console."""
+        return self.name.lower()
+
+
+class Alert(msgspec.Struct, frozen=True, kw_only=True):
+    """An alert raised for one wearer at one level.
+
+    ``alert_id`` is derived from the triggering message's de-duplication key, so a
+    replayed message can never raise the same alert twice.
+    """
+
+    alert_id: str
+    device_id: str
+    level: AlertLevel
+    raised_at: dt.datetime  # device time of the reading or event that raised it
+    source: str  # "news2", "sos", "fall"
+    summary: str  # short and free of raw values: it may reach logs and SMS
+    score: int | None = None
+    partial: bool = False
+    missing: tuple[str, ...] = ()

@@ -1,0 +1,37 @@
+"""Score records: what scoring produces and storage keeps (domain models, not wire)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import msgspec
+
+from schemas.alerts import AlertLevel
+
+Risk = Literal["low", "low-medium", "medium", "high"]
+
+
+class News2Score(msgspec.Struct, frozen=True, kw_only=True):
+    """A NEWS2 aggregate with what it was computed from (see ``scoring.news2``)."""
+
+    total: int
+    points: dict[str, int]
+    missing: tuple[str, ...]
+    defaulted: tuple[str, ...]
+    single_parameter_3: bool
+    risk: Risk
+    level: AlertLevel
+
+    @property
+    def partial(self) -> bool:
+        """True when a parameter was missing or defaulted: the total is a lower bound."""
+        return bool(self.missing or self.defaulted)
+
+
+class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One NEWS2 evaluation of one wearer at a device time."""
+
+    device_id: str
+    evaluated_at: dt.datetime
+    news2: News2Score

@@ -1,0 +1,89 @@
+"""Row shaping shared by both backends (what differs is only how rows are written)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+
+from schemas import Alert, EventV1, GatewayStatusV1, TelemetryBatchV1
+from storage.records import Received, ScoreRecord, dedup_key, utc_offset_minutes
+
+MessageRow = tuple[str, int, int, str, dt.datetime, int, dt.datetime, str | None, int]
+
+
+def split_new(
+    messages: Sequence[Received],
+) -> tuple[list[Received], list[Received]]:
+    """Split into sequenced messages (telemetry, events; first of each key) and statuses."""
+    seen: set[tuple[str, int, int]] = set()
+    sequenced: list[Received] = []
+    statuses: list[Received] = []
+    for item in messages:
+        msg = item.message
+        if isinstance(msg, GatewayStatusV1):
+            statuses.append(item)
+            continue
+        key = dedup_key(msg)
+        if key not in seen:
+            seen.add(key)
+            sequenced.append(item)
+    return sequenced, statuses
+
+
+def message_row(item: Received) -> MessageRow:
+    """The ``messages`` row that claims a telemetry batch's or event's dedup key."""
+    msg = item.message
+    if isinstance(msg, TelemetryBatchV1):
+        kind, sent_at, count = "telemetry", msg.sent_at, len(msg.samples)
+    elif isinstance(msg, EventV1):
+        kind, sent_at, count = "event", msg.occurred_at, 1
+    else:  # pragma: no cover - split_new keeps statuses apart
+        raise TypeError(type(msg).__name__)
+    return (
+        msg.device_id,
+        msg.boot_id,
+        msg.seq,
+        kind,
+        sent_at,
+        utc_offset_minutes(sent_at),
+        item.received_at,
+        msg.gateway_id,
+        count,
+    )
+
+
+def score_row(record: ScoreRecord) -> tuple[object, ...]:
+    """A ``scores`` row."""
+    s = record.news2
+    return (
+        record.device_id,
+        record.evaluated_at,
+        s.total,
+        int(s.level),
+        s.risk,
+        s.single_parameter_3,
+        json.dumps(s.points),
+        ",".join(s.missing),
+        ",".join(s.defaulted),
+    )
+
+
+def alert_row(alert: Alert) -> tuple[object, ...]:
+    """An ``alerts`` row (without the store-assigned sequence)."""
+    return (
+        alert.alert_id,
+        alert.device_id,
+        int(alert.level),
+        alert.raised_at,
+        alert.source,
+        alert.summary,
+        alert.score,
+        alert.partial,
+        ",".join(alert.missing),
+    )
+
+
+def split_csv(text: str) -> tuple[str, ...]:
+    """Inverse of the ``",".join`` used for short name lists."""
+    return tuple(text.split(",")) if text else ()

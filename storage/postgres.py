@@ -1,0 +1,386 @@
+"""PostgreSQL store (psycopg 3): COPY for readings, time partitions or hypertables.
+
+On plain PostgreSQL, ``readings`` is range-partitioned by device time, one partition
+per month made ahead by :meth:`PostgresStore.ensure_partitions` (on migrate and on
+start), with a default partition so a reading from a wildly skewed clock is kept.
+When the ``timescaledb`` extension is available (the docker-compose deployment) the
+migration makes ``readings`` a compressed hypertable with a retention policy instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from schemas import Alert, AlertLevel, EventV1, TelemetryBatchV1
+from schemas.scores import News2Score
+from storage import migrator
+from storage._common import alert_row, message_row, score_row, split_csv, split_new
+from storage.base import MigrationError, StorageUnavailable
+from storage.records import (
+    ECG_COLUMNS,
+    EVENT_COLUMNS,
+    READING_COLUMNS,
+    DeadLetter,
+    Received,
+    ScoreRecord,
+    ecg_rows,
+    event_row,
+    gateway_row,
+    reading_rows,
+)
+
+_MESSAGE_TYPES = (
+    "text[]",
+    "int[]",
+    "bigint[]",
+    "text[]",
+    "timestamptz[]",
+    "smallint[]",
+    "timestamptz[]",
+    "text[]",
+    "int[]",
+)
+_INSERT_MESSAGES = (
+    "INSERT INTO messages SELECT * FROM unnest("
+    + ", ".join(f"%s::{t}" for t in _MESSAGE_TYPES)
+    + ") ON CONFLICT DO NOTHING RETURNING device_id, boot_id, seq"
+)
+
+
+def _month_start(moment: dt.datetime, months: int = 0) -> dt.datetime:
+    index = moment.year * 12 + moment.month - 1 + months
+    return dt.datetime(index // 12, index % 12 + 1, 1, tzinfo=dt.UTC)
+
+
+class _PostgresTransaction:
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def add_messages(self, messages: Sequence[Received]) -> list[Received]:
+        sequenced, statuses = split_new(messages)
+        new: list[Received] = []
+        with self._conn.cursor() as cur:
+            if sequenced:
+                columns = list(zip(*(message_row(m) for m in sequenced), strict=True))
+                cur.execute(_INSERT_MESSAGES, [list(c) for c in columns])
+                claimed = set(cur.fetchall())
+                new = [
+                    m
+                    for m in sequenced
+                    if isinstance(m.message, TelemetryBatchV1 | EventV1)
+                    and (m.message.device_id, m.message.boot_id, m.message.seq) in claimed
+                ]
+            batches = [m for m in new if isinstance(m.message, TelemetryBatchV1)]
+            if batches:
+                with cur.copy(f"COPY readings ({','.join(READING_COLUMNS)}) FROM STDIN") as copy:
+                    for item in batches:
+                        assert isinstance(item.message, TelemetryBatchV1)  # noqa: S101
+                        for row in reading_rows(item.message, item.received_at):
+                            copy.write_row([list(v) if isinstance(v, tuple) else v for v in row])
+                ecgs = [
+                    r
+                    for item in batches
+                    if isinstance(item.message, TelemetryBatchV1)
+                    for r in ecg_rows(item.message, item.received_at)
+                ]
+                if ecgs:
+                    with cur.copy(f"COPY ecg_strips ({','.join(ECG_COLUMNS)}) FROM STDIN") as copy:
+                        for row in ecgs:
+                            copy.write_row(row)
+            events = [
+                event_row(m.message, m.received_at) for m in new if isinstance(m.message, EventV1)
+            ]
+            if events:
+                cur.executemany(
+                    f"INSERT INTO events VALUES ({','.join(['%s'] * len(EVENT_COLUMNS))})", events
+                )
+            for item in statuses:
+                assert not isinstance(item.message, TelemetryBatchV1 | EventV1)  # noqa: S101
+                cur.execute(
+                    "INSERT INTO gateway_status VALUES (%s,%s,%s,%s,%s) ON CONFLICT (gateway_id) "
+                    "DO UPDATE SET state=excluded.state, reported_at=excluded.reported_at, "
+                    "received_at=excluded.received_at, "
+                    "connected_devices=excluded.connected_devices "
+                    "WHERE excluded.reported_at >= gateway_status.reported_at",
+                    gateway_row(item.message, item.received_at),
+                )
+        return [*new, *statuses]
+
+    def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        if not letters:
+            return
+        with self._conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO dead_letters (received_at, topic, reason, detail, payload, "
+                "payload_size) VALUES (%s,%s,%s,%s,%s,%s)",
+                [
+                    (d.received_at, d.topic, d.reason, d.detail, d.payload, d.payload_size)
+                    for d in letters
+                ],
+            )
+
+    def add_scores(self, scores: Sequence[ScoreRecord]) -> None:
+        if not scores:
+            return
+        with (
+            self._conn.cursor() as cur,
+            cur.copy(
+                "COPY scores (device_id, evaluated_at, total, level, risk, single_parameter_3, "
+                "points, missing, defaulted) FROM STDIN"
+            ) as copy,
+        ):
+            for s in scores:
+                copy.write_row(score_row(s))
+
+    def add_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
+        new = []
+        with self._conn.cursor() as cur:
+            for alert in alerts:
+                cur.execute(
+                    "INSERT INTO alerts (alert_id, device_id, level, raised_at, source, summary, "
+                    "score, partial, missing) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) "
+                    "ON CONFLICT DO NOTHING",
+                    alert_row(alert),
+                )
+                if cur.rowcount == 1:
+                    new.append(alert)
+        return new
+
+
+class PostgresStore:
+    """The production store on PostgreSQL (TimescaleDB when present)."""
+
+    def __init__(self, dsn: str, *, connect_timeout_s: float = 10.0) -> None:
+        self._dsn = dsn
+        self._connect_timeout_s = connect_timeout_s
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+        with self._lock:
+            self._connection()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        """The open connection, reconnecting after a server restart (lock held)."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            try:
+                self._conn = psycopg.connect(
+                    self._dsn, connect_timeout=int(self._connect_timeout_s)
+                )
+            except psycopg.OperationalError as exc:
+                raise StorageUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        return self._conn
+
+    @property
+    def timescaledb(self) -> bool:
+        """Whether the ``timescaledb`` extension can be used on this server."""
+        with self._lock:
+            row = (
+                self._connection()
+                .execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'")
+                .fetchone()
+            )
+        return bool(row and row[0])
+
+    def migrate(self) -> list[str]:
+        variant = "timescaledb" if self.timescaledb else "plain"
+        applied = []
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction():
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+                    "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            conn.commit()
+            for m in migrator.load("postgres", variant):
+                if m.version in done:
+                    continue
+                try:
+                    with conn.transaction():
+                        conn.execute(m.sql.encode())
+                        conn.execute(
+                            "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                            (m.version, m.name),
+                        )
+                except psycopg.Error as exc:
+                    raise MigrationError(f"migration {m.version:04d}_{m.name}: {exc}") from exc
+                applied.append(f"{m.version:04d}_{m.name}")
+        self.ensure_partitions(dt.datetime.now(dt.UTC))
+        return applied
+
+    def ensure_partitions(
+        self, now: dt.datetime, months_back: int = 1, months_ahead: int = 2
+    ) -> list[str]:
+        """Create monthly ``readings`` partitions around ``now``; return those created.
+
+        Rows already sitting in the default partition for a new month are moved into
+        it within the same transaction, so attaching never fails and nothing is lost.
+        """
+        created: list[str] = []
+        with self._lock:
+            conn = self._connection()
+            partitioned = conn.execute(
+                "SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c "
+                "ON c.oid = p.partrelid WHERE c.relname = 'readings' "
+                "AND c.relnamespace = current_schema()::regnamespace"
+            ).fetchone()
+            conn.commit()
+            if not partitioned or not partitioned[0]:
+                return created
+            for offset in range(-months_back, months_ahead + 1):
+                lo, hi = _month_start(now, offset), _month_start(now, offset + 1)
+                name = f"readings_y{lo.year:04d}m{lo.month:02d}"
+                with conn.transaction():
+                    exists = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+                    if exists and exists[0] is not None:
+                        continue
+                    table = sql.Identifier(name)
+                    conn.execute(
+                        sql.SQL("CREATE TABLE {} (LIKE readings INCLUDING DEFAULTS)").format(table)
+                    )
+                    conn.execute(
+                        sql.SQL(
+                            "WITH moved AS (DELETE FROM readings_default WHERE measured_at >= %s "
+                            "AND measured_at < %s RETURNING *) INSERT INTO {} SELECT * FROM moved"
+                        ).format(table),
+                        (lo, hi),
+                    )
+                    conn.execute(
+                        sql.SQL(
+                            "ALTER TABLE readings ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})"
+                        ).format(table, sql.Literal(lo), sql.Literal(hi))
+                    )
+                created.append(name)
+        return created
+
+    @contextmanager
+    def transaction(self) -> Iterator[_PostgresTransaction]:
+        with self._lock:
+            conn = self._connection()
+            try:
+                with conn.transaction():
+                    yield _PostgresTransaction(conn)
+            except psycopg.OperationalError as exc:
+                raise StorageUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+
+    def _fetch(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            conn = self._connection()
+            try:
+                rows = conn.execute(sql, params).fetchall()
+            finally:
+                conn.rollback()
+        return rows
+
+    def count_readings(self, device_id: str | None = None) -> int:
+        where, params = ("WHERE device_id = %s", (device_id,)) if device_id else ("", ())
+        rows = self._fetch(
+            f"SELECT (SELECT count(*) FROM readings {where}) + "
+            f"(SELECT count(*) FROM ecg_strips {where})",
+            params * 2,
+        )
+        return int(rows[0][0])
+
+    def count_messages(self) -> int:
+        return int(self._fetch("SELECT count(*) FROM messages")[0][0])
+
+    def count_dead_letters(self) -> int:
+        return int(self._fetch("SELECT count(*) FROM dead_letters")[0][0])
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = self._fetch(
+            "SELECT received_at, topic, reason, detail, payload, payload_size "
+            "FROM dead_letters ORDER BY id DESC LIMIT %s",
+            (limit,),
+        )
+        return [
+            DeadLetter(
+                received_at=r[0],
+                topic=r[1],
+                reason=r[2],
+                detail=r[3],
+                payload=bytes(r[4]),
+                payload_size=r[5],
+            )
+            for r in rows
+        ]
+
+    def alerts(self, device_id: str | None = None) -> list[Alert]:
+        where, params = ("WHERE device_id = %s", (device_id,)) if device_id else ("", ())
+        return self._alerts(where, params)
+
+    def unnotified_alerts(self) -> list[Alert]:
+        return self._alerts("WHERE notified_at IS NULL", ())
+
+    def mark_notified(self, alert_ids: Sequence[str], at: dt.datetime) -> None:
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(
+                    "UPDATE alerts SET notified_at = %s WHERE alert_id = %s",
+                    [(at, a) for a in alert_ids],
+                )
+
+    def _alerts(self, where: str, params: Sequence[object]) -> list[Alert]:
+        rows = self._fetch(
+            "SELECT alert_id, device_id, level, raised_at, source, summary, score, partial, "
+            f"missing FROM alerts {where} ORDER BY stored_seq",
+            params,
+        )
+        return [
+            Alert(
+                alert_id=r[0],
+                device_id=r[1],
+                level=AlertLevel(r[2]),
+                raised_at=r[3],
+                source=r[4],
+                summary=r[5],
+                score=r[6],
+                partial=r[7],
+                missing=split_csv(r[8]),
+            )
+            for r in rows
+        ]
+
+    def alert_counts(self) -> dict[AlertLevel, int]:
+        counts: dict[AlertLevel, int] = {
+            level: 0 for level in AlertLevel if level is not AlertLevel.NONE
+        }
+        for level, n in self._fetch("SELECT level, count(*) FROM alerts GROUP BY level"):
+            counts[AlertLevel(level)] = int(n)
+        return counts
+
+    def scores(self, device_id: str) -> list[ScoreRecord]:
+        rows = self._fetch(
+            "SELECT evaluated_at, total, level, risk, single_parameter_3, points, missing, "
+            "defaulted FROM scores WHERE device_id = %s ORDER BY evaluated_at",
+            (device_id,),
+        )
+        return [
+            ScoreRecord(
+                device_id=device_id,
+                evaluated_at=r[0],
+                news2=News2Score(
+                    total=r[1],
+                    level=AlertLevel(r[2]),
+                    risk=r[3],
+                    single_parameter_3=r[4],
+                    points=dict(r[5]),
+                    missing=split_csv(r[6]),
+                    defaulted=split_csv(r[7]),
+                ),
+            )
+            for r in rows
+        ]

@@ -1,0 +1,164 @@
+"""What the pipeline hands to a store, and how a telemetry batch becomes rows.
+
+Column names equal the wire field names, so units stay in the names end to end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from schemas import EventV1, GatewayStatusV1, TelemetryBatchV1
+from schemas.records import DEAD_LETTER_MAX_BYTES, DeadLetter, Received
+from schemas.scores import ScoreRecord
+from schemas.telemetry import Ecg
+
+
+def dedup_key(message: TelemetryBatchV1 | EventV1) -> tuple[str, int, int]:
+    """``(device_id, boot_id, seq)``: unique per message a device ever sends."""
+    return (message.device_id, message.boot_id, message.seq)
+
+
+READING_VALUE_COLUMNS = (
+    "heart_rate_bpm",
+    "rr_ms",
+    "sensor_contact",
+    "spo2_pct",
+    "systolic_mmhg",
+    "diastolic_mmhg",
+    "temp_c",
+    "site",
+    "respiration_rate_per_min",
+    "steps",
+    "interval_s",
+    "stage",
+    "lat_deg",
+    "lon_deg",
+    "accuracy_m",
+    "battery_pct",
+    "on_wrist",
+)
+READING_COLUMNS = (
+    "device_id",
+    "boot_id",
+    "seq",
+    "sample_index",
+    "measured_at",
+    "received_at",
+    "type",
+    *READING_VALUE_COLUMNS,
+)
+ECG_COLUMNS = (
+    "device_id",
+    "boot_id",
+    "seq",
+    "sample_index",
+    "measured_at",
+    "received_at",
+    "sampling_rate_hz",
+    "lead",
+    "samples_uv",
+)
+EVENT_COLUMNS = (
+    "device_id",
+    "boot_id",
+    "seq",
+    "occurred_at",
+    "received_at",
+    "type",
+    "press_duration_s",
+    "impact_g",
+    "moved_after",
+    "battery_pct",
+)
+
+_EMPTY: dict[str, Any] = {}
+
+
+def reading_rows(batch: TelemetryBatchV1, received_at: dt.datetime) -> Iterator[tuple[Any, ...]]:
+    """One row per non-ECG sample, in ``READING_COLUMNS`` order."""
+    for index, sample in enumerate(batch.samples):
+        if isinstance(sample, Ecg):
+            continue
+        values = msgspec.structs.asdict(sample)
+        tag = type(sample).__struct_config__.tag
+        yield (
+            batch.device_id,
+            batch.boot_id,
+            batch.seq,
+            index,
+            sample.measured_at,
+            received_at,
+            tag,
+            *(values.get(c) for c in READING_VALUE_COLUMNS),
+        )
+
+
+def ecg_rows(batch: TelemetryBatchV1, received_at: dt.datetime) -> Iterator[tuple[Any, ...]]:
+    """One row per ECG strip, samples packed as little-endian int32."""
+    for index, sample in enumerate(batch.samples):
+        if isinstance(sample, Ecg):
+            packed = b"".join(v.to_bytes(4, "little", signed=True) for v in sample.samples_uv)
+            yield (
+                batch.device_id,
+                batch.boot_id,
+                batch.seq,
+                index,
+                sample.measured_at,
+                received_at,
+                sample.sampling_rate_hz,
+                sample.lead,
+                packed,
+            )
+
+
+def event_row(event: EventV1, received_at: dt.datetime) -> tuple[Any, ...]:
+    """The event as a row in ``EVENT_COLUMNS`` order."""
+    body = msgspec.structs.asdict(event.event)
+    tag = type(event.event).__struct_config__.tag
+    return (
+        event.device_id,
+        event.boot_id,
+        event.seq,
+        event.occurred_at,
+        received_at,
+        tag,
+        *(body.get(c, _EMPTY.get(c)) for c in EVENT_COLUMNS[6:]),
+    )
+
+
+def utc_offset_minutes(moment: dt.datetime) -> int:
+    """The device clock's UTC offset in minutes (kept: a timestamptz forgets it)."""
+    offset = moment.utcoffset()
+    return 0 if offset is None else int(offset.total_seconds() // 60)
+
+
+def gateway_row(status: GatewayStatusV1, received_at: dt.datetime) -> tuple[Any, ...]:
+    """The gateway's latest status as a row."""
+    return (
+        status.gateway_id,
+        status.state,
+        status.reported_at,
+        received_at,
+        ",".join(status.connected_devices),
+    )
+
+
+__all__ = [
+    "DEAD_LETTER_MAX_BYTES",
+    "ECG_COLUMNS",
+    "EVENT_COLUMNS",
+    "READING_COLUMNS",
+    "DeadLetter",
+    "Received",
+    "ScoreRecord",
+    "dedup_key",
+    "ecg_rows",
+    "event_row",
+    "gateway_row",
+    "reading_rows",
+    "utc_offset_minutes",
+]

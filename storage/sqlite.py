@@ -1,0 +1,294 @@
+"""SQLite store: the embedded default (WAL, no server).
+
+``synchronous=FULL`` makes a committed unit of work durable before ingest
+acknowledges the MQTT messages in it. One connection, guarded by a lock, is shared
+by the ingest writer thread and the queries of the CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from schemas import Alert, AlertLevel, EventV1, TelemetryBatchV1
+from schemas.scores import News2Score
+from storage import migrator
+from storage._common import alert_row, message_row, score_row, split_csv, split_new
+from storage.base import MigrationError, StorageUnavailable
+from storage.records import (
+    ECG_COLUMNS,
+    EVENT_COLUMNS,
+    READING_COLUMNS,
+    DeadLetter,
+    Received,
+    ScoreRecord,
+    ecg_rows,
+    event_row,
+    gateway_row,
+    reading_rows,
+)
+
+
+def _iso(value: object) -> object:
+    """Datetimes become UTC ISO text; tuples (RR lists) become JSON; the rest as is."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, tuple):
+        return json.dumps(value)
+    return value
+
+
+def _row(values: Sequence[object]) -> tuple[object, ...]:
+    return tuple(_iso(v) for v in values)
+
+
+def _placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class _SqliteTransaction:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def add_messages(self, messages: Sequence[Received]) -> list[Received]:
+        sequenced, statuses = split_new(messages)
+        new: list[Received] = []
+        cur = self._conn.cursor()
+        for item in sequenced:
+            cur.execute(
+                f"INSERT OR IGNORE INTO messages VALUES ({_placeholders(9)})",
+                _row(message_row(item)),
+            )
+            if cur.rowcount == 1:
+                new.append(item)
+        readings: list[tuple[object, ...]] = []
+        ecgs: list[tuple[object, ...]] = []
+        events: list[tuple[object, ...]] = []
+        for item in new:
+            msg = item.message
+            if isinstance(msg, TelemetryBatchV1):
+                readings.extend(_row(r) for r in reading_rows(msg, item.received_at))
+                ecgs.extend(_row(r) for r in ecg_rows(msg, item.received_at))
+            elif isinstance(msg, EventV1):
+                events.append(_row(event_row(msg, item.received_at)))
+        cur.executemany(
+            f"INSERT INTO readings ({','.join(READING_COLUMNS)}) "
+            f"VALUES ({_placeholders(len(READING_COLUMNS))})",
+            readings,
+        )
+        cur.executemany(f"INSERT INTO ecg_strips VALUES ({_placeholders(len(ECG_COLUMNS))})", ecgs)
+        cur.executemany(f"INSERT INTO events VALUES ({_placeholders(len(EVENT_COLUMNS))})", events)
+        for item in statuses:
+            assert not isinstance(item.message, TelemetryBatchV1 | EventV1)  # noqa: S101
+            cur.execute(
+                "INSERT INTO gateway_status VALUES (?,?,?,?,?) ON CONFLICT (gateway_id) DO "
+                "UPDATE SET state=excluded.state, reported_at=excluded.reported_at, "
+                "received_at=excluded.received_at, connected_devices=excluded.connected_devices "
+                "WHERE excluded.reported_at >= gateway_status.reported_at",
+                _row(gateway_row(item.message, item.received_at)),
+            )
+        return [*new, *statuses]
+
+    def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        self._conn.executemany(
+            "INSERT INTO dead_letters (received_at, topic, reason, detail, payload, payload_size)"
+            " VALUES (?,?,?,?,?,?)",
+            [
+                _row((d.received_at, d.topic, d.reason, d.detail, d.payload, d.payload_size))
+                for d in letters
+            ],
+        )
+
+    def add_scores(self, scores: Sequence[ScoreRecord]) -> None:
+        self._conn.executemany(
+            f"INSERT INTO scores VALUES ({_placeholders(9)})", [_row(score_row(s)) for s in scores]
+        )
+
+    def add_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
+        new = []
+        cur = self._conn.cursor()
+        for alert in alerts:
+            cur.execute(
+                "INSERT OR IGNORE INTO alerts VALUES (?,?,?,?,?,?,?,?,?,"
+                "(SELECT COALESCE(MAX(stored_seq), 0) + 1 FROM alerts), NULL)",
+                _row(alert_row(alert)),
+            )
+            if cur.rowcount == 1:
+                new.append(alert)
+        return new
+
+
+class SqliteStore:
+    """The embedded store: one SQLite file in WAL mode."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"cannot open SQLite database: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def migrate(self) -> list[str]:
+        with self._lock:
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            done = {r[0] for r in self._conn.execute("SELECT version FROM schema_migrations")}
+            applied = []
+            for m in migrator.load("sqlite"):
+                if m.version in done:
+                    continue
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    for statement in m.sql.split(";"):
+                        if statement.strip():
+                            self._conn.execute(statement)
+                    self._conn.execute(
+                        "INSERT INTO schema_migrations VALUES (?,?,?)",
+                        (m.version, m.name, dt.datetime.now(dt.UTC).isoformat()),
+                    )
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._conn.execute("ROLLBACK")
+                    raise MigrationError(f"migration {m.version:04d}_{m.name}: {exc}") from exc
+                applied.append(f"{m.version:04d}_{m.name}")
+            return applied
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SqliteTransaction]:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StorageUnavailable(str(exc)) from exc
+            try:
+                yield _SqliteTransaction(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                raise StorageUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _scalar(self, sql: str, params: Sequence[object] = ()) -> int:
+        with self._lock:
+            row = self._conn.execute(sql, params).fetchone()
+        return int(row[0])
+
+    def count_readings(self, device_id: str | None = None) -> int:
+        where, params = ("WHERE device_id = ?", (device_id,)) if device_id else ("", ())
+        return self._scalar(f"SELECT COUNT(*) FROM readings {where}", params) + self._scalar(
+            f"SELECT COUNT(*) FROM ecg_strips {where}", params
+        )
+
+    def count_messages(self) -> int:
+        return self._scalar("SELECT COUNT(*) FROM messages")
+
+    def count_dead_letters(self) -> int:
+        return self._scalar("SELECT COUNT(*) FROM dead_letters")
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT received_at, topic, reason, detail, payload, payload_size "
+                "FROM dead_letters ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [
+            DeadLetter(
+                received_at=dt.datetime.fromisoformat(r[0]),
+                topic=r[1],
+                reason=r[2],
+                detail=r[3],
+                payload=bytes(r[4]),
+                payload_size=r[5],
+            )
+            for r in rows
+        ]
+
+    def alerts(self, device_id: str | None = None) -> list[Alert]:
+        where, params = ("WHERE device_id = ?", (device_id,)) if device_id else ("", ())
+        return self._alerts(where, params)
+
+    def unnotified_alerts(self) -> list[Alert]:
+        return self._alerts("WHERE notified_at IS NULL", ())
+
+    def mark_notified(self, alert_ids: Sequence[str], at: dt.datetime) -> None:
+        with self._lock:
+            self._conn.executemany(
+                "UPDATE alerts SET notified_at = ? WHERE alert_id = ?",
+                [(at.astimezone(dt.UTC).isoformat(), a) for a in alert_ids],
+            )
+
+    def _alerts(self, where: str, params: Sequence[object]) -> list[Alert]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT alert_id, device_id, level, raised_at, source, summary, score, partial, "
+                f"missing FROM alerts {where} ORDER BY stored_seq",
+                params,
+            ).fetchall()
+        return [
+            Alert(
+                alert_id=r[0],
+                device_id=r[1],
+                level=AlertLevel(r[2]),
+                raised_at=dt.datetime.fromisoformat(r[3]),
+                source=r[4],
+                summary=r[5],
+                score=r[6],
+                partial=bool(r[7]),
+                missing=split_csv(r[8]),
+            )
+            for r in rows
+        ]
+
+    def alert_counts(self) -> dict[AlertLevel, int]:
+        counts: dict[AlertLevel, int] = {
+            level: 0 for level in AlertLevel if level is not AlertLevel.NONE
+        }
+        with self._lock:
+            for level, n in self._conn.execute("SELECT level, COUNT(*) FROM alerts GROUP BY level"):
+                counts[AlertLevel(level)] = n
+        return counts
+
+    def scores(self, device_id: str) -> list[ScoreRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT evaluated_at, total, level, risk, single_parameter_3, points, missing, "
+                "defaulted FROM scores WHERE device_id = ? ORDER BY evaluated_at",
+                (device_id,),
+            ).fetchall()
+        return [
+            ScoreRecord(
+                device_id=device_id,
+                evaluated_at=dt.datetime.fromisoformat(r[0]),
+                news2=News2Score(
+                    total=r[1],
+                    level=AlertLevel(r[2]),
+                    risk=r[3],
+                    single_parameter_3=bool(r[4]),
+                    points=json.loads(r[5]),
+                    missing=split_csv(r[6]),
+                    defaulted=split_csv(r[7]),
+                ),
+            )
+            for r in rows
+        ]

@@ -1,0 +1,205 @@
+"""The ``vigil`` command line: demo, run, sim, db migrate, schemas export, dead-letters."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from vigil.settings import Settings
+
+log = logging.getLogger("vigil")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        print(f"vigil: invalid settings:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.demo import DemoOptions, run_demo  # noqa: PLC0415 - keep start-up light
+
+    options = DemoOptions(
+        seconds=args.seconds,
+        devices=args.devices,
+        rate_hz=args.rate,
+        speed=args.speed,
+        seed=args.seed,
+        json=args.json,
+        db_path=args.db,
+    )
+    summary = asyncio.run(run_demo(options, settings))
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+    return 0 if summary["ok"] else 1
+
+
+def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.service import run_service  # noqa: PLC0415
+
+    del args
+    return asyncio.run(run_service(settings))
+
+
+def _cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
+    from device_sim.publisher import FleetPlan, MqttPublisher, run_fleet  # noqa: PLC0415
+    from device_sim.scenario import load_scenario  # noqa: PLC0415
+
+    scenario = load_scenario(args.scenario)
+    plan = FleetPlan(
+        devices=args.devices,
+        rate_hz=args.rate,
+        seconds=args.seconds,
+        speed=args.speed,
+        seed=args.seed,
+        default=scenario,
+        id_prefix=args.id_prefix,
+    )
+    publisher = MqttPublisher(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        client_id=f"vigil-sim-{args.id_prefix}",
+        username=settings.mqtt_username,
+        password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
+        protocol=settings.mqtt_protocol,
+    )
+    publisher.connect()
+    try:
+        stats = asyncio.run(run_fleet(plan, publisher))
+    finally:
+        publisher.close()
+    rate = stats.batches / args.seconds if args.seconds else 0.0
+    print(
+        json.dumps(
+            {
+                "batches": stats.batches,
+                "samples": stats.samples,
+                "failed": stats.failed,
+                "messages_per_s": round(rate, 1),
+            }
+        )
+    )
+    return 0 if stats.failed == 0 else 1
+
+
+def _cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import open_store  # noqa: PLC0415
+
+    del args
+    store = open_store(settings.database_url)
+    try:
+        applied = store.migrate()
+    finally:
+        store.close()
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    return 0
+
+
+def _cmd_schemas_export(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.jsonschema_export import SCHEMA_DIR, export  # noqa: PLC0415
+
+    del settings
+    for path in export(args.out or SCHEMA_DIR):
+        print(path)
+    return 0
+
+
+def _cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import open_store  # noqa: PLC0415
+
+    store = open_store(settings.database_url)
+    try:
+        for d in store.dead_letters(args.limit):
+            print(
+                json.dumps(
+                    {
+                        "received_at": d.received_at.isoformat(),
+                        "topic": d.topic,
+                        "reason": d.reason,
+                        "detail": d.detail,
+                        "payload_size": d.payload_size,
+                    }
+                )
+            )
+    finally:
+        store.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``vigil``."""
+    parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="broker + simulator + pipeline in one process, no servers")
+    demo.add_argument("--seconds", type=float, default=30.0)
+    demo.add_argument("--devices", type=int, default=5)
+    demo.add_argument("--rate", type=float, default=1.0, help="batches per second per device")
+    demo.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="device seconds per wall second (default: whole scenario in --seconds)",
+    )
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--db", type=Path, default=None, help="keep the SQLite file here")
+    demo.add_argument("--json", action="store_true", help="end stdout with one JSON summary line")
+    demo.set_defaults(func=_cmd_demo)
+
+    run = sub.add_parser("run", help="the pipeline against the configured broker and database")
+    run.set_defaults(func=_cmd_run)
+
+    sim = sub.add_parser("sim", help="publish a simulated fleet to the configured broker")
+    sim.add_argument("--devices", type=int, default=10)
+    sim.add_argument("--rate", type=float, default=1.0, help="batches per second per device")
+    sim.add_argument("--seconds", type=float, default=30.0)
+    sim.add_argument("--speed", type=float, default=1.0, help="device seconds per wall second")
+    sim.add_argument("--scenario", default="healthy", help="built-in name or a .toml path")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--id-prefix", default="wb")
+    sim.set_defaults(func=_cmd_sim)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=_cmd_db_migrate)
+
+    schemas = sub.add_parser("schemas", help="wire schemas")
+    schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True)
+    export = schemas_sub.add_parser("export", help="write the JSON Schema files")
+    export.add_argument("--out", type=Path, default=None)
+    export.set_defaults(func=_cmd_schemas_export)
+
+    dead = sub.add_parser("dead-letters", help="list the newest dead letters")
+    dead.add_argument("--limit", type=int, default=20)
+    dead.set_defaults(func=_cmd_dead_letters)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vigil`` console script."""
+    args = build_parser().parse_args(argv)
+    settings = _settings()
+    _configure_logging(settings.log_level)
+    with contextlib.suppress(KeyboardInterrupt):
+        return int(args.func(args, settings))
+    return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,208 @@
+"""``vigil demo``: broker, simulator, pipeline and SQLite in one process, no servers.
+
+An in-process amqtt broker on a free loopback port, a simulated fleet (one wearer
+deteriorating, the rest healthy), the full ingest pipeline into SQLite, a live
+summary, and a final check of each scenario's expected outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from alerting.console import ConsoleNotifier
+from device_sim.publisher import FleetPlan, MqttPublisher, PublishStats, run_fleet
+from device_sim.scenario import Scenario, load_scenario
+from ingest.mqtt.source import MqttSettings, MqttSource
+from schemas import AlertLevel
+from schemas.topics import INGEST_FILTERS
+from storage.sqlite import SqliteStore
+from stream_processors.fleet import Fleet
+from vigil.embedded_broker import embedded_broker
+from vigil.pipeline import Pipeline, alert_counts_json
+from vigil.settings import Settings
+
+DRAIN_TIMEOUT_S = 20.0
+
+
+class DemoOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``vigil demo`` was asked for."""
+
+    seconds: float = 30.0
+    devices: int = 5
+    rate_hz: float = 1.0
+    speed: float | None = None  # default: play the longest scenario within ``seconds``
+    seed: int = 1
+    json: bool = False
+    db_path: Path | None = None
+
+
+def _table(pipeline: Pipeline, published: PublishStats) -> Table:
+    s = pipeline.stats
+    table = Table(title="Vigil demo", show_header=True)
+    for col in (
+        "published",
+        "stored",
+        "samples",
+        "duplicates",
+        "dead letters",
+        "yellow",
+        "orange",
+        "red",
+    ):
+        table.add_column(col, justify="right")
+    table.add_row(
+        str(published.batches),
+        str(s.stored),
+        str(s.samples),
+        str(s.duplicates),
+        str(s.dead_letters),
+        str(s.alerts["yellow"]),
+        str(s.alerts["orange"]),
+        str(s.alerts["red"]),
+    )
+    return table
+
+
+async def _drain(pipeline: Pipeline, published: int) -> None:
+    """Wait until everything published was handled (or the drain timeout passes)."""
+    s = pipeline.stats
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_TIMEOUT_S):
+            while s.stored + s.duplicates < published:  # noqa: ASYNC110 - polls counters
+                await asyncio.sleep(0.1)
+
+
+def check_expectations(
+    store: SqliteStore, scenarios: dict[str, Scenario]
+) -> dict[str, dict[str, Any]]:
+    """Each device's highest alert level against its scenario's ``expect``."""
+    results: dict[str, dict[str, Any]] = {}
+    for device_id, scenario in scenarios.items():
+        levels = [a.level for a in store.alerts(device_id)]
+        highest = max(levels, default=AlertLevel.NONE)
+        expect, problems = scenario.expect, []
+        if expect.min_level and highest < AlertLevel[expect.min_level.upper()]:
+            problems.append(f"expected at least {expect.min_level}, highest was {highest.label}")
+        if expect.max_level and highest > AlertLevel[expect.max_level.upper()]:
+            problems.append(f"expected at most {expect.max_level}, got {highest.label}")
+        results[device_id] = {
+            "scenario": scenario.name,
+            "highest_level": highest.label,
+            "ok": not problems,
+            "problems": problems,
+        }
+    return results
+
+
+@contextlib.contextmanager
+def _database(path: Path | None) -> Iterator[Path]:
+    if path is not None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="vigil-demo-") as tmp:
+        yield Path(tmp) / "vigil.db"
+
+
+async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
+    """Run the demo and return its summary (``ok`` is False if an expectation failed)."""
+    deteriorating, healthy = load_scenario("deteriorating"), load_scenario("healthy")
+    longest = max(k.at_s for k in deteriorating.keyframes)
+    speed = options.speed or max(1.0, longest / options.seconds)
+    scenarios = {"wb-0001": deteriorating}
+    scenarios.update({f"wb-{i:04d}": healthy for i in range(2, options.devices + 1)})
+    plan = FleetPlan(
+        devices=options.devices,
+        rate_hz=options.rate_hz,
+        seconds=options.seconds,
+        speed=speed,
+        seed=options.seed,
+        scenarios=scenarios,
+        default=healthy,
+    )
+    console = Console(stderr=options.json)
+    notifier = ConsoleNotifier(sys.stderr if options.json else sys.stdout)
+
+    with _database(options.db_path) as db_path:
+        store = SqliteStore(db_path)
+        store.migrate()
+        pipeline = Pipeline(store, Fleet(settings.processor()), [notifier])
+        async with embedded_broker() as port:
+            mqtt = MqttSettings(port=port, protocol="3.1.1", client_id="vigil-demo-ingest")
+            async with MqttSource(mqtt, INGEST_FILTERS) as source:
+                stop = asyncio.Event()
+                publisher = MqttPublisher("127.0.0.1", port, protocol="3.1.1")
+                await asyncio.to_thread(publisher.connect)
+                published = PublishStats()
+                with Live(
+                    _table(pipeline, published),
+                    console=console,
+                    refresh_per_second=4,
+                    transient=False,
+                ) as live:
+
+                    def on_tick(stats: PublishStats) -> None:
+                        live.update(_table(pipeline, stats))
+
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(pipeline.run(source, stop), name="demo-pipeline")
+                        published = await run_fleet(plan, publisher, on_tick=on_tick)
+                        await _drain(pipeline, published.batches)
+                        stop.set()
+                    live.update(_table(pipeline, published))
+                console.print()
+                await asyncio.to_thread(publisher.close)
+
+        expectations = check_expectations(store, scenarios)
+        summary: dict[str, Any] = {
+            "seconds": options.seconds,
+            "devices": options.devices,
+            "speed": round(speed, 2),
+            "published_batches": published.batches,
+            "publish_failures": published.failed,
+            "messages_stored": store.count_messages(),
+            "readings_stored": store.count_readings(),
+            "dead_letters": store.count_dead_letters(),
+            "alerts": alert_counts_json(store.alert_counts()),
+            "expectations_met": all(r["ok"] for r in expectations.values()),
+            "expectations": expectations,
+        }
+        store.close()
+    summary["ok"] = bool(
+        summary["expectations_met"]
+        and summary["messages_stored"] == published.batches
+        and summary["dead_letters"] == 0
+    )
+    _print_final(console, summary)
+    return summary
+
+
+def _print_final(console: Console, summary: dict[str, Any]) -> None:
+    table = Table(title="Final summary")
+    table.add_column("device")
+    table.add_column("scenario")
+    table.add_column("highest alert")
+    table.add_column("expected outcome")
+    for device, r in summary["expectations"].items():
+        table.add_row(
+            device,
+            r["scenario"],
+            r["highest_level"],
+            "met" if r["ok"] else "; ".join(r["problems"]),
+        )
+    console.print(table)
+    console.print(
+        f"stored {summary['messages_stored']}/{summary['published_batches']} batches, "
+        f"{summary['readings_stored']} readings, {summary['dead_letters']} dead letters, "
+        f"alerts {summary['alerts']}"
+    )

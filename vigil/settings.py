@@ -1,0 +1,72 @@
+"""One typed settings object, built once at start-up from ``VIGIL_*`` variables and ``.env``.
+
+It fails fast on a bad value, and secrets (``SecretStr``) never appear in its ``repr``.
+Nothing else in Vigil reads the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.mqtt.source import MqttSettings
+from stream_processors.device import ProcessorSettings
+
+
+class Settings(BaseSettings):
+    """Vigil's configuration; every field can be set as ``VIGIL_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIL_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = Field(
+        default="sqlite:///vigil-data/vigil.db",
+        description="sqlite:///path.db (embedded) or postgresql://user@host/db",
+    )
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_client_id: str = "vigil-ingest"
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
+    mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    mqtt_receive_maximum: int = Field(default=1000, ge=1, le=65535)
+    mqtt_queue_size: int = Field(default=2000, ge=1)
+    mqtt_shared_group: str | None = None
+
+    ingest_chunk_max: int = Field(default=500, ge=1, le=10_000)
+
+    freshness_s: float = Field(default=300.0, gt=0)
+    sustain_s: float = Field(default=60.0, ge=0)
+    clear_after_s: float = Field(default=600.0, ge=0)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def mqtt(self, **overrides: object) -> MqttSettings:
+        """The MQTT adapter's settings."""
+        values: dict[str, object] = {
+            "host": self.mqtt_host,
+            "port": self.mqtt_port,
+            "username": self.mqtt_username,
+            "password": self.mqtt_password.get_secret_value() if self.mqtt_password else None,
+            "client_id": self.mqtt_client_id,
+            "protocol": self.mqtt_protocol,
+            "session_expiry_s": self.mqtt_session_expiry_s,
+            "receive_maximum": self.mqtt_receive_maximum,
+            "queue_size": self.mqtt_queue_size,
+            "shared_group": self.mqtt_shared_group,
+        }
+        values.update(overrides)
+        return MqttSettings(**values)  # type: ignore[arg-type]
+
+    def processor(self) -> ProcessorSettings:
+        """The per-device processor's timing rules."""
+        return ProcessorSettings(
+            freshness_s=self.freshness_s,
+            sustain_s=self.sustain_s,
+            clear_after_s=self.clear_after_s,
+        )
