@@ -179,7 +179,12 @@ def _escalate(
             level=effective,
             raised_at=now,
             source="news2",
-            summary=f"NEWS2 {score.total}: {score.risk} clinical risk",
+            summary=f"NEWS2 {score.total}: {score.risk} clinical risk"
+            + (
+                f" ({score.level.label} once held {settings.sustain_s:g} s)"
+                if score.level > effective
+                else ""
+            ),
             score=score.total,
             partial=score.partial,
             missing=score.missing,

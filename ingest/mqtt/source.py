@@ -134,7 +134,7 @@ class MqttSource:
     # -- paho callbacks (network thread) ------------------------------------------------
 
     def _on_connect(
-        self, client: paho.Client, _ud: Any, _flags: Any, reason: ReasonCode, _props: Any
+        self, client: paho.Client, _ud: Any, flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
         if reason.is_failure:
             if str(reason) in _BAD_CREDENTIALS:
@@ -146,6 +146,11 @@ class MqttSource:
             client.subscribe([(f, opts) for f in self._filters])
         else:
             client.subscribe([(f, 1) for f in self._filters])
+        if flags.session_present:
+            # The broker kept our session and its subscriptions, and is about to flood
+            # us with what it queued: be ready now, or the full hand-off would block the
+            # network thread before it ever reads the SUBACK.
+            self._signal(lost=False)
 
     def _on_subscribe(
         self, _client: paho.Client, _ud: Any, _mid: int, reasons: list[ReasonCode], _props: Any
@@ -225,6 +230,9 @@ class MqttSource:
             self._connected.clear()
             self._lost.clear()
             self._generation += 1
+            # A fresh paho client per connection: paho's loop_start() on a reused client
+            # leaks its wake-up socket pair, and old packet ids must not be acked anyway.
+            self._client = self._make_client()
             try:
                 await asyncio.to_thread(self._connect_blocking)
                 self._client.loop_start()

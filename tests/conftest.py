@@ -1,0 +1,43 @@
+"""Shared fixtures: a private Mosquitto, a fresh PostgreSQL schema, a SQLite store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vigil.local_servers import MosquittoProcess
+
+POSTGRES_DSN_ENV = "VIGIL_TEST_POSTGRES_DSN"
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
+    """A Mosquitto of the test's own on a free port (skipped when not installed)."""
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        pytest.skip("mosquitto is not installed: apt-get install mosquitto (.ci/run does)")
+    with MosquittoProcess(tmp_path / "mosquitto") as broker:
+        yield broker
+
+
+@pytest.fixture
+def postgres_dsn() -> Iterator[str]:
+    """A DSN whose search_path is a fresh schema, dropped after the test."""
+    base = os.environ.get(POSTGRES_DSN_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_DSN_ENV} is not set: no PostgreSQL server for this tier")
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -1,0 +1,185 @@
+"""One contract, two backends: SQLite (embedded) and PostgreSQL (a real server)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import schemas
+from schemas import Alert, AlertLevel
+from schemas.records import DeadLetter
+from scoring.news2 import Vitals, news2
+from storage import Store
+from storage.records import DEAD_LETTER_MAX_BYTES, ScoreRecord
+from tests.factories import T0, received, vitals_batch
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        from storage.sqlite import SqliteStore
+
+        s: Store = SqliteStore(tmp_path / "vigil.db")
+    else:
+        from storage.postgres import PostgresStore
+
+        s = PostgresStore(request.getfixturevalue("postgres_dsn"))
+    s.migrate()
+    yield s
+    s.close()
+
+
+def test_migrate_is_idempotent(store: Store) -> None:
+    assert store.migrate() == []
+
+
+def test_new_messages_are_stored_and_duplicates_dropped(store: Store) -> None:
+    b1, b2 = vitals_batch(1), vitals_batch(2)
+    with store.transaction() as tx:
+        new = tx.add_messages([received(b1), received(b2), received(b1)])
+    assert [r.message for r in new] == [b1, b2]
+    with store.transaction() as tx:
+        again = tx.add_messages([received(b2), received(vitals_batch(3))])
+    assert [r.message.seq for r in again] == [3]  # type: ignore[union-attr]
+    assert store.count_messages() == 3
+    assert store.count_readings() == 15
+    assert store.count_readings("wb-1") == 15
+    assert store.count_readings("wb-2") == 0
+
+
+def test_same_seq_under_a_new_boot_id_is_not_a_duplicate(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.add_messages([received(vitals_batch(1, boot_id=1))])
+    with store.transaction() as tx:
+        new = tx.add_messages([received(vitals_batch(1, boot_id=2))])
+    assert len(new) == 1
+    assert store.count_messages() == 2
+
+
+def test_out_of_order_batches_are_accepted(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.add_messages([received(vitals_batch(5)), received(vitals_batch(3))])
+    with store.transaction() as tx:
+        new = tx.add_messages([received(vitals_batch(4))])
+    assert len(new) == 1
+    assert store.count_messages() == 3
+
+
+def test_a_failed_unit_of_work_leaves_nothing_behind(store: Store) -> None:
+    def fail() -> None:
+        with store.transaction() as tx:
+            tx.add_messages([received(vitals_batch(1))])
+            raise RuntimeError("crash between writes")
+
+    with pytest.raises(RuntimeError):
+        fail()
+    assert store.count_messages() == 0
+    assert store.count_readings() == 0
+    with store.transaction() as tx:  # the key was not consumed by the failed attempt
+        assert len(tx.add_messages([received(vitals_batch(1))])) == 1
+
+
+def test_ecg_events_and_gateway_status(store: Store) -> None:
+    ecg = schemas.TelemetryBatchV1(
+        device_id="wb-1",
+        seq=10,
+        sent_at=T0,
+        samples=(schemas.Ecg(measured_at=T0, sampling_rate_hz=250, samples_uv=(1, -2, 100_000)),),
+    )
+    sos = schemas.EventV1(
+        device_id="wb-1", seq=11, occurred_at=T0, event=schemas.Sos(press_duration_s=3.5)
+    )
+    older = schemas.GatewayStatusV1(gateway_id="gw-1", state="offline", reported_at=T0)
+    newer = schemas.GatewayStatusV1(
+        gateway_id="gw-1", state="online", reported_at=T0 + dt.timedelta(minutes=1)
+    )
+    with store.transaction() as tx:
+        new = tx.add_messages([received(ecg), received(sos), received(newer), received(older)])
+    assert len(new) == 4
+    assert store.count_messages() == 2
+    assert store.count_readings() == 1  # the ECG strip
+
+
+def test_dead_letters_keep_reason_and_bounded_payload(store: Store) -> None:
+    big = b"x" * (DEAD_LETTER_MAX_BYTES + 10)
+    letter = DeadLetter.of(
+        received_at=T0,
+        topic="vigil/v1/telemetry/wb-1",
+        reason="invalid_json",
+        detail="truncated",
+        payload=big,
+    )
+    with store.transaction() as tx:
+        tx.add_dead_letters([letter])
+    assert store.count_dead_letters() == 1
+    (stored,) = store.dead_letters()
+    assert stored.reason == "invalid_json"
+    assert stored.payload_size == len(big)
+    assert len(stored.payload) == DEAD_LETTER_MAX_BYTES
+
+
+def _alert(alert_id: str, level: AlertLevel) -> Alert:
+    return Alert(
+        alert_id=alert_id,
+        device_id="wb-1",
+        level=level,
+        raised_at=T0,
+        source="news2",
+        summary="NEWS2 7: high clinical risk",
+        score=7,
+        partial=True,
+        missing=("temperature",),
+    )
+
+
+def test_alerts_are_idempotent_and_leave_an_outbox(store: Store) -> None:
+    a, b = (
+        _alert("wb-1:0:1:news2:orange", AlertLevel.ORANGE),
+        _alert("wb-1:0:2:news2:red", AlertLevel.RED),
+    )
+    with store.transaction() as tx:
+        assert tx.add_alerts([a, b]) == [a, b]
+    with store.transaction() as tx:
+        assert tx.add_alerts([a]) == []
+    assert [x.alert_id for x in store.alerts()] == [a.alert_id, b.alert_id]
+    assert store.alerts("wb-1")[1].missing == ("temperature",)
+    assert store.alert_counts() == {AlertLevel.YELLOW: 0, AlertLevel.ORANGE: 1, AlertLevel.RED: 1}
+    assert [x.alert_id for x in store.unnotified_alerts()] == [a.alert_id, b.alert_id]
+    store.mark_notified([a.alert_id], T0)
+    assert [x.alert_id for x in store.unnotified_alerts()] == [b.alert_id]
+
+
+def test_scores_round_trip(store: Store) -> None:
+    score = news2(Vitals(pulse_bpm=120, spo2_pct=93))
+    record = ScoreRecord(device_id="wb-1", evaluated_at=T0, news2=score)
+    with store.transaction() as tx:
+        tx.add_scores([record])
+    (back,) = store.scores("wb-1")
+    assert back.news2 == score
+    assert back.evaluated_at == T0
+
+
+@pytest.mark.postgres
+def test_postgres_partitions_by_month_and_rescues_default_rows(postgres_dsn: str) -> None:
+    import psycopg
+
+    from storage.postgres import PostgresStore
+
+    store = PostgresStore(postgres_dsn)
+    store.migrate()
+    far = dt.datetime(2031, 3, 15, tzinfo=dt.UTC)  # a device clock years ahead
+    with store.transaction() as tx:
+        tx.add_messages([received(vitals_batch(1, at=far))])
+    with psycopg.connect(postgres_dsn) as conn:
+        in_default = conn.execute("SELECT count(*) FROM readings_default").fetchone()
+    assert in_default == (5,)
+    assert store.ensure_partitions(far, months_back=0, months_ahead=0) == ["readings_y2031m03"]
+    with psycopg.connect(postgres_dsn) as conn:
+        moved = conn.execute("SELECT count(*) FROM readings_y2031m03").fetchone()
+        left = conn.execute("SELECT count(*) FROM readings_default").fetchone()
+    assert (moved, left) == ((5,), (0,))
+    assert store.count_readings() == 5
+    store.close()
