@@ -1,1 +1,1 @@
-"""bench."""
+"""Benchmarks with their baselines; each runs as `python -m bench.NAME`."""
