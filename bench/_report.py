@@ -33,16 +33,20 @@ def write_section(name: str, command: str, figures: dict[str, Any], notes: str) 
         f"Measured {today} on {machine()}.\n\nReproduce: `{command}`\n\n"
         f"| figure | value |\n|---|---|\n{rows}\n\n{notes.strip()}\n<!-- /bench:{name} -->\n"
     )
-    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else (
-        "# Benchmarks\n\nEvery figure here was written by the benchmark that measured it, "
-        "next to its baseline measured in the same run. Rerun a benchmark to refresh "
-        "its section.\n\n"
+    text = (
+        BENCHMARKS_MD.read_text(encoding="utf-8")
+        if BENCHMARKS_MD.exists()
+        else (
+            "# Benchmarks\n\nEvery figure here was written by the benchmark that measured it, "
+            "next to its baseline measured in the same run. Rerun a benchmark to refresh "
+            "its section.\n\n"
+        )
     )
-    pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->\n", re.S)
+    pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->\n", re.DOTALL)
     text = pattern.sub(lambda _m: section, text) if pattern.search(text) else text + section
     BENCHMARKS_MD.write_text(text, encoding="utf-8")
 
 
 def final_line(figures: dict[str, Any]) -> None:
     """The one JSON line every benchmark ends with."""
-    print(json.dumps(figures, sort_keys=True))  # noqa: T201
+    print(json.dumps(figures, sort_keys=True))

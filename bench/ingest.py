@@ -48,8 +48,13 @@ def payloads(count: int) -> list[bytes]:
                 schemas.Temperature(measured_at=at, temp_c=36.9, site="estimated_core"),
                 schemas.Steps(measured_at=at, steps=3, interval_s=0.5),
             ]
-        out.append(schemas.encode(schemas.TelemetryBatchV1(
-            device_id=DEVICE, boot_id=1, seq=seq, sent_at=t, samples=tuple(samples))))
+        out.append(
+            schemas.encode(
+                schemas.TelemetryBatchV1(
+                    device_id=DEVICE, boot_id=1, seq=seq, sent_at=t, samples=tuple(samples)
+                )
+            )
+        )
     return out
 
 
@@ -61,8 +66,11 @@ def broker_baseline(port: int, lines: bytes, count: int) -> float:
     )
     time.sleep(0.5)
     t0 = time.perf_counter()
-    subprocess.run(["mosquitto_pub", "-p", str(port), "-q", "1", "-t", "bench/raw", "-l"],
-                   input=lines, check=True)
+    subprocess.run(
+        ["mosquitto_pub", "-p", str(port), "-q", "1", "-t", "bench/raw", "-l"],
+        input=lines,
+        check=True,
+    )
     sub.wait(timeout=300)
     return time.perf_counter() - t0
 
@@ -73,15 +81,18 @@ def copy_baseline(dsn: str, batches: list[bytes]) -> float:
     rows = []
     for raw in batches:
         msg = schemas.decode(f"vigil/v1/telemetry/{DEVICE}", raw)
-        assert isinstance(msg, schemas.TelemetryBatchV1)
-        rows += [[list(v) if isinstance(v, tuple) else v for v in r]
-                 for r in reading_rows(msg, now)]
+        if not isinstance(msg, schemas.TelemetryBatchV1):
+            raise TypeError(type(msg).__name__)
+        rows += [
+            [list(v) if isinstance(v, tuple) else v for v in r] for r in reading_rows(msg, now)
+        ]
     with psycopg.connect(dsn) as conn:
         conn.execute("CREATE TABLE bench_copy (LIKE readings INCLUDING DEFAULTS)")
         t0 = time.perf_counter()
-        with conn.cursor() as cur, cur.copy(
-            f"COPY bench_copy ({','.join(READING_COLUMNS)}) FROM STDIN"
-        ) as copy:
+        with (
+            conn.cursor() as cur,
+            cur.copy(f"COPY bench_copy ({','.join(READING_COLUMNS)}) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
         conn.commit()
@@ -90,16 +101,34 @@ def copy_baseline(dsn: str, batches: list[bytes]) -> float:
 
 def vigil_run(port: int, dsn: str, lines: bytes, count: int) -> float:
     """Seconds from the first publish until ``vigil run`` has stored all ``count`` batches."""
-    env = {**os.environ, "VIGIL_MQTT_PORT": str(port), "VIGIL_DATABASE_URL": dsn,
-           "VIGIL_MQTT_CLIENT_ID": f"bench-{uuid.uuid4().hex[:6]}", "VIGIL_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "vigil", "run"], env=env,
-                            stdout=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "VIGIL_MQTT_PORT": str(port),
+        "VIGIL_DATABASE_URL": dsn,
+        "VIGIL_MQTT_CLIENT_ID": f"bench-{uuid.uuid4().hex[:6]}",
+        "VIGIL_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vigil", "run"], env=env, stdout=subprocess.DEVNULL
+    )
     store = PostgresStore(dsn)
     try:
         time.sleep(2.0)  # connected and subscribed
         t0 = time.perf_counter()
-        subprocess.run(["mosquitto_pub", "-p", str(port), "-q", "1",
-                        "-t", f"vigil/v1/telemetry/{DEVICE}", "-l"], input=lines, check=True)
+        subprocess.run(
+            [
+                "mosquitto_pub",
+                "-p",
+                str(port),
+                "-q",
+                "1",
+                "-t",
+                f"vigil/v1/telemetry/{DEVICE}",
+                "-l",
+            ],
+            input=lines,
+            check=True,
+        )
         deadline = t0 + 600
         while store.count_messages() < count and time.perf_counter() < deadline:
             time.sleep(0.05)

@@ -9,9 +9,11 @@ from the same annotations that produce the JSON Schema: one source of truth.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -19,6 +21,17 @@ from msgspec import inspect as mi
 
 _Checker = Callable[[Any, str], None]
 _compiled: dict[type, tuple[tuple[str, _Checker], ...]] = {}
+_state = threading.local()
+
+
+@contextlib.contextmanager
+def decoding() -> Iterator[None]:
+    """Within this block msgspec is decoding and has checked the bounds itself."""
+    _state.decoding = True
+    try:
+        yield
+    finally:
+        _state.decoding = False
 
 
 def _number_checker(t: mi.IntType | mi.FloatType) -> _Checker | None:
@@ -131,6 +144,8 @@ def _compile(cls: type) -> tuple[tuple[str, _Checker], ...]:
 
 def check(obj: msgspec.Struct) -> None:
     """Raise ``msgspec.ValidationError`` when a field breaks its ``Meta`` bounds."""
+    if getattr(_state, "decoding", False):
+        return
     cls = type(obj)
     checkers = _compiled.get(cls)
     if checkers is None:

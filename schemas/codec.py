@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
+from schemas import _constraints
 from schemas.errors import MalformedPayload
 from schemas.events import EventV1
 from schemas.gateway import GatewayStatusV1
@@ -36,7 +37,8 @@ def decode(topic: str, payload: bytes) -> WireMessage:
         raise MalformedPayload("unknown_topic", f"not an ingest topic: {topic[:200]!r}")
     kind, owner = parsed
     try:
-        message = _decoders[kind].decode(payload)
+        with _constraints.decoding():
+            message = _decoders[kind].decode(payload)
     except msgspec.ValidationError as exc:
         raise MalformedPayload("invalid_schema", str(exc)) from None
     except msgspec.DecodeError as exc:

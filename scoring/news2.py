@@ -27,6 +27,8 @@ Mapping to Vigil's levels (our decision, following RCP Chart 3):
 
 from __future__ import annotations
 
+import bisect
+import math
 from typing import Literal
 
 import msgspec
@@ -56,20 +58,35 @@ def _half_up(x: npt.ArrayLike, scale: float = 1.0) -> FloatArray:
     return np.floor(np.asarray(x, dtype=np.float64) * scale + 0.5 + 1e-9)
 
 
+def _scalar_points(value: float, upper_edges: list[float], points: list[int], scale: float) -> int:
+    """The scalar twin of ``_banded(_half_up(value, scale), ...)`` without numpy overhead."""
+    return points[bisect.bisect_left(upper_edges, math.floor(value * scale + 0.5 + 1e-9))]
+
+
 def _banded(values: FloatArray, upper_edges: list[float], points: list[int]) -> IntArray:
     """Points for each value: band i holds values <= upper_edges[i] (the last is open)."""
     index = np.searchsorted(np.asarray(upper_edges), values, side="left")
     return np.asarray(points, dtype=np.int64)[index]
 
 
+# (upper band edges, points, scale) of each Chart 1 row; scale 10 bands in tenths.
+_RESPIRATION = ([8.0, 11.0, 20.0, 24.0], [3, 1, 0, 2, 3], 1.0)
+_SPO2_SCALE1 = ([91.0, 93.0, 95.0], [3, 2, 1, 0], 1.0)
+_SYSTOLIC = ([90.0, 100.0, 110.0, 219.0], [3, 2, 1, 0, 3], 1.0)
+_PULSE = ([40.0, 50.0, 90.0, 110.0, 130.0], [3, 1, 0, 1, 2, 3], 1.0)
+_TEMPERATURE = ([350.0, 360.0, 380.0, 390.0], [3, 1, 0, 1, 2], 10.0)
+
+
 def respiration_points(rate_per_min: npt.ArrayLike) -> IntArray:
     """Chart 1 row 'Respiration rate': <=8 3, 9-11 1, 12-20 0, 21-24 2, >=25 3."""
-    return _banded(_half_up(rate_per_min), [8, 11, 20, 24], [3, 1, 0, 2, 3])
+    edges, points, _ = _RESPIRATION
+    return _banded(_half_up(rate_per_min), edges, points)
 
 
 def spo2_scale1_points(spo2_pct: npt.ArrayLike) -> IntArray:
     """Chart 1 row 'SpO2 Scale 1': <=91 3, 92-93 2, 94-95 1, >=96 0."""
-    return _banded(_half_up(spo2_pct), [91, 93, 95], [3, 2, 1, 0])
+    edges, points, _ = _SPO2_SCALE1
+    return _banded(_half_up(spo2_pct), edges, points)
 
 
 def spo2_scale2_points(spo2_pct: npt.ArrayLike, on_oxygen: npt.ArrayLike) -> IntArray:
@@ -91,12 +108,14 @@ def air_or_oxygen_points(on_oxygen: npt.ArrayLike) -> IntArray:
 
 def systolic_points(systolic_mmhg: npt.ArrayLike) -> IntArray:
     """Chart 1 row 'Systolic blood pressure': <=90 3, 91-100 2, 101-110 1, 111-219 0, >=220 3."""
-    return _banded(_half_up(systolic_mmhg), [90, 100, 110, 219], [3, 2, 1, 0, 3])
+    edges, points, _ = _SYSTOLIC
+    return _banded(_half_up(systolic_mmhg), edges, points)
 
 
 def pulse_points(pulse_bpm: npt.ArrayLike) -> IntArray:
     """Chart 1 row 'Pulse': <=40 3, 41-50 1, 51-90 0, 91-110 1, 111-130 2, >=131 3."""
-    return _banded(_half_up(pulse_bpm), [40, 50, 90, 110, 130], [3, 1, 0, 1, 2, 3])
+    edges, points, _ = _PULSE
+    return _banded(_half_up(pulse_bpm), edges, points)
 
 
 def consciousness_points(level: Consciousness) -> int:
@@ -106,8 +125,8 @@ def consciousness_points(level: Consciousness) -> int:
 
 def temperature_points(temp_c: npt.ArrayLike) -> IntArray:
     """Chart 1 row 'Temperature': <=35.0 3, 35.1-36.0 1, 36.1-38.0 0, 38.1-39.0 1, >=39.1 2."""
-    tenths = _half_up(temp_c, scale=10.0)
-    return _banded(tenths, [350, 360, 380, 390], [3, 1, 0, 1, 2])
+    edges, points, scale = _TEMPERATURE
+    return _banded(_half_up(temp_c, scale=scale), edges, points)
 
 
 class Vitals(msgspec.Struct, frozen=True, kw_only=True):
@@ -158,7 +177,7 @@ def news2(vitals: Vitals, *, spo2_scale: Literal[1, 2] = 1) -> News2Score:
         defaulted.append("air_or_oxygen")
 
     points: dict[str, int] = {
-        "air_or_oxygen": int(air_or_oxygen_points(on_oxygen)),
+        "air_or_oxygen": 2 if on_oxygen else 0,
         "consciousness": consciousness_points(consciousness),
     }
     missing: list[str] = []

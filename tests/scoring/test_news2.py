@@ -202,3 +202,27 @@ def test_chart3_risk_and_vigil_levels(
 ) -> None:
     assert clinical_risk(total, single_parameter_3=single3) == risk
     assert alert_level(total, single_parameter_3=single3) is level
+
+
+@pytest.mark.parametrize(
+    ("field", "band"),
+    [
+        ("respiration_rate_per_min", respiration_points),
+        ("spo2_pct", spo2_scale1_points),
+        ("systolic_mmhg", systolic_points),
+        ("pulse_bpm", pulse_points),
+        ("temp_c", temperature_points),
+    ],
+)
+def test_scalar_scoring_agrees_with_the_vectorised_bands(field: str, band: object) -> None:
+    names = {
+        "respiration_rate_per_min": "respiration_rate",
+        "spo2_pct": "spo2",
+        "systolic_mmhg": "systolic_bp",
+        "pulse_bpm": "pulse",
+        "temp_c": "temperature",
+    }
+    values = np.round(np.arange(0, 260, 0.05), 2)
+    expected = band(values)  # type: ignore[operator]
+    for value, points in zip(values.tolist(), expected.tolist(), strict=True):
+        assert news2(Vitals(**{field: value})).points[names[field]] == points, value

@@ -183,3 +183,52 @@ def test_postgres_partitions_by_month_and_rescues_default_rows(postgres_dsn: str
     assert (moved, left) == ((5,), (0,))
     assert store.count_readings() == 5
     store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_copy_text_stores_every_sample_type_exactly(postgres_dsn: str) -> None:
+    import psycopg
+
+    from storage.postgres import PostgresStore
+    from storage.records import READING_COLUMNS, reading_rows
+
+    at = T0
+    batch = schemas.TelemetryBatchV1(
+        device_id="wb-1",
+        boot_id=3,
+        seq=1,
+        sent_at=at,
+        samples=(
+            schemas.HeartRate(
+                measured_at=at, heart_rate_bpm=61.5, rr_ms=(980.25, 1001.0), sensor_contact=True
+            ),
+            schemas.SpO2(measured_at=at, spo2_pct=96.5),
+            schemas.BloodPressure(measured_at=at, systolic_mmhg=121, diastolic_mmhg=79),
+            schemas.Temperature(measured_at=at, temp_c=36.65, site="estimated_core"),
+            schemas.Respiration(measured_at=at, respiration_rate_per_min=14.5),
+            schemas.Steps(measured_at=at, steps=100, interval_s=60),
+            schemas.SleepStage(measured_at=at, stage="rem", duration_s=300),
+            schemas.GpsFix(measured_at=at, lat_deg=51.500729, lon_deg=-0.124625, accuracy_m=7.5),
+            schemas.Battery(measured_at=at, battery_pct=80),
+            schemas.WearState(measured_at=at, on_wrist=False),
+        ),
+    )
+    store = PostgresStore(postgres_dsn)
+    store.migrate()
+    with store.transaction() as tx:
+        tx.add_messages([received(batch)])
+    with psycopg.connect(postgres_dsn) as conn:
+        rows = conn.execute(
+            f"SELECT {','.join(READING_COLUMNS)} FROM readings ORDER BY sample_index"
+        ).fetchall()
+    store.close()
+    expected = list(reading_rows(batch, T0.astimezone(dt.UTC)))
+    assert len(rows) == len(expected) == 10
+    for got, want in zip(rows, expected, strict=True):
+        for column, g, w in zip(READING_COLUMNS, got, want, strict=True):
+            if isinstance(w, tuple):
+                assert list(g) == pytest.approx(list(w)), column
+            elif isinstance(w, float):
+                assert g == pytest.approx(w, rel=1e-6), column  # real columns: float4
+            else:
+                assert g == w, column
