@@ -1,7 +1,6 @@
 """Versioned wire models of Vigil and their JSON Schemas.
 
-msgspec Structs were chosen over pydantic v2 for decode speed: see
-``docs/wire-protocol.md`` and ``python -m bench.schema_decode`` for the measured cost.
+msgspec Structs were chosen over pydantic v2 for decode speed (``docs/wire-protocol.md``).
 """
 
 from schemas.alerts import Alert, AlertLevel
