@@ -75,8 +75,6 @@ EVENT_COLUMNS = (
     "battery_pct",
 )
 
-_EMPTY: dict[str, Any] = {}
-
 
 def reading_rows(batch: TelemetryBatchV1, received_at: dt.datetime) -> Iterator[tuple[Any, ...]]:
     """One row per non-ECG sample, in ``READING_COLUMNS`` order."""
@@ -126,7 +124,7 @@ def event_row(event: EventV1, received_at: dt.datetime) -> tuple[Any, ...]:
         event.occurred_at,
         received_at,
         tag,
-        *(body.get(c, _EMPTY.get(c)) for c in EVENT_COLUMNS[6:]),
+        *(body.get(c) for c in EVENT_COLUMNS[6:]),
     )
 
 

@@ -23,7 +23,7 @@ import msgspec
 from alerting.notifier import Notifier
 from ingest.intake import intake
 from ingest.mqtt.source import Inbound, MqttSource, backoff_delay
-from schemas import Alert, AlertLevel, EventV1, GatewayStatusV1, encode
+from schemas import Alert, AlertLevel, GatewayStatusV1, TelemetryBatchV1, encode
 from schemas.records import DeadLetter, Received
 from storage.base import StorageUnavailable, Store
 from stream_processors.fleet import Fleet, Plan
@@ -110,11 +110,7 @@ class Pipeline:
             tx.add_scores(plan.scores)
             new_alerts = tx.add_alerts(plan.alerts)
             tx.add_dead_letters(dead)
-        samples = sum(
-            len(r.message.samples) if not isinstance(r.message, EventV1 | GatewayStatusV1) else 1
-            for r in new
-            if not isinstance(r.message, GatewayStatusV1)
-        )
+        samples = sum(len(m.samples) if isinstance(m, TelemetryBatchV1) else 1 for m in sequenced)
         return ChunkResult(
             plan=plan,
             stored=len(new),
