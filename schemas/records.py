@@ -31,14 +31,24 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def of(
-        cls, *, received_at: dt.datetime, topic: str, reason: str, detail: str, payload: bytes
+        cls,
+        *,
+        received_at: dt.datetime,
+        topic: str,
+        reason: str,
+        detail: str,
+        payload: bytes,
+        payload_size: int | None = None,
     ) -> DeadLetter:
-        """Build a dead letter, truncating the topic, detail and payload to their bounds."""
+        """Build a dead letter, truncating the topic, detail and payload to their bounds.
+
+        ``payload_size`` is the size on the wire when ``payload`` is only its head.
+        """
         return cls(
             received_at=received_at,
             topic=topic[:512],
             reason=reason[:64],
             detail=detail[:1000],
             payload=payload[:DEAD_LETTER_MAX_BYTES],
-            payload_size=len(payload),
+            payload_size=len(payload) if payload_size is None else payload_size,
         )

@@ -75,6 +75,8 @@ _SPO2_SCALE1 = ([91.0, 93.0, 95.0], [3, 2, 1, 0], 1.0)
 _SYSTOLIC = ([90.0, 100.0, 110.0, 219.0], [3, 2, 1, 0, 3], 1.0)
 _PULSE = ([40.0, 50.0, 90.0, 110.0, 130.0], [3, 1, 0, 1, 2, 3], 1.0)
 _TEMPERATURE = ([350.0, 360.0, 380.0, 390.0], [3, 1, 0, 1, 2], 10.0)
+_SPO2_SCALE2_AIR = ([83.0, 85.0, 87.0], [3, 2, 1, 0], 1.0)
+_SPO2_SCALE2_OXYGEN = ([83.0, 85.0, 87.0, 92.0, 94.0, 96.0], [3, 2, 1, 0, 1, 2, 3], 1.0)
 
 
 def respiration_points(rate_per_min: npt.ArrayLike) -> IntArray:
@@ -96,8 +98,8 @@ def spo2_scale2_points(spo2_pct: npt.ArrayLike, on_oxygen: npt.ArrayLike) -> Int
     93-94 1, 95-96 2, >=97 3.
     """
     values = _half_up(spo2_pct)
-    on_air = _banded(values, [83, 85, 87], [3, 2, 1, 0])
-    on_o2 = _banded(values, [83, 85, 87, 92, 94, 96], [3, 2, 1, 0, 1, 2, 3])
+    on_air = _banded(values, *_SPO2_SCALE2_AIR[:2])
+    on_o2 = _banded(values, *_SPO2_SCALE2_OXYGEN[:2])
     return np.where(np.asarray(on_oxygen, dtype=bool), on_o2, on_air)
 
 
@@ -181,23 +183,27 @@ def news2(vitals: Vitals, *, spo2_scale: Literal[1, 2] = 1) -> News2Score:
         "consciousness": consciousness_points(consciousness),
     }
     missing: list[str] = []
-    measured = {
-        "respiration_rate": (vitals.respiration_rate_per_min, respiration_points),
-        "systolic_bp": (vitals.systolic_mmhg, systolic_points),
-        "pulse": (vitals.pulse_bpm, pulse_points),
-        "temperature": (vitals.temp_c, temperature_points),
-    }
-    for name, (value, band) in measured.items():
+    # Scalar twins of the Chart 1 row functions above: numpy costs more than it saves
+    # on one set of vitals (tests check both against every band edge).
+    measured = (
+        ("respiration_rate", vitals.respiration_rate_per_min, _RESPIRATION),
+        ("systolic_bp", vitals.systolic_mmhg, _SYSTOLIC),
+        ("pulse", vitals.pulse_bpm, _PULSE),
+        ("temperature", vitals.temp_c, _TEMPERATURE),
+    )
+    for name, value, (edges, band_points, scale) in measured:
         if value is None:
             missing.append(name)
         else:
-            points[name] = int(band(value))
+            points[name] = _scalar_points(value, edges, band_points, scale)
     if vitals.spo2_pct is None:
         missing.append("spo2")
     elif spo2_scale == 2:
-        points["spo2"] = int(spo2_scale2_points(vitals.spo2_pct, on_oxygen))
+        edges, band_points, scale = _SPO2_SCALE2_OXYGEN if on_oxygen else _SPO2_SCALE2_AIR
+        points["spo2"] = _scalar_points(vitals.spo2_pct, edges, band_points, scale)
     else:
-        points["spo2"] = int(spo2_scale1_points(vitals.spo2_pct))
+        edges, band_points, scale = _SPO2_SCALE1
+        points["spo2"] = _scalar_points(vitals.spo2_pct, edges, band_points, scale)
 
     total = sum(points.values())
     single_3 = any(p == 3 for p in points.values())

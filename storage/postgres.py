@@ -9,6 +9,7 @@ migration makes ``readings`` a compressed hypertable with a retention policy ins
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 from collections.abc import Iterator, Sequence
@@ -20,15 +21,14 @@ from psycopg import sql
 
 from schemas import Alert, AlertLevel, EventV1, TelemetryBatchV1
 from schemas.scores import News2Score
-from schemas.telemetry import Ecg
 from storage import migrator
 from storage._common import alert_row, message_row, score_row, split_csv, split_new
 from storage.base import MigrationError, StorageUnavailable
+from storage.copy_text import array_literals, readings_copy_text
 from storage.records import (
     ECG_COLUMNS,
     EVENT_COLUMNS,
     READING_COLUMNS,
-    READING_VALUE_COLUMNS,
     DeadLetter,
     Received,
     ScoreRecord,
@@ -55,70 +55,44 @@ _INSERT_MESSAGES = (
 )
 
 
-def _copy_text(value: object) -> str:
-    """One value in COPY text format (the bounded wire types only)."""
-    if value is None:
-        return "\\N"
-    if value is True or value is False:
-        return "t" if value else "f"
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, tuple):
-        return "{" + ",".join(repr(float(v)) for v in value) + "}"
-    if isinstance(value, str):
-        return value.translate(_COPY_ESCAPES)
-    return repr(value)
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_SAMPLE_FIELDS: dict[type, tuple[tuple[int, str], ...]] = {}
-
-
-def reading_copy_lines(batch: TelemetryBatchV1, received_at: dt.datetime) -> Iterator[str]:
-    """COPY text lines in ``READING_COLUMNS`` order, built straight from the samples.
-
-    Same rows as ``storage.records.reading_rows``, without per-value adaptation: COPY of
-    readings is the hot path of ingest (see bench/ingest.py).
-    """
-    head = f"{batch.device_id}\t{batch.boot_id}\t{batch.seq}\t"
-    received = received_at.isoformat()
-    width = len(READING_VALUE_COLUMNS)
-    for index, sample in enumerate(batch.samples):
-        cls = type(sample)
-        if cls is Ecg:
-            continue
-        fields = _SAMPLE_FIELDS.get(cls)
-        if fields is None:
-            names = set(cls.__struct_fields__)
-            fields = tuple((i, c) for i, c in enumerate(READING_VALUE_COLUMNS) if c in names)
-            _SAMPLE_FIELDS[cls] = fields
-        values = ["\\N"] * width
-        for i, name in fields:
-            values[i] = _copy_text(getattr(sample, name))
-        tag = cls.__struct_config__.tag
-        yield (
-            f"{head}{index}\t{sample.measured_at.isoformat()}\t{received}\t{tag}\t"
-            + "\t".join(values)
-            + "\n"
-        )
-
-
 def _month_start(moment: dt.datetime, months: int = 0) -> dt.datetime:
     index = moment.year * 12 + moment.month - 1 + months
     return dt.datetime(index // 12, index % 12 + 1, 1, tzinfo=dt.UTC)
 
 
 class _PostgresTransaction:
+    """One unit of work; the readings COPY is left open while the caller scores.
+
+    PostgreSQL inserts COPY rows as they arrive, so ``add_messages`` sends the
+    readings and returns without waiting for the server to finish them: the
+    pipeline's scoring then runs while the server works. The next statement (or
+    the commit) completes the COPY first; an error aborts it (CopyFail).
+    """
+
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
+        self._open_copy: contextlib.ExitStack | None = None
+
+    def finish_copy(self) -> None:
+        """Complete an open COPY (waits for the server to have taken every row)."""
+        if self._open_copy is not None:
+            stack, self._open_copy = self._open_copy, None
+            stack.close()
+
+    def abort_copy(self, exc: BaseException) -> None:
+        """Abandon an open COPY after ``exc`` (the transaction is rolled back)."""
+        if self._open_copy is not None:
+            stack, self._open_copy = self._open_copy, None
+            with contextlib.suppress(Exception):
+                stack.__exit__(type(exc), exc, exc.__traceback__)
 
     def add_messages(self, messages: Sequence[Received]) -> list[Received]:
+        self.finish_copy()
         sequenced, statuses = split_new(messages)
         new: list[Received] = []
         with self._conn.cursor() as cur:
             if sequenced:
-                columns = list(zip(*(message_row(m) for m in sequenced), strict=True))
-                cur.execute(_INSERT_MESSAGES, [list(c) for c in columns])
+                cur.execute(_INSERT_MESSAGES, array_literals([message_row(m) for m in sequenced]))
                 claimed = set(cur.fetchall())
                 new = [
                     m
@@ -126,26 +100,14 @@ class _PostgresTransaction:
                     if isinstance(m.message, TelemetryBatchV1 | EventV1)
                     and (m.message.device_id, m.message.boot_id, m.message.seq) in claimed
                 ]
-            batches = [m for m in new if isinstance(m.message, TelemetryBatchV1)]
-            if batches:
-                text = "".join(
-                    line
-                    for item in batches
-                    if isinstance(item.message, TelemetryBatchV1)
-                    for line in reading_copy_lines(item.message, item.received_at)
-                )
-                with cur.copy(f"COPY readings ({','.join(READING_COLUMNS)}) FROM STDIN") as copy:
-                    copy.write(text)
-                ecgs = [
-                    r
-                    for item in batches
-                    if isinstance(item.message, TelemetryBatchV1)
-                    for r in ecg_rows(item.message, item.received_at)
-                ]
-                if ecgs:
-                    with cur.copy(f"COPY ecg_strips ({','.join(ECG_COLUMNS)}) FROM STDIN") as copy:
-                        for row in ecgs:
-                            copy.write_row(row)
+            batches = [
+                (m.message, m.received_at) for m in new if isinstance(m.message, TelemetryBatchV1)
+            ]
+            ecgs = [r for batch, received_at in batches for r in ecg_rows(batch, received_at)]
+            if ecgs:
+                with cur.copy(f"COPY ecg_strips ({','.join(ECG_COLUMNS)}) FROM STDIN") as copy:
+                    for row in ecgs:
+                        copy.write_row(row)
             events = [
                 event_row(m.message, m.received_at) for m in new if isinstance(m.message, EventV1)
             ]
@@ -163,9 +125,24 @@ class _PostgresTransaction:
                     "WHERE excluded.reported_at >= gateway_status.reported_at",
                     gateway_row(item.message, item.received_at),
                 )
+        text = readings_copy_text(batches)
+        if text:
+            stack = contextlib.ExitStack()
+            try:
+                copy_cur = stack.enter_context(self._conn.cursor())
+                copy = stack.enter_context(
+                    copy_cur.copy(f"COPY readings ({','.join(READING_COLUMNS)}) FROM STDIN")
+                )
+                copy.write(text)
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    stack.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            self._open_copy = stack
         return [*new, *statuses]
 
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        self.finish_copy()
         if not letters:
             return
         with self._conn.cursor() as cur:
@@ -179,6 +156,7 @@ class _PostgresTransaction:
             )
 
     def add_scores(self, scores: Sequence[ScoreRecord]) -> None:
+        self.finish_copy()
         if not scores:
             return
         with (
@@ -192,6 +170,7 @@ class _PostgresTransaction:
                 copy.write_row(score_row(s))
 
     def add_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
+        self.finish_copy()
         new = []
         with self._conn.cursor() as cur:
             for alert in alerts:
@@ -318,7 +297,13 @@ class PostgresStore:
             conn = self._connection()
             try:
                 with conn.transaction():
-                    yield _PostgresTransaction(conn)
+                    tx = _PostgresTransaction(conn)
+                    try:
+                        yield tx
+                    except BaseException as exc:
+                        tx.abort_copy(exc)
+                        raise
+                    tx.finish_copy()
             except psycopg.OperationalError as exc:
                 raise StorageUnavailable(str(exc)) from exc
 

@@ -35,6 +35,7 @@ READING_VALUE_COLUMNS = (
     "steps",
     "interval_s",
     "stage",
+    "duration_s",
     "lat_deg",
     "lon_deg",
     "accuracy_m",

@@ -152,7 +152,11 @@ class SqliteStore:
                     continue
                 try:
                     self._conn.execute("BEGIN IMMEDIATE")
-                    for statement in m.sql.split(";"):
+                    # Comment lines may hold ";": drop them before splitting statements.
+                    code = "\n".join(
+                        line for line in m.sql.splitlines() if not line.lstrip().startswith("--")
+                    )
+                    for statement in code.split(";"):
                         if statement.strip():
                             self._conn.execute(statement)
                     self._conn.execute(

@@ -11,6 +11,9 @@ built on top of this in later work):
 * The latest value of each NEWS2 parameter is kept with its device time; a value
   older than ``freshness_s`` at evaluation time counts as missing.
 * Each telemetry batch with a vital sign is evaluated once, at its newest sample.
+  The score is recorded when it differs from the last one recorded (any point,
+  missing or defaulted parameter) or ``score_every_s`` of device time after it:
+  a wristband sending every second would otherwise store 86,400 equal scores a day.
 * Yellow is raised at once. Orange and red need the level held for ``sustain_s``
   of device time, so one artefactual reading cannot wake a family.
 * After an alert, a higher level raises a new alert; the same or a lower level does
@@ -22,7 +25,9 @@ built on top of this in later work):
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+import operator
+from collections.abc import Callable
+from typing import Any, Literal
 
 import msgspec
 
@@ -52,6 +57,7 @@ class ProcessorSettings(msgspec.Struct, frozen=True, kw_only=True):
     freshness_s: float = 300.0
     sustain_s: float = 60.0
     clear_after_s: float = 600.0
+    score_every_s: float = 60.0
 
 
 class WearerProfile(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +82,7 @@ class DeviceState(msgspec.Struct, frozen=True, kw_only=True):
     level_since: dict[int, dt.datetime] = msgspec.field(default_factory=dict)
     alerted_level: AlertLevel = AlertLevel.NONE
     calm_since: dt.datetime | None = None
+    last_recorded: ScoreRecord | None = None
 
 
 class StepResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -86,21 +93,36 @@ class StepResult(msgspec.Struct, frozen=True, kw_only=True):
     alerts: tuple[Alert, ...] = ()
 
 
+def _pulse(s: HeartRate) -> float | None:
+    # No sensor contact or 0 bpm is "no reading", not a pulse of 0.
+    return s.heart_rate_bpm if s.heart_rate_bpm > 0 and s.sensor_contact is not False else None
+
+
+def _core_temperature(s: Temperature) -> float | None:
+    # Wrist skin runs several degrees below core: scoring it would flag every
+    # healthy wearer as hypothermic (CLINICAL.md section 1).
+    return None if s.site == "wrist" else s.temp_c
+
+
+# Sample type -> (NEWS2 parameter, value or None); dispatch by type, not isinstance chains.
+_VITALS: dict[type, tuple[str, Callable[[Any], float | None]]] = {
+    HeartRate: ("pulse_bpm", _pulse),
+    SpO2: ("spo2_pct", operator.attrgetter("spo2_pct")),
+    BloodPressure: ("systolic_mmhg", operator.attrgetter("systolic_mmhg")),
+    Respiration: ("respiration_rate_per_min", operator.attrgetter("respiration_rate_per_min")),
+    Temperature: ("temp_c", _core_temperature),
+}
+
+
 def _vital_values(batch: TelemetryBatchV1) -> list[tuple[str, float, dt.datetime]]:
     out: list[tuple[str, float, dt.datetime]] = []
+    vitals = _VITALS
     for s in batch.samples:
-        if isinstance(s, HeartRate) and s.heart_rate_bpm > 0 and s.sensor_contact is not False:
-            out.append(("pulse_bpm", s.heart_rate_bpm, s.measured_at))
-        elif isinstance(s, SpO2):
-            out.append(("spo2_pct", s.spo2_pct, s.measured_at))
-        elif isinstance(s, BloodPressure):
-            out.append(("systolic_mmhg", s.systolic_mmhg, s.measured_at))
-        elif isinstance(s, Respiration):
-            out.append(("respiration_rate_per_min", s.respiration_rate_per_min, s.measured_at))
-        elif isinstance(s, Temperature) and s.site != "wrist":
-            # Wrist skin runs several degrees below core: scoring it would flag
-            # every healthy wearer as hypothermic (CLINICAL.md section 1).
-            out.append(("temp_c", s.temp_c, s.measured_at))
+        known = vitals.get(type(s))
+        if known is not None:
+            value = known[1](s)
+            if value is not None:
+                out.append((known[0], value, s.measured_at))
     return out
 
 
@@ -136,11 +158,28 @@ def _score_batch(
         ),
         spo2_scale=profile.spo2_scale,
     )
-    record = ScoreRecord(device_id=batch.device_id, evaluated_at=now, news2=score)
+    last = state.last_recorded
+    record = None
+    if (
+        last is None
+        or last.news2 != score
+        or (now - last.evaluated_at).total_seconds() >= settings.score_every_s
+    ):
+        record = ScoreRecord(device_id=batch.device_id, evaluated_at=now, news2=score)
     state, alert = _escalate(
-        msgspec.structs.replace(state, latest=latest), batch, score, now, settings
+        msgspec.structs.replace(
+            state, latest=latest, last_recorded=record if record is not None else last
+        ),
+        batch,
+        score,
+        now,
+        settings,
     )
-    return StepResult(state=state, scores=(record,), alerts=(alert,) if alert else ())
+    return StepResult(
+        state=state,
+        scores=(record,) if record is not None else (),
+        alerts=(alert,) if alert else (),
+    )
 
 
 def _escalate(

@@ -19,10 +19,19 @@ from typing import Self
 from vigil.embedded_broker import free_port
 
 
-class MosquittoProcess:
-    """A Mosquitto of our own: ``persistence true`` so queues survive a restart."""
+def _tool(name: str) -> str:
+    return shutil.which(name) or f"/usr/bin/{name}"
 
-    def __init__(self, workdir: Path, *, port: int | None = None) -> None:
+
+class MosquittoProcess:
+    """A Mosquitto of our own: ``persistence true`` so queues survive a restart.
+
+    With ``users`` (name -> password) anonymous clients are refused.
+    """
+
+    def __init__(
+        self, workdir: Path, *, port: int | None = None, users: dict[str, str] | None = None
+    ) -> None:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
@@ -34,7 +43,7 @@ class MosquittoProcess:
         self.config = workdir / "mosquitto.conf"
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            f"allow_anonymous {'false' if users else 'true'}",
             "persistence true",
             f"persistence_location {workdir}/",
             "autosave_interval 1",
@@ -42,6 +51,16 @@ class MosquittoProcess:
             "max_inflight_messages 1000",
             "log_dest file " + str(workdir / "mosquitto.log"),
         ]
+        if users:
+            passwords = workdir / "passwords"
+            passwords.write_text("", encoding="utf-8")
+            for user, password in users.items():
+                subprocess.run(  # noqa: S603 - fixed tool, our own file
+                    [_tool("mosquitto_passwd"), "-b", str(passwords), user, password],
+                    check=True,
+                    capture_output=True,
+                )
+            lines.append(f"password_file {passwords}")
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to 'mosquitto' and cannot write here
         self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")

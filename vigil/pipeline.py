@@ -12,6 +12,7 @@ store drops what it already has. Alerts are then delivered from an outbox
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -43,8 +44,18 @@ class ChunkResult(msgspec.Struct, frozen=True, kw_only=True):
     stored: int
     duplicates: int
     dead_letters: int
+    dead_letter_reasons: list[str]
     samples: int
     new_alerts: list[Alert]
+
+
+class DecodedChunk(msgspec.Struct, frozen=True, kw_only=True):
+    """A chunk as received, split into decoded messages and dead letters."""
+
+    messages: list[Inbound]
+    received_at: dt.datetime
+    accepted: list[Received]
+    dead: list[DeadLetter]
 
 
 class PipelineStats(msgspec.Struct, kw_only=True):
@@ -81,17 +92,29 @@ class Pipeline:
         self._retry_max_s = retry_max_s
         self._rng = random.Random()  # noqa: S311 - jitter only
 
-    def commit_chunk(self, chunk: Sequence[Inbound]) -> ChunkResult:
-        """Decode and store one chunk with its scores and alerts (blocking; one transaction)."""
+    def decode_chunk(self, chunk: Sequence[Inbound]) -> DecodedChunk:
+        """Decode and validate a chunk (pure CPU work, done while the store is busy)."""
         received_at = self._clock()
         accepted: list[Received] = []
         dead: list[DeadLetter] = []
         for m in chunk:
-            item = intake(m.topic, m.payload, received_at)
+            item = intake(m.topic, m.payload, received_at, size=m.size)
             if isinstance(item, Received):
                 accepted.append(item)
             else:
                 dead.append(item)
+        return DecodedChunk(
+            messages=list(chunk), received_at=received_at, accepted=accepted, dead=dead
+        )
+
+    def commit_chunk(self, chunk: Sequence[Inbound]) -> ChunkResult:
+        """Decode and store one chunk with its scores and alerts (blocking; one transaction)."""
+        return self.commit_decoded(self.decode_chunk(chunk))
+
+    def commit_decoded(self, decoded: DecodedChunk) -> ChunkResult:
+        """Store a decoded chunk with its scores and alerts (blocking; one transaction)."""
+        accepted = decoded.accepted
+        dead = list(decoded.dead)
         with self.store.transaction() as tx:
             new = tx.add_messages(accepted)
             sequenced = [r.message for r in new if not isinstance(r.message, GatewayStatusV1)]
@@ -100,7 +123,7 @@ class Pipeline:
                 log.error("processing failed for a message of %s: %s", message.device_id, error)
                 dead.append(
                     DeadLetter.of(
-                        received_at=received_at,
+                        received_at=decoded.received_at,
                         topic="(processing)",
                         reason="processing_error",
                         detail=error,
@@ -116,20 +139,23 @@ class Pipeline:
             stored=len(new),
             duplicates=len(accepted) - len(new),
             dead_letters=len(dead),
+            dead_letter_reasons=[d.reason for d in dead],
             samples=samples,
             new_alerts=new_alerts,
         )
 
-    async def _commit_with_retry(self, chunk: Sequence[Inbound]) -> ChunkResult:
+    async def _commit_with_retry(self, decoded: DecodedChunk) -> ChunkResult:
         attempt = 0
         while True:
             try:
-                return await asyncio.to_thread(self.commit_chunk, chunk)
+                return await asyncio.to_thread(self.commit_decoded, decoded)
             except StorageUnavailable as exc:
                 delay = backoff_delay(attempt, 0.2, self._retry_max_s, self._rng)
                 if attempt == 0:
                     log.warning(
-                        "store unavailable, holding %d messages unacked: %s", len(chunk), exc
+                        "store unavailable, holding %d messages unacked: %s",
+                        len(decoded.messages),
+                        exc,
                     )
                 attempt += 1
                 await asyncio.sleep(delay)
@@ -156,33 +182,75 @@ class Pipeline:
 
     async def handle(self, source: MqttSource, chunk: Sequence[Inbound]) -> ChunkResult:
         """Commit one chunk, then adopt states, acknowledge, and deliver its alerts."""
-        result = await self._commit_with_retry(chunk)
+        decoded = await asyncio.to_thread(self.decode_chunk, chunk)
+        return await self._finish(source, decoded, await self._commit_with_retry(decoded))
+
+    async def _finish(
+        self, source: MqttSource, decoded: DecodedChunk, result: ChunkResult
+    ) -> ChunkResult:
         self.fleet.adopt(result.plan)
-        source.ack(chunk)
+        source.ack(decoded.messages)
         s = self.stats
-        s.received += len(chunk)
+        s.received += len(decoded.messages)
         s.stored += result.stored
         s.duplicates += result.duplicates
         s.dead_letters += result.dead_letters
         s.samples += result.samples
         for alert in result.new_alerts:
             s.alerts[alert.level.label] += 1
+        s.dead_letter_reasons.update(result.dead_letter_reasons)
         if result.dead_letters:
             log.info("%d payloads went to dead letters", result.dead_letters)
         if result.new_alerts:
             await self._deliver(result.new_alerts)
         return result
 
+    async def _next(self, source: MqttSource, wait_s: float) -> DecodedChunk | None:
+        chunk = await source.receive(self._max_chunk, wait_s=wait_s)
+        return await asyncio.to_thread(self.decode_chunk, chunk) if chunk else None
+
+    async def _next_during(
+        self, source: MqttSource, commit: asyncio.Task[ChunkResult]
+    ) -> DecodedChunk | None:
+        """The next chunk, received and decoded while ``commit`` runs (None if it ends first)."""
+        receiving = asyncio.create_task(
+            source.receive(self._max_chunk, wait_s=1.0), name="pipeline-receive"
+        )
+        await asyncio.wait({receiving, commit}, return_when=asyncio.FIRST_COMPLETED)
+        if not receiving.done():
+            # Safe to cancel: receive() takes messages off the queue only after its wait.
+            receiving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await receiving
+            return None
+        chunk = receiving.result()
+        return await asyncio.to_thread(self.decode_chunk, chunk) if chunk else None
+
     async def run(self, source: MqttSource, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set; the chunk in hand is finished first."""
+        """Consume until ``stop`` is set; chunks in hand are finished first.
+
+        Two chunks overlap: while the store commits one (mostly waiting on the
+        server), the next is received and decoded. Scoring still sees the chunks in
+        order, each against the states the previous one left.
+        """
         await self.deliver_pending()
         redeliver_every = 30.0
         loop = asyncio.get_running_loop()
         next_redeliver = loop.time() + redeliver_every
-        while not stop.is_set():
-            chunk = await source.receive(self._max_chunk, wait_s=0.2)
-            if chunk:
-                await self.handle(source, chunk)
+        ready: DecodedChunk | None = None
+        while ready is not None or not stop.is_set():
+            current = ready or await self._next(source, wait_s=0.2)
+            ready = None
+            if current is not None:
+                commit = asyncio.create_task(
+                    self._commit_with_retry(current), name="pipeline-commit"
+                )
+                try:
+                    if not stop.is_set():
+                        ready = await self._next_during(source, commit)
+                finally:
+                    result = await commit
+                await self._finish(source, current, result)
             if loop.time() >= next_redeliver:
                 next_redeliver = loop.time() + redeliver_every
                 await self.deliver_pending()

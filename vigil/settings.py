@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     freshness_s: float = Field(default=300.0, gt=0)
     sustain_s: float = Field(default=60.0, ge=0)
     clear_after_s: float = Field(default=600.0, ge=0)
+    score_every_s: float = Field(
+        default=60.0, ge=0, description="record an unchanged NEWS2 score at most this often"
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -69,4 +72,5 @@ class Settings(BaseSettings):
             freshness_s=self.freshness_s,
             sustain_s=self.sustain_s,
             clear_after_s=self.clear_after_s,
+            score_every_s=self.score_every_s,
         )

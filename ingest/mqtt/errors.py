@@ -13,3 +13,11 @@ class BrokerUnavailable(MqttError):  # noqa: N818 - named by remedy: it retries
 
 class NotAuthorized(MqttError):  # noqa: N818 - named by remedy: fix the credentials
     """The broker refused our credentials or the subscription: a human must act."""
+
+
+class MqttProtocolError(MqttError):
+    """The broker sent bytes that are not valid MQTT for us: drop the connection and retry."""
+
+
+class BrokerRefused(MqttError):  # noqa: N818 - named by remedy: it retries
+    """The broker refused the connection for a reason a retry may fix (busy, unavailable)."""

@@ -1,47 +1,55 @@
-"""An MQTT subscriber that acknowledges a QoS 1 message only when told to.
+"""An asyncio MQTT subscriber that acknowledges a QoS 1 message only when told to.
 
 aiomqtt 2.5 acknowledges every message as it arrives and discards messages when its
 queue is full, which breaks the rule "acknowledge after the effect is durable" (house
-rule 9). This adapter drives paho-mqtt directly with ``manual_ack`` instead:
+rule 9); paho-mqtt's threaded loop cost more per message than everything else Vigil
+does with it (``docs/architecture.md``). This source is a thin asyncio transport over
+the sans-I/O codec in ``ingest.mqtt.packets``:
 
 * MQTT 5 with ``clean_start=False`` and a Session Expiry Interval (MQTT 3.1.1:
   ``clean_session=False``), QoS 1 subscriptions and a stable client id, so the
   broker keeps unacknowledged messages across a restart of this process.
 * Receive Maximum caps how many unacknowledged messages the broker sends us; the
-  hand-off queue is bounded too, and when it is full the network thread blocks, so
-  backpressure reaches the broker instead of messages being dropped.
+  hand-off queue is bounded too: when it holds ``queue_size`` messages the socket
+  stops being read, so backpressure reaches the broker (TCP flow control) instead
+  of messages being dropped.
 * Optional shared-subscription group (``$share/<group>/<filter>``) to balance
   several ingest processes.
-* Reconnects with exponential backoff and full jitter; availability is logged on
-  transitions only.
+* Keep-alive pings; reconnects with exponential backoff and full jitter;
+  availability is logged on transitions only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
-import queue
 import random
-import threading
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Literal, Self
 
 import msgspec
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.mqtt.errors import NotAuthorized
+from ingest.mqtt.errors import BrokerRefused, MqttProtocolError, NotAuthorized
+from ingest.mqtt.packets import (
+    DISCONNECT_BYTES,
+    PINGREQ_BYTES,
+    ConnAck,
+    Disconnect,
+    PacketReader,
+    PingResp,
+    Publish,
+    SubAck,
+    encode_connect,
+    encode_puback,
+    encode_subscribe,
+)
 
 log = logging.getLogger(__name__)
 
-_HANDOFF_POLL_S = 0.25
-_BAD_CREDENTIALS = {"Bad user name or password", "Not authorized"}
+_SUBSCRIBE_PACKET_ID = 1
 
 
 class MqttSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,7 +65,9 @@ class MqttSettings(msgspec.Struct, frozen=True, kw_only=True):
     session_expiry_s: int = 7 * 24 * 3600
     receive_maximum: int = 1000
     queue_size: int = 2000
+    max_packet_bytes: int = 1 << 20
     shared_group: str | None = None
+    connect_timeout_s: float = 10.0
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
 
@@ -67,18 +77,101 @@ class MqttSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Inbound(msgspec.Struct, frozen=True):
-    """A message as received, with what is needed to acknowledge it later."""
+    """A message as received, with what is needed to acknowledge it later.
+
+    ``size`` is the payload's size on the wire; when it exceeds the source's packet
+    bound only the head of the payload is kept (``truncated``).
+    """
 
     topic: str
     payload: bytes
     qos: int
     mid: int
     generation: int
+    size: int | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """True when the payload was too large to keep whole."""
+        return self.size is not None and self.size > len(self.payload)
 
 
 def backoff_delay(attempt: int, min_s: float, max_s: float, rng: random.Random) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(max, min * 2**attempt)]."""
     return rng.uniform(0.0, min(max_s, min_s * (2**attempt)))
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection: parses packets and routes them to the source."""
+
+    def __init__(self, source: MqttSource, generation: int) -> None:
+        self.source = source
+        self.generation = generation
+        self.reader = PacketReader(
+            source.settings.protocol, max_packet_bytes=source.settings.max_packet_bytes
+        )
+        loop = asyncio.get_running_loop()
+        self.connack: asyncio.Future[ConnAck] = loop.create_future()
+        self.suback: asyncio.Future[SubAck] = loop.create_future()
+        self.closed = asyncio.Event()
+        self.transport: asyncio.Transport | None = None
+        self.pongs = 0
+        self.paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)  # noqa: S101 - TCP only
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            packets = self.reader.feed(data)
+        except MqttProtocolError as exc:
+            log.warning("MQTT protocol error from the broker, reconnecting: %s", exc)
+            self.abort()
+            return
+        deliver = self.source._deliver
+        generation = self.generation
+        for p in packets:
+            if isinstance(p, Publish):
+                deliver(Inbound(p.topic, p.payload, p.qos, p.packet_id, generation, p.size))
+            elif isinstance(p, PingResp):
+                self.pongs += 1
+            elif isinstance(p, ConnAck):
+                if not self.connack.done():
+                    self.connack.set_result(p)
+            elif isinstance(p, SubAck):
+                if not self.suback.done():
+                    self.suback.set_result(p)
+            elif isinstance(p, Disconnect):
+                log.warning("MQTT broker disconnected us, reason 0x%02x", p.reason_code)
+                self.abort()
+        self.source._after_delivery(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        lost = ConnectionError(f"connection lost: {exc or 'closed by the broker'}")
+        for fut in (self.connack, self.suback):
+            if not fut.done():
+                fut.set_exception(lost)
+                fut.exception()  # retrieved: nobody may be waiting any more
+        self.closed.set()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def pause(self) -> None:
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self.paused and self.transport is not None and not self.transport.is_closing():
+            self.paused = False
+            self.transport.resume_reading()
 
 
 class MqttSource:
@@ -100,102 +193,33 @@ class MqttSource:
             f"$share/{settings.shared_group}/{f}" if settings.shared_group else f for f in filters
         ]
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
-        self._handoff: queue.Queue[Inbound] = queue.Queue(maxsize=settings.queue_size)
+        self._queue: collections.deque[Inbound] = collections.deque()
+        self._arrived: asyncio.Event | None = None
+        self._ready: asyncio.Event | None = None
+        self._conn: _Connection | None = None
         self._generation = 0
-        self._closing = threading.Event()
-        self._client = self._make_client()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._connected: asyncio.Event | None = None
-        self._lost: asyncio.Event | None = None
-        self._fatal: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self.connected_once = False
 
-    def _make_client(self) -> paho.Client:
-        s = self.settings
-        v5 = s.protocol == "5"
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=s.client_id,
-            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-            clean_session=None if v5 else False,
-            manual_ack=True,
-            reconnect_on_failure=False,
-        )
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        client.enable_logger(logging.getLogger("paho.mqtt"))
-        return client
+    # -- called by the connection ---------------------------------------------------------
 
-    # -- paho callbacks (network thread) ------------------------------------------------
+    def _deliver(self, item: Inbound) -> None:
+        self._queue.append(item)
 
-    def _on_connect(
-        self, client: paho.Client, _ud: Any, flags: Any, reason: ReasonCode, _props: Any
-    ) -> None:
-        if reason.is_failure:
-            if str(reason) in _BAD_CREDENTIALS:
-                self._fatal = NotAuthorized(f"broker refused the connection: {reason}")
-            self._signal(lost=True)
-            return
-        opts = SubscribeOptions(qos=1)
-        if self.settings.protocol == "5":
-            client.subscribe([(f, opts) for f in self._filters])
-        else:
-            client.subscribe([(f, 1) for f in self._filters])
-        if flags.session_present:
-            # The broker kept our session and its subscriptions, and is about to flood
-            # us with what it queued: be ready now, or the full hand-off would block the
-            # network thread before it ever reads the SUBACK.
-            self._signal(lost=False)
-
-    def _on_subscribe(
-        self, _client: paho.Client, _ud: Any, _mid: int, reasons: list[ReasonCode], _props: Any
-    ) -> None:
-        # Ready only once the broker holds our subscriptions: before that, messages
-        # for a brand-new persistent session would not be queued for us.
-        refused = [str(r) for r in reasons if r.is_failure]
-        if refused:
-            self._fatal = NotAuthorized(f"broker refused the subscription: {', '.join(refused)}")
-            self._signal(lost=True)
-            return
-        self._signal(lost=False)
-
-    def _on_disconnect(
-        self, _client: paho.Client, _ud: Any, _flags: Any, _reason: Any, _props: Any
-    ) -> None:
-        self._signal(lost=True)
-
-    def _on_message(self, _client: paho.Client, _ud: Any, message: paho.MQTTMessage) -> None:
-        item = Inbound(
-            message.topic, bytes(message.payload), message.qos, message.mid, self._generation
-        )
-        # Block this network thread while the hand-off is full: the broker then stops
-        # sending (Receive Maximum and TCP flow control) instead of us dropping.
-        while not self._closing.is_set():
-            try:
-                self._handoff.put(item, timeout=_HANDOFF_POLL_S)
-            except queue.Full:
-                continue
-            return
-
-    def _signal(self, *, lost: bool) -> None:
-        loop, connected, lost_event = self._loop, self._connected, self._lost
-        if loop is None or connected is None or lost_event is None:
-            return
-        loop.call_soon_threadsafe((lost_event if lost else connected).set)
+    def _after_delivery(self, conn: _Connection) -> None:
+        if self._queue:
+            assert self._arrived is not None  # noqa: S101
+            self._arrived.set()
+            if len(self._queue) >= self.settings.queue_size:
+                conn.pause()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
         """Start the connection supervisor; returns once the first connection is up."""
-        self._loop = asyncio.get_running_loop()
-        self._connected, self._lost = asyncio.Event(), asyncio.Event()
+        self._arrived, self._ready = asyncio.Event(), asyncio.Event()
         self._task = asyncio.create_task(self._supervise(), name="mqtt-source-supervisor")
-        waiter = asyncio.create_task(self._connected.wait(), name="mqtt-source-first-connect")
+        waiter = asyncio.create_task(self._ready.wait(), name="mqtt-source-first-connect")
         done, _ = await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
         if self._task in done:
             waiter.cancel()
@@ -209,86 +233,134 @@ class MqttSource:
         tb: TracebackType | None,
     ) -> None:
         """Stop: unacknowledged messages stay with the broker for the next session."""
-        self._closing.set()
+        conn = self._conn
+        if conn is not None and conn.transport is not None:
+            # DISCONNECT with no reason keeps the session; close() flushes pending PUBACKs.
+            conn.write(DISCONNECT_BYTES)
+            conn.transport.close()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.connect_timeout_s):
+                    await conn.closed.wait()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await asyncio.shield(asyncio.to_thread(self._shutdown_client))
-
-    def _shutdown_client(self) -> None:
-        with contextlib.suppress(Exception):
-            self._client.disconnect()
-        self._client.loop_stop()
 
     async def _supervise(self) -> None:
-        assert self._connected is not None  # noqa: S101
-        assert self._lost is not None  # noqa: S101
         s = self.settings
         attempt = 0
         while True:
-            self._connected.clear()
-            self._lost.clear()
-            self._generation += 1
-            # A fresh paho client per connection: paho's loop_start() on a reused client
-            # leaks its wake-up socket pair, and old packet ids must not be acked anyway.
-            self._client = self._make_client()
             try:
-                await asyncio.to_thread(self._connect_blocking)
-                self._client.loop_start()
-                lost_wait = asyncio.create_task(self._lost.wait(), name="mqtt-lost")
-                conn_wait = asyncio.create_task(self._connected.wait(), name="mqtt-connected")
-                await asyncio.wait({lost_wait, conn_wait}, return_when=asyncio.FIRST_COMPLETED)
-                conn_wait.cancel()
-                if self._fatal is not None:
-                    raise self._fatal
-                if self._connected.is_set() and not self._lost.is_set():
-                    if attempt or not self.connected_once:
-                        log.info("MQTT connected to %s:%d and subscribed", s.host, s.port)
-                    self.connected_once = True
-                    attempt = 0
-                    await lost_wait
-                    log.warning("MQTT connection to %s:%d lost", s.host, s.port)
-                lost_wait.cancel()
-            except OSError as exc:
+                await self._session()
+                attempt = 0
+                log.warning("MQTT connection to %s:%d lost", s.host, s.port)
+            except (OSError, TimeoutError, BrokerRefused) as exc:
                 if attempt == 0:
                     log.warning("MQTT broker %s:%d unreachable: %s", s.host, s.port, exc)
-            finally:
-                await asyncio.shield(asyncio.to_thread(self._client.loop_stop))
             delay = backoff_delay(attempt, s.reconnect_min_s, s.reconnect_max_s, self._rng)
             attempt += 1
             await asyncio.sleep(delay)
 
-    def _connect_blocking(self) -> None:
+    async def _session(self) -> None:
+        """Connect, subscribe, and return when the connection is lost."""
         s = self.settings
-        if s.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = s.session_expiry_s
-            props.ReceiveMaximum = s.receive_maximum
-            self._client.connect(s.host, s.port, s.keepalive_s, clean_start=False, properties=props)
-        else:
-            self._client.connect(s.host, s.port, s.keepalive_s)
+        loop = asyncio.get_running_loop()
+        self._generation += 1
+        conn = _Connection(self, self._generation)
+        async with asyncio.timeout(s.connect_timeout_s):
+            await loop.create_connection(lambda: conn, s.host, s.port)
+        try:
+            conn.write(
+                encode_connect(
+                    client_id=s.client_id,
+                    protocol=s.protocol,
+                    keepalive_s=s.keepalive_s,
+                    clean_start=False,
+                    session_expiry_s=s.session_expiry_s,
+                    receive_maximum=s.receive_maximum,
+                    username=s.username,
+                    password=s.password,
+                )
+            )
+            async with asyncio.timeout(s.connect_timeout_s):
+                connack = await conn.connack
+            if not connack.accepted:
+                reason = f"broker refused the connection (reason {connack.reason_code:#04x})"
+                if connack.bad_credentials:
+                    raise NotAuthorized(reason)
+                raise BrokerRefused(reason)
+            self._conn = conn
+            conn.write(
+                encode_subscribe(_SUBSCRIBE_PACKET_ID, self._filters, qos=1, protocol=s.protocol)
+            )
+            if connack.session_present:
+                # The broker kept our session and its subscriptions and is sending what
+                # it queued: start consuming now rather than after the SUBACK.
+                self._mark_ready()
+            async with asyncio.timeout(s.connect_timeout_s):
+                suback = await conn.suback
+            if suback.refused:
+                codes = ", ".join(f"{c:#04x}" for c in suback.refused)
+                raise NotAuthorized(f"broker refused the subscription ({codes})")
+            # Ready only once the broker holds our subscriptions: before that, messages
+            # for a brand-new persistent session would not be queued for us.
+            self._mark_ready()
+            keepalive = connack.server_keep_alive_s or s.keepalive_s
+            async with asyncio.TaskGroup() as tg:
+                pinger = tg.create_task(self._keep_alive(conn, keepalive), name="mqtt-keepalive")
+                await conn.closed.wait()
+                pinger.cancel()
+        finally:
+            if self._conn is conn:
+                self._conn = None
+            if conn.transport is not None and not conn.transport.is_closing():
+                conn.abort()  # a graceful close() in progress must flush, not abort
+
+    def _mark_ready(self) -> None:
+        assert self._ready is not None  # noqa: S101
+        if not self._ready.is_set():
+            s = self.settings
+            log.info("MQTT connected to %s:%d and subscribed", s.host, s.port)
+        self._ready.set()
+        self.connected_once = True
+
+    @staticmethod
+    async def _keep_alive(conn: _Connection, keepalive_s: int) -> None:
+        """PINGREQ every half keep-alive; no PINGRESP within a keep-alive drops the link."""
+        if keepalive_s <= 0:
+            return
+        interval = keepalive_s / 2
+        while True:
+            await asyncio.sleep(interval)
+            pongs = conn.pongs
+            conn.write(PINGREQ_BYTES)
+            await asyncio.sleep(interval)
+            if conn.pongs == pongs:
+                log.warning("MQTT broker did not answer a ping within %d s", keepalive_s)
+                conn.abort()
+                return
 
     # -- consuming --------------------------------------------------------------------------
-
-    def _take(self, max_items: int, wait_s: float) -> list[Inbound]:
-        try:
-            first = self._handoff.get(timeout=wait_s)
-        except queue.Empty:
-            return []
-        items = [first]
-        while len(items) < max_items:
-            try:
-                items.append(self._handoff.get_nowait())
-            except queue.Empty:
-                break
-        return items
 
     async def receive(self, max_items: int = 500, wait_s: float = 0.5) -> list[Inbound]:
         """The next chunk of up to ``max_items`` messages; empty after ``wait_s`` idle."""
         if self._task is not None and self._task.done():
             self._task.result()  # surface NotAuthorized or a supervisor bug
-        return await asyncio.to_thread(self._take, max_items, wait_s)
+        assert self._arrived is not None  # noqa: S101 - used inside ``async with``
+        queue = self._queue
+        if not queue:
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout(wait_s):
+                    await self._arrived.wait()
+            except TimeoutError:
+                return []
+        n = min(max_items, len(queue))
+        items = [queue.popleft() for _ in range(n)]
+        conn = self._conn
+        if conn is not None and conn.paused and len(queue) < self.settings.queue_size // 2 + 1:
+            conn.resume()
+        return items
 
     def ack(self, messages: Sequence[Inbound]) -> int:
         """Acknowledge stored messages; return how many PUBACKs were sent.
@@ -297,9 +369,11 @@ class MqttSource:
         belongs to that connection); the broker redelivers it, and de-duplication
         by ``(device_id, boot_id, seq)`` drops the copy.
         """
-        sent = 0
-        for m in messages:
-            if m.qos > 0 and m.generation == self._generation:
-                self._client.ack(m.mid, m.qos)
-                sent += 1
-        return sent
+        conn = self._conn
+        if conn is None:
+            return 0
+        generation = conn.generation
+        acks = [encode_puback(m.mid) for m in messages if m.qos and m.generation == generation]
+        if acks:
+            conn.write(b"".join(acks))
+        return len(acks)

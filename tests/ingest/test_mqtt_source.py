@@ -114,3 +114,73 @@ def test_backoff_is_jittered_and_capped() -> None:
     assert all(0 <= d <= 30.0 for d in delays)
     assert all(d <= 0.5 * 2**a for a, d in enumerate(delays))
     assert len({round(d, 6) for d in delays}) == len(delays)  # not a fixed schedule
+
+
+async def test_a_payload_over_the_packet_bound_arrives_truncated_and_becomes_a_dead_letter(
+    mosquitto: MosquittoProcess,
+) -> None:
+    import datetime as dt
+
+    from ingest.intake import intake
+    from schemas.records import DeadLetter
+
+    s = settings(mosquitto.port, f"ingest-{uuid.uuid4().hex[:6]}", max_packet_bytes=10_000)
+    huge = b"{" + b" " * 200_000 + b"}"
+
+    def publish_two() -> None:
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id="pub-huge")
+        client.connect("127.0.0.1", mosquitto.port)
+        client.loop_start()
+        for payload in (huge, b"m-after"):
+            client.publish(TOPIC, payload, qos=1).wait_for_publish(timeout=10)
+        client.disconnect()
+        client.loop_stop()
+
+    async with MqttSource(s, [TOPIC]) as source:
+        await asyncio.to_thread(publish_two)
+        big, small = await take(source, 2)
+        source.ack([big, small])
+    assert big.truncated
+    assert big.size == len(huge)
+    assert len(big.payload) < 100_000
+    assert small.payload == b"m-after"
+    letter = intake(big.topic, big.payload, dt.datetime.now(dt.UTC), size=big.size)
+    assert isinstance(letter, DeadLetter)
+    assert letter.reason == "too_large"
+    assert letter.payload_size == len(huge)
+
+
+async def test_wrong_credentials_fail_fast_with_not_authorized(tmp_path: Any) -> None:
+    from ingest.mqtt.errors import NotAuthorized
+
+    with MosquittoProcess(tmp_path / "auth", users={"vigil": "right"}) as broker:
+        s = MqttSettings(
+            port=broker.port, client_id="ingest-auth", username="vigil", password="wrong"
+        )
+        with pytest.raises(NotAuthorized):
+            async with MqttSource(s, [TOPIC]):
+                pass
+
+
+async def test_a_hung_broker_is_detected_by_keepalive_and_the_source_reconnects(
+    mosquitto: MosquittoProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    import os
+    import signal
+
+    assert mosquitto.process is not None
+    pid = mosquitto.process.pid
+    s = settings(
+        mosquitto.port, f"ingest-{uuid.uuid4().hex[:6]}", keepalive_s=1, connect_timeout_s=1.0
+    )
+    async with MqttSource(s, [TOPIC]) as source:
+        os.kill(pid, signal.SIGSTOP)  # the broker hangs: TCP stays up, nothing answers
+        try:
+            await asyncio.sleep(2.5)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert "did not answer a ping" in caplog.text
+        await asyncio.to_thread(publish, mosquitto.port, 3)
+        got = await take(source, 3)
+        source.ack(got)
+    assert sorted(m.payload for m in got) == [b"m0", b"m1", b"m2"]

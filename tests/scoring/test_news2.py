@@ -226,3 +226,12 @@ def test_scalar_scoring_agrees_with_the_vectorised_bands(field: str, band: objec
     expected = band(values)  # type: ignore[operator]
     for value, points in zip(values.tolist(), expected.tolist(), strict=True):
         assert news2(Vitals(**{field: value})).points[names[field]] == points, value
+
+
+@pytest.mark.parametrize("on_oxygen", [False, True])
+def test_scalar_scale2_agrees_with_the_vectorised_bands(on_oxygen: bool) -> None:
+    values = np.round(np.arange(70, 100.5, 0.05), 2)
+    expected = spo2_scale2_points(values, on_oxygen=np.full(values.shape, on_oxygen))
+    for value, points in zip(values.tolist(), expected.tolist(), strict=True):
+        score = news2(Vitals(spo2_pct=value, on_oxygen=on_oxygen), spo2_scale=2)
+        assert score.points["spo2"] == points, value

@@ -82,6 +82,19 @@ def test_a_failed_unit_of_work_leaves_nothing_behind(store: Store) -> None:
         assert len(tx.add_messages([received(vitals_batch(1))])) == 1
 
 
+def test_several_writes_in_one_unit_of_work_all_land(store: Store) -> None:
+    # PostgreSQL leaves the readings COPY open after add_messages: every later
+    # statement, and the commit, must complete it first.
+    score = news2(Vitals(pulse_bpm=72, spo2_pct=97))
+    with store.transaction() as tx:
+        tx.add_messages([received(vitals_batch(1))])
+        tx.add_messages([received(vitals_batch(2))])
+        tx.add_scores([ScoreRecord(device_id="wb-1", evaluated_at=T0, news2=score)])
+        tx.add_messages([received(vitals_batch(3))])
+    assert store.count_messages() == 3
+    assert store.count_readings() == 15
+
+
 def test_ecg_events_and_gateway_status(store: Store) -> None:
     ecg = schemas.TelemetryBatchV1(
         device_id="wb-1",

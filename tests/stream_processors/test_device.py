@@ -209,3 +209,17 @@ def test_fleet_turns_a_processor_bug_into_a_failure_not_a_crash() -> None:
     plan = fleet.plan([vitals_batch(1, device_id="wb-bad"), vitals_batch(1, device_id="wb-ok")])
     assert [m.device_id for m, _ in plan.failures] == ["wb-bad"]
     assert [s.device_id for s in plan.scores] == ["wb-ok"]
+
+
+def test_an_unchanged_score_is_recorded_again_only_after_score_every_s() -> None:
+    state: DeviceState | None = None
+    recorded: list[tuple[float, int]] = []
+    # Healthy for 0-50 s, one bpm more at 55 s (same points, same score), a pulse
+    # scoring 1 at 58 s (a changed score), then unchanged until 130 s.
+    for seq, (t, hr) in enumerate([(0, 72), (25, 72), (50, 72), (55, 73), (58, 95), (100, 95)]):
+        result = step(state, vitals_batch(seq, at=at(t), hr=hr), PROFILE, SETTINGS)
+        state = result.state
+        recorded += [((s.evaluated_at - T0).total_seconds(), s.news2.total) for s in result.scores]
+    result = step(state, vitals_batch(9, at=at(118), hr=95), PROFILE, SETTINGS)
+    recorded += [((s.evaluated_at - T0).total_seconds(), s.news2.total) for s in result.scores]
+    assert recorded == [(0, 0), (58, 1), (118, 1)]

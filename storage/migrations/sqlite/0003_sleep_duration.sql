@@ -1,0 +1,2 @@
+-- Sleep-stage samples carry how long the stage lasted; 0001 had no column for it.
+ALTER TABLE readings ADD COLUMN duration_s REAL;
