@@ -41,3 +41,14 @@ def postgres_dsn() -> Iterator[str]:
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+ECG_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ecg"
+
+
+@pytest.fixture
+def ecg_data() -> Path:
+    """``../shared/data/ecg`` (PhysioNet recordings); skipped when the checkout lacks it."""
+    if not (ECG_DATA / "mitdb" / "100.hea").exists():
+        pytest.skip(f"real ECG recordings not found at {ECG_DATA} (../shared/data/ecg)")
+    return ECG_DATA
