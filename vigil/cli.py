@@ -1,4 +1,4 @@
-"""The ``vigil`` command line: demo, run, sim, db migrate, schemas export, dead-letters."""
+"""The ``vigil`` command line: demo, run, sim, db, schemas, analyze-ecg, validate-af, ..."""
 
 from __future__ import annotations
 
@@ -142,6 +142,53 @@ def _cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_analyze_ecg(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.wfdb import WfdbError  # noqa: PLC0415
+    from scoring.ecg import EcgError  # noqa: PLC0415
+    from vigil.analysis import analyze_ecg  # noqa: PLC0415
+
+    del settings
+    try:
+        result = analyze_ecg(args.record, args.signal)
+    except (WfdbError, EcgError, ValueError) as exc:
+        print(f"vigil analyze-ecg: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{result['record']}: {result['rhythm']}"
+            + (
+                f" (AF in {result['af_probability']:.0%} of windows)"
+                if result["af_probability"] is not None
+                else ""
+            )
+            + f", {len(result['r_peaks'])} beats, "
+            + (
+                f"{result['heart_rate_bpm']:.0f} bpm"
+                if result["heart_rate_bpm"] is not None
+                else "no heart rate"
+            )
+        )
+        for reason in result["quality"]["reasons"]:
+            print(f"  unreadable: {reason}")
+    return 0
+
+
+def _cmd_validate_af(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.wfdb import WfdbError  # noqa: PLC0415
+    from vigil.analysis import validate_af  # noqa: PLC0415
+
+    del settings
+    try:
+        result = validate_af(args.directory)
+    except (OSError, WfdbError) as exc:
+        print(f"vigil validate-af: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``vigil``."""
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
@@ -184,6 +231,23 @@ def build_parser() -> argparse.ArgumentParser:
     export = schemas_sub.add_parser("export", help="write the JSON Schema files")
     export.add_argument("--out", type=Path, default=None)
     export.set_defaults(func=_cmd_schemas_export)
+
+    ecg = sub.add_parser("analyze-ecg", help="R peaks, heart rate and rhythm of a WFDB record")
+    ecg.add_argument("record", type=Path, help="record path without extension (e.g. data/100)")
+    ecg.add_argument("--signal", type=int, default=0, help="signal (lead) index")
+    ecg.add_argument("--json", action="store_true", help="one JSON object")
+    ecg.set_defaults(func=_cmd_analyze_ecg)
+
+    validate = sub.add_parser("validate-af", help="score the AF detectors on a labelled set")
+    validate.add_argument(
+        "directory",
+        type=Path,
+        nargs="?",
+        default=Path("../shared/data/ecg/cinc2017-dev"),
+        help="records and REFERENCE.csv (CinC 2017 layout)",
+    )
+    validate.add_argument("--json", action="store_true", help="one JSON line")
+    validate.set_defaults(func=_cmd_validate_af)
 
     dead = sub.add_parser("dead-letters", help="list the newest dead letters")
     dead.add_argument("--limit", type=int, default=20)

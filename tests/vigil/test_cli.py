@@ -1,0 +1,37 @@
+"""CLI commands that need no servers: analyze-ecg and validate-af on the shared recordings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vigil.cli import main
+
+
+def test_analyze_ecg_json_on_mitdb_100(ecg_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze-ecg", str(ecg_data / "mitdb" / "100"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rhythm"] == "normal"
+    assert out["fs_hz"] == 360.0
+    assert len(out["r_peaks"]) == 2273
+    assert 70 < out["heart_rate_bpm"] < 80
+    assert out["quality"]["readable"] is True
+    assert 0 <= out["af_probability"] <= 0.1
+
+
+def test_analyze_ecg_reads_a_cinc2017_record_despite_its_header(
+    ecg_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["analyze-ecg", str(ecg_data / "cinc2017-dev" / "A00009"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rhythm"] == "af"  # labelled A in REFERENCE.csv
+    assert any("base time/date" in w for w in out["warnings"])
+
+
+def test_analyze_ecg_missing_record_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["analyze-ecg", str(tmp_path / "nope")]) == 2
+    assert "nope.hea" in capsys.readouterr().err
