@@ -1,4 +1,4 @@
-"""What ``vigil analyze-ecg`` and ``vigil validate-af`` print (JSON-ready dictionaries)."""
+"""What ``vigil analyze-ecg``, ``analyze-rr`` and ``validate-af`` print (JSON-ready dicts)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from ingest.wfdb import read_record
 from scoring.af import classify_rhythm
+from scoring.hrv import hrv
 from vigil.af_validation import evaluate_af
 
 
@@ -28,6 +31,7 @@ def analyze_ecg(record_path: Path, signal_index: int = 0) -> dict[str, Any]:
         "warnings": list(record.warnings),
         "r_peaks": result.r_peaks,
         "heart_rate_bpm": result.summary.mean_heart_rate_bpm,
+        "hrv": msgspec.to_builtins(hrv(np.diff(result.r_peaks) * (1000.0 / record.fs_hz))),
         "rhythm": result.rhythm,
         "af_probability": result.af_probability,
         "quality": msgspec.to_builtins(result.quality),
@@ -40,6 +44,35 @@ def analyze_ecg(record_path: Path, signal_index: int = 0) -> dict[str, Any]:
         "summary": {
             k: v for k, v in msgspec.to_builtins(result.summary).items() if k != "episodes"
         },
+    }
+
+
+def read_rr_file(path: Path) -> npt.NDArray[np.float64]:
+    """RR intervals in ms: a ``.npy`` array, or text with one interval per line."""
+    if path.suffix == ".npy":
+        return np.asarray(np.load(path, allow_pickle=False), dtype=np.float64).ravel()
+    values = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            values.append(float(text))
+        except ValueError:
+            msg = f"{path}:{number}: not a number of milliseconds: {text[:40]!r}"
+            raise ValueError(msg) from None
+    return np.asarray(values, dtype=np.float64)
+
+
+def analyze_rr(path: Path) -> dict[str, Any]:
+    """HRV metrics of an RR file (the wellbeing indices follow in their own issue part)."""
+    rr = read_rr_file(path)
+    metrics = hrv(rr)
+    return {
+        "file": str(path),
+        "intervals": len(rr),
+        "dropped_as_implausible": len(rr) - metrics.count,
+        "hrv": msgspec.to_builtins(metrics),
     }
 
 

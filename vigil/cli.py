@@ -175,6 +175,19 @@ def _cmd_analyze_ecg(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_analyze_rr(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.analysis import analyze_rr  # noqa: PLC0415
+
+    del settings
+    try:
+        result = analyze_rr(args.file)
+    except (OSError, ValueError) as exc:
+        print(f"vigil analyze-rr: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
 def _cmd_validate_af(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.wfdb import WfdbError  # noqa: PLC0415
     from vigil.analysis import validate_af  # noqa: PLC0415
@@ -237,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     ecg.add_argument("--signal", type=int, default=0, help="signal (lead) index")
     ecg.add_argument("--json", action="store_true", help="one JSON object")
     ecg.set_defaults(func=_cmd_analyze_ecg)
+
+    rr = sub.add_parser("analyze-rr", help="HRV of RR intervals (ms, one per line, or .npy)")
+    rr.add_argument("file", type=Path)
+    rr.add_argument("--json", action="store_true", help="one JSON line")
+    rr.set_defaults(func=_cmd_analyze_rr)
 
     validate = sub.add_parser("validate-af", help="score the AF detectors on a labelled set")
     validate.add_argument(

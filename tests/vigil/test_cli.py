@@ -35,3 +35,24 @@ def test_analyze_ecg_missing_record_is_a_clear_error(
 ) -> None:
     assert main(["analyze-ecg", str(tmp_path / "nope")]) == 2
     assert "nope.hea" in capsys.readouterr().err
+
+
+def test_analyze_rr_reads_text_and_reports_hrv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "rr.txt"
+    path.write_text("# RR in ms\n800\n860\n\n780\n840\n800\n100\n", encoding="utf-8")
+    assert main(["analyze-rr", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["intervals"] == 6
+    assert out["dropped_as_implausible"] == 1  # 100 ms is not a heartbeat
+    assert out["hrv"]["mean_nn_ms"] == pytest.approx(816.0)
+
+
+def test_analyze_rr_refuses_a_bad_line_with_its_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "rr.txt"
+    path.write_text("800\nabc\n", encoding="utf-8")
+    assert main(["analyze-rr", str(path)]) == 2
+    assert "rr.txt:2" in capsys.readouterr().err
