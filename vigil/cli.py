@@ -175,6 +175,25 @@ def _cmd_analyze_ecg(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_score(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.score_command import score_lines  # noqa: PLC0415
+
+    del settings
+    ok = True
+    source = args.input.open("rb") if args.input else sys.stdin.buffer
+    try:
+        out = sys.stdout.buffer
+        for line, good in score_lines(source):
+            out.write(line + b"\n")
+            if not good:
+                ok = False
+        out.flush()
+    finally:
+        if args.input:
+            source.close()
+    return 0 if ok else 1
+
+
 def _cmd_analyze_rr(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.analysis import analyze_rr  # noqa: PLC0415
 
@@ -244,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = schemas_sub.add_parser("export", help="write the JSON Schema files")
     export.add_argument("--out", type=Path, default=None)
     export.set_defaults(func=_cmd_schemas_export)
+
+    score = sub.add_parser("score", help="NEWS2 for JSON lines of vital sets (stdin or a file)")
+    score.add_argument("input", type=Path, nargs="?", default=None)
+    score.set_defaults(func=_cmd_score)
 
     ecg = sub.add_parser("analyze-ecg", help="R peaks, heart rate and rhythm of a WFDB record")
     ecg.add_argument("record", type=Path, help="record path without extension (e.g. data/100)")

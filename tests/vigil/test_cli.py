@@ -56,3 +56,29 @@ def test_analyze_rr_refuses_a_bad_line_with_its_number(
     path.write_text("800\nabc\n", encoding="utf-8")
     assert main(["analyze-rr", str(path)]) == 2
     assert "rr.txt:2" in capsys.readouterr().err
+
+
+def test_score_keeps_line_order_and_reports_bad_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "vitals.jsonl"
+    path.write_text(
+        '{"respiration_rate_per_min": 27, "spo2_pct": 89, "systolic_mmhg": 88,'
+        ' "heart_rate_bpm": 135, "temp_c": 39.4, "consciousness": "alert", "on_oxygen": false}\n'
+        '{"spo2_pct": 140}\n'
+        '{"heart_rate_bpm": 72, "bogus": 1}\n'
+        '{"heart_rate_bpm": 72}\n',
+        encoding="utf-8",
+    )
+    assert main(["score", str(path)]) == 1  # two lines could not be read
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [o.get("level") for o in out] == ["red", None, None, "none"]
+    assert out[0]["news2"] == 14
+    assert out[0]["risk"] == "high"
+    assert out[0]["missing"] == []
+    assert out[0]["defaulted"] == []
+    assert out[1]["line"] == 2
+    assert "spo2_pct" in out[1]["error"]
+    assert "bogus" in out[2]["error"]
+    assert out[3]["missing"] == ["respiration_rate", "spo2", "systolic_bp", "temperature"]
+    assert out[3]["partial"] is True
