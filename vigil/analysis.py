@@ -12,6 +12,7 @@ import numpy.typing as npt
 from ingest.wfdb import read_record
 from scoring.af import classify_rhythm
 from scoring.hrv import hrv
+from scoring.indices import mental_stress
 from vigil.af_validation import evaluate_af
 
 
@@ -64,15 +65,51 @@ def read_rr_file(path: Path) -> npt.NDArray[np.float64]:
     return np.asarray(values, dtype=np.float64)
 
 
+WINDOW_MS = 5 * 60 * 1000.0
+
+
+def five_minute_windows(rr: npt.NDArray[np.float64]) -> list[npt.NDArray[np.float64]]:
+    """Consecutive 5-minute windows (the last partial one dropped)."""
+    ends = np.cumsum(np.nan_to_num(rr))
+    index = (ends // WINDOW_MS).astype(np.int64)
+    complete = int(ends[-1] // WINDOW_MS) if len(rr) else 0
+    return [rr[index == w] for w in range(complete)]
+
+
 def analyze_rr(path: Path) -> dict[str, Any]:
-    """HRV metrics of an RR file (the wellbeing indices follow in their own issue part)."""
+    """HRV of an RR file, and the mental stress index of its last 5 minutes.
+
+    The stress index compares the last complete 5-minute window with the earlier windows
+    of the same file (at least 7 needed). Fatigue and the anxiety/depression screen need
+    days of history, which one file does not hold: they are reported as not computed.
+    """
     rr = read_rr_file(path)
     metrics = hrv(rr)
+    windows = [hrv(w) for w in five_minute_windows(rr)]
+    stress = None
+    if windows:
+        *earlier, last = windows
+        stress = mental_stress(
+            last.stress_index,
+            last.lf_hf,
+            {
+                "stress_index": [w.stress_index for w in earlier if w.stress_index is not None],
+                "lf_hf": [w.lf_hf for w in earlier if w.lf_hf is not None],
+            },
+        )
     return {
         "file": str(path),
         "intervals": len(rr),
         "dropped_as_implausible": len(rr) - metrics.count,
         "hrv": msgspec.to_builtins(metrics),
+        "five_minute_windows": len(windows),
+        "indices": {
+            "mental_stress": msgspec.to_builtins(stress) if stress else None,
+            "physical_fatigue": None,
+            "anxiety_depression": None,
+            "not_computed_because": "fatigue and anxiety/depression need daily history "
+            "(see docs/indices.md); the stress index needs 8 five-minute windows",
+        },
     }
 
 

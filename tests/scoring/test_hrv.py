@@ -16,15 +16,20 @@ from hypothesis.extra import numpy as hnp
 from scoring.hrv import hrv, stress_index
 
 
-def pyhrv_series(name: str) -> np.ndarray:
-    """An RR series shipped inside the pyhrv wheel (found without importing pyhrv)."""
+def pyhrv_file(name: str) -> Path:
+    """A file shipped inside the pyhrv wheel (found without importing pyhrv)."""
     spec = importlib.util.find_spec("pyhrv")
     if spec is None or spec.origin is None:
         pytest.skip("pyhrv's sample RR files are absent: pip install --no-deps pyhrv")
     path = Path(spec.origin).parent / "files" / name
     if not path.exists():
         pytest.skip(f"{path} not found")
-    return np.asarray(np.load(path), dtype=np.float64)
+    return path
+
+
+def pyhrv_series(name: str) -> np.ndarray:
+    """An RR series shipped inside the pyhrv wheel."""
+    return np.asarray(np.load(pyhrv_file(name)), dtype=np.float64)
 
 
 @pytest.mark.parametrize("name", ["SampleNNISeriesShort.npy", "SampleNNISeriesLong.npy"])

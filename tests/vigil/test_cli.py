@@ -82,3 +82,18 @@ def test_score_keeps_line_order_and_reports_bad_lines(
     assert "bogus" in out[2]["error"]
     assert out[3]["missing"] == ["respiration_rate", "spo2", "systolic_bp", "temperature"]
     assert out[3]["partial"] is True
+
+
+def test_analyze_rr_gives_a_stress_index_on_an_hour_of_real_rr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.scoring.test_hrv import pyhrv_file
+
+    long_file = pyhrv_file("SampleNNISeriesLong.npy")  # MIT-BIH NSR, 60 minutes
+    assert main(["analyze-rr", str(long_file), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    stress = out["indices"]["mental_stress"]
+    assert out["five_minute_windows"] == 11
+    assert 0 <= stress["value"] <= 100
+    assert [i["name"] for i in stress["inputs"]] == ["ln_stress_index", "ln_lf_hf"]
+    assert out["indices"]["physical_fatigue"] is None
