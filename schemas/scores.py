@@ -30,8 +30,16 @@ class News2Score(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One NEWS2 evaluation of one wearer at a device time."""
+    """One NEWS2 evaluation of one wearer at a device time, with the quality of its inputs.
+
+    ``quality``: ``good`` (no flagged input), ``reduced`` (some inputs flagged, e.g.
+    taken during motion), ``poor`` (flagged inputs alone would change the level, so the
+    alert level was capped). ``quality_flags`` lists ``parameter:flag`` for flagged
+    inputs and for readings rejected in this batch (``spo2_pct:off_wrist``, ...).
+    """
 
     device_id: str
     evaluated_at: dt.datetime
     news2: News2Score
+    quality: Literal["good", "reduced", "poor"] = "good"
+    quality_flags: tuple[str, ...] = ()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
+
+import msgspec
 
 from schemas import Alert, EventV1, GatewayStatusV1, TelemetryBatchV1
 from storage.records import Received, ScoreRecord, dedup_key, utc_offset_minutes
@@ -63,10 +64,18 @@ def score_row(record: ScoreRecord) -> tuple[object, ...]:
         int(s.level),
         s.risk,
         s.single_parameter_3,
-        json.dumps(s.points),
+        msgspec.json.encode(s.points).decode(),
         ",".join(s.missing),
         ",".join(s.defaulted),
+        record.quality,
+        ",".join(record.quality_flags),
     )
+
+
+SCORE_COLUMNS = (
+    "device_id, evaluated_at, total, level, risk, single_parameter_3, points, missing, "
+    "defaulted, quality, quality_flags"
+)
 
 
 def alert_row(alert: Alert) -> tuple[object, ...]:

@@ -22,7 +22,14 @@ from psycopg import sql
 from schemas import Alert, AlertLevel, EventV1, TelemetryBatchV1
 from schemas.scores import News2Score
 from storage import migrator
-from storage._common import alert_row, message_row, score_row, split_csv, split_new
+from storage._common import (
+    SCORE_COLUMNS,
+    alert_row,
+    message_row,
+    score_row,
+    split_csv,
+    split_new,
+)
 from storage.base import MigrationError, StorageUnavailable
 from storage.copy_text import array_literals, readings_copy_text
 from storage.records import (
@@ -161,10 +168,7 @@ class _PostgresTransaction:
             return
         with (
             self._conn.cursor() as cur,
-            cur.copy(
-                "COPY scores (device_id, evaluated_at, total, level, risk, single_parameter_3, "
-                "points, missing, defaulted) FROM STDIN"
-            ) as copy,
+            cur.copy(f"COPY scores ({SCORE_COLUMNS}) FROM STDIN") as copy,
         ):
             for s in scores:
                 copy.write_row(score_row(s))
@@ -402,7 +406,8 @@ class PostgresStore:
     def scores(self, device_id: str) -> list[ScoreRecord]:
         rows = self._fetch(
             "SELECT evaluated_at, total, level, risk, single_parameter_3, points, missing, "
-            "defaulted FROM scores WHERE device_id = %s ORDER BY evaluated_at",
+            "defaulted, quality, quality_flags FROM scores WHERE device_id = %s "
+            "ORDER BY evaluated_at",
             (device_id,),
         )
         return [
@@ -418,6 +423,8 @@ class PostgresStore:
                     missing=split_csv(r[6]),
                     defaulted=split_csv(r[7]),
                 ),
+                quality=r[8],
+                quality_flags=split_csv(r[9]),
             )
             for r in rows
         ]

@@ -18,7 +18,14 @@ from pathlib import Path
 from schemas import Alert, AlertLevel, EventV1, TelemetryBatchV1
 from schemas.scores import News2Score
 from storage import migrator
-from storage._common import alert_row, message_row, score_row, split_csv, split_new
+from storage._common import (
+    SCORE_COLUMNS,
+    alert_row,
+    message_row,
+    score_row,
+    split_csv,
+    split_new,
+)
 from storage.base import MigrationError, StorageUnavailable
 from storage.records import (
     ECG_COLUMNS,
@@ -106,7 +113,8 @@ class _SqliteTransaction:
 
     def add_scores(self, scores: Sequence[ScoreRecord]) -> None:
         self._conn.executemany(
-            f"INSERT INTO scores VALUES ({_placeholders(9)})", [_row(score_row(s)) for s in scores]
+            f"INSERT INTO scores ({SCORE_COLUMNS}) VALUES ({_placeholders(11)})",
+            [_row(score_row(s)) for s in scores],
         )
 
     def add_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
@@ -277,7 +285,8 @@ class SqliteStore:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT evaluated_at, total, level, risk, single_parameter_3, points, missing, "
-                "defaulted FROM scores WHERE device_id = ? ORDER BY evaluated_at",
+                "defaulted, quality, quality_flags FROM scores WHERE device_id = ? "
+                "ORDER BY evaluated_at",
                 (device_id,),
             ).fetchall()
         return [
@@ -293,6 +302,8 @@ class SqliteStore:
                     missing=split_csv(r[6]),
                     defaulted=split_csv(r[7]),
                 ),
+                quality=r[8],
+                quality_flags=split_csv(r[9]),
             )
             for r in rows
         ]

@@ -5,17 +5,26 @@ returns the new state with the scores and alerts it produced. No clock, no I/O:
 device time comes from the message. The runner (``stream_processors.runner``)
 persists the outputs and only then adopts the new state.
 
-Rules in this first version (the full quality gating and event-time handling are
-built on top of this in later work):
+Rules (event-time ordering and late data come with the stream-processing work):
 
+* Every reading is judged by ``scoring.vital_quality`` first. Implausible readings,
+  and optical ones while the band is off the wrist, are rejected (not scored; the
+  score lists them in ``quality_flags``). Optical readings during walking, and values
+  stuck for ``flat_after_s``, are scored with reduced quality.
 * The latest value of each NEWS2 parameter is kept with its device time; a value
   older than ``freshness_s`` at evaluation time counts as missing.
+* Reduced-quality readings may not raise a red alert on their own: the level used for
+  alerting is the higher of the level of the good readings alone and the full level
+  capped at orange (the score's ``quality`` is then ``poor``).
 * Each telemetry batch with a vital sign is evaluated once, at its newest sample.
   The score is recorded when it differs from the last one recorded (any point,
   missing or defaulted parameter) or ``score_every_s`` of device time after it:
   a wristband sending every second would otherwise store 86,400 equal scores a day.
 * Yellow is raised at once. Orange and red need the level held for ``sustain_s``
-  of device time, so one artefactual reading cannot wake a family.
+  (120 s) of device time, so one artefactual reading cannot wake a family, except when
+  a critical single value (``CriticalRule``, good quality) has held for its own time:
+  then the level escalates at once. Defaults: pulse <= 40 bpm at once, SpO2 <= 91 %
+  after 60 s. A clinician can set other rules per wearer (``WearerProfile.critical``).
 * After an alert, a higher level raises a new alert; the same or a lower level does
   not. The wearer re-arms after ``clear_after_s`` of scores at level none.
 * SOS held >= 3 s (the design's threshold) and a fall followed by no movement are
@@ -27,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import msgspec
 
@@ -41,38 +50,78 @@ from schemas import (
     Respiration,
     Sos,
     SpO2,
+    Steps,
     TelemetryBatchV1,
     Temperature,
+    WearState,
 )
 from schemas.scores import News2Score, ScoreRecord
+from schemas.telemetry import AnySample
+from scoring import vital_quality
 from scoring.news2 import Consciousness, Vitals, news2
 
 SOS_HOLD_S = 3.0
 _SUSTAINED = (AlertLevel.ORANGE, AlertLevel.RED)
 
 
+class CriticalRule(msgspec.Struct, frozen=True):
+    """A single value critical enough to skip the general persistence time."""
+
+    parameter: str  # a Vitals field name, e.g. "pulse_bpm"
+    at_or_below: float | None = None
+    at_or_above: float | None = None
+    hold_s: float = 0.0
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` is in the critical range."""
+        low = self.at_or_below is not None and value <= self.at_or_below
+        high = self.at_or_above is not None and value >= self.at_or_above
+        return low or high
+
+    @property
+    def name(self) -> str:
+        """A stable key for the rule's timer."""
+        return f"{self.parameter}<={self.at_or_below}>={self.at_or_above}"
+
+
+DEFAULT_CRITICAL = (
+    CriticalRule("pulse_bpm", at_or_below=40.0, hold_s=0.0),
+    CriticalRule("spo2_pct", at_or_below=91.0, hold_s=60.0),
+)
+
+
 class ProcessorSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Timing rules of the processor (all in device-time seconds)."""
 
     freshness_s: float = 300.0
-    sustain_s: float = 60.0
+    sustain_s: float = 120.0
     clear_after_s: float = 600.0
     score_every_s: float = 60.0
+    flat_after_s: float = 600.0
+    critical: tuple[CriticalRule, ...] = DEFAULT_CRITICAL
 
 
 class WearerProfile(msgspec.Struct, frozen=True, kw_only=True):
-    """What a clinician or carer recorded about the wearer (NEWS2 inputs a band lacks)."""
+    """What a clinician recorded about the wearer: NEWS2 inputs a band lacks, and rules.
+
+    ``spo2_scale`` 2 only for confirmed hypercapnic respiratory failure (RCP 2017).
+    ``critical`` replaces the default critical single values (e.g. a paced heart whose
+    pulse never drops below 60, or a trained athlete resting at 38 bpm).
+    """
 
     consciousness: Consciousness | None = None
     on_oxygen: bool | None = None
     spo2_scale: Literal[1, 2] = 1
+    critical: tuple[CriticalRule, ...] | None = None
 
 
 class Latest(msgspec.Struct, frozen=True):
-    """A parameter's newest value and the device time it was measured."""
+    """A parameter's newest value, its device time, and its quality flags."""
 
     value: float
     measured_at: dt.datetime
+    flags: tuple[str, ...] = ()
+    same_since: dt.datetime | None = None  # first time this exact value was seen in a row
 
 
 class DeviceState(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,6 +132,9 @@ class DeviceState(msgspec.Struct, frozen=True, kw_only=True):
     alerted_level: AlertLevel = AlertLevel.NONE
     calm_since: dt.datetime | None = None
     last_recorded: ScoreRecord | None = None
+    on_wrist: bool = True
+    moving_until: dt.datetime | None = None
+    critical_since: dict[str, dt.datetime] = msgspec.field(default_factory=dict)
 
 
 class StepResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,13 +146,13 @@ class StepResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _pulse(s: HeartRate) -> float | None:
-    # No sensor contact or 0 bpm is "no reading", not a pulse of 0.
-    return s.heart_rate_bpm if s.heart_rate_bpm > 0 and s.sensor_contact is not False else None
+    # Without sensor contact there is no pulse reading at all (rejected, not scored).
+    return None if s.sensor_contact is False else s.heart_rate_bpm
 
 
 def _core_temperature(s: Temperature) -> float | None:
     # Wrist skin runs several degrees below core: scoring it would flag every
-    # healthy wearer as hypothermic (CLINICAL.md section 1).
+    # healthy wearer as hypothermic (CLINICAL.md section 1). Not a quality problem.
     return None if s.site == "wrist" else s.temp_c
 
 
@@ -112,22 +164,112 @@ _VITALS: dict[type, tuple[str, Callable[[Any], float | None]]] = {
     Respiration: ("respiration_rate_per_min", operator.attrgetter("respiration_rate_per_min")),
     Temperature: ("temp_c", _core_temperature),
 }
+_MOTION_WINDOW = dt.timedelta(seconds=vital_quality.MOTION_WINDOW_S)
 
 
-def _vital_values(batch: TelemetryBatchV1) -> list[tuple[str, float, dt.datetime]]:
-    out: list[tuple[str, float, dt.datetime]] = []
-    vitals = _VITALS
-    for s in batch.samples:
-        known = vitals.get(type(s))
-        if known is not None:
-            value = known[1](s)
-            if value is not None:
-                out.append((known[0], value, s.measured_at))
-    return out
+def _measured_at(sample: AnySample) -> dt.datetime:
+    return sample.measured_at
+
+
+class _Intake(msgspec.Struct, kw_only=True):
+    latest: dict[str, Latest]
+    on_wrist: bool
+    moving_until: dt.datetime | None
+    rejected: list[str]
+    newest: dt.datetime | None = None
+
+
+def _wear_and_motion(
+    sample: AnySample, on_wrist: bool, moving_until: dt.datetime | None
+) -> tuple[bool, dt.datetime | None]:
+    """The band's wear state and walking window after a non-vital sample."""
+    kind = type(sample)
+    if kind is WearState:
+        return cast("WearState", sample).on_wrist, moving_until
+    if kind is Steps:
+        steps = cast("Steps", sample)
+        if (
+            vital_quality.steps_per_minute(steps.steps, steps.interval_s)
+            > vital_quality.WALKING_STEPS_PER_MIN
+        ):
+            until = steps.measured_at + _MOTION_WINDOW
+            return on_wrist, until if moving_until is None else max(moving_until, until)
+    return on_wrist, moving_until
+
+
+def _take_readings(
+    state: DeviceState, batch: TelemetryBatchV1, settings: ProcessorSettings
+) -> _Intake:
+    """Judge every reading of the batch (in device-time order) and keep the accepted."""
+    latest = dict(state.latest)
+    on_wrist, moving_until = state.on_wrist, state.moving_until
+    rejected: list[str] = []
+    accepted_at: list[dt.datetime] = []
+    flat_after = dt.timedelta(seconds=settings.flat_after_s)
+    judge, vitals = vital_quality.judge, _VITALS
+    samples = batch.samples
+    stamps = [s.measured_at for s in samples]
+    if stamps != sorted(stamps):
+        samples = tuple(sorted(samples, key=_measured_at))
+    for sample in samples:
+        kind = type(sample)
+        known = vitals.get(kind)
+        if known is None:
+            on_wrist, moving_until = _wear_and_motion(sample, on_wrist, moving_until)
+            continue
+        name, extract = known
+        value = extract(sample)
+        if value is None:
+            if kind is HeartRate:
+                rejected.append(f"{name}:no_contact")
+            continue
+        at = sample.measured_at
+        moving = moving_until is not None and at <= moving_until
+        accepted, flags = judge(name, value, on_wrist=on_wrist, moving=moving)
+        if not accepted:
+            rejected.append(f"{name}:{flags[0]}")
+            continue
+        previous = latest.get(name)
+        same_since = at
+        if previous is not None:
+            if at < previous.measured_at:
+                continue  # an older reading never replaces a newer one
+            if previous.value == value and previous.same_since is not None:
+                same_since = previous.same_since
+                if at - same_since >= flat_after:
+                    flags = (*flags, "flat")
+        latest[name] = Latest(value, at, flags, same_since)
+        accepted_at.append(at)
+    return _Intake(
+        latest=latest,
+        on_wrist=on_wrist,
+        moving_until=moving_until,
+        rejected=rejected,
+        newest=max(accepted_at) if accepted_at else None,
+    )
 
 
 def _alert_id(msg: TelemetryBatchV1 | EventV1, source: str, level: AlertLevel) -> str:
     return f"{msg.device_id}:{msg.boot_id}:{msg.seq}:{source}:{level.label}"
+
+
+def _critical_timers(
+    state: DeviceState,
+    good: dict[str, float],
+    rules: tuple[CriticalRule, ...],
+    now: dt.datetime,
+) -> tuple[dict[str, dt.datetime], bool]:
+    """Timers of the critical rules that hold now, and whether one has held long enough."""
+    timers: dict[str, dt.datetime] = {}
+    due = False
+    for rule in rules:
+        value = good.get(rule.parameter)
+        if value is None or not rule.holds(value):
+            continue
+        since = state.critical_since.get(rule.name, now)
+        timers[rule.name] = since
+        due = due or (now - since).total_seconds() >= rule.hold_s
+    return timers, due
 
 
 def _score_batch(
@@ -136,44 +278,57 @@ def _score_batch(
     profile: WearerProfile,
     settings: ProcessorSettings,
 ) -> StepResult:
-    values = _vital_values(batch)
-    if not values:
-        return StepResult(state=state)
-    latest = dict(state.latest)
-    for name, value, measured_at in values:
-        known = latest.get(name)
-        if known is None or measured_at >= known.measured_at:
-            latest[name] = Latest(value, measured_at)
-    now = max(measured_at for _, _, measured_at in values)
-    fresh = {
-        name: v.value
-        for name, v in latest.items()
-        if (now - v.measured_at).total_seconds() <= settings.freshness_s
-    }
-    score = news2(
-        Vitals(
-            consciousness=profile.consciousness,
-            on_oxygen=profile.on_oxygen,
-            **fresh,  # keys are Vitals field names
-        ),
-        spo2_scale=profile.spo2_scale,
-    )
+    got = _take_readings(state, batch, settings)
+    context = {"on_wrist": got.on_wrist, "moving_until": got.moving_until}
+    if got.newest is None:
+        return StepResult(state=msgspec.structs.replace(state, latest=got.latest, **context))
+    now = got.newest
+    oldest = now - dt.timedelta(seconds=settings.freshness_s)
+    fresh = {name: v for name, v in got.latest.items() if v.measured_at >= oldest}
+
+    def score_of(values: dict[str, float]) -> News2Score:
+        return news2(
+            Vitals(consciousness=profile.consciousness, on_oxygen=profile.on_oxygen, **values),
+            spo2_scale=profile.spo2_scale,
+        )
+
+    score = score_of({n: v.value for n, v in fresh.items()})
+    good = {n: v.value for n, v in fresh.items() if not v.flags}
+    flagged = {n: v.flags for n, v in fresh.items() if v.flags}
+    level = score.level
+    if flagged and level is AlertLevel.RED:
+        # Reduced-quality readings may raise at most orange on their own. (Fewer inputs
+        # never score higher, so below red the cap cannot change anything.)
+        level = max(score_of(good).level, AlertLevel.ORANGE)
+    quality = vital_quality.overall(flagged, level_changed=level < score.level)
+    timers, critical = _critical_timers(state, good, profile.critical or settings.critical, now)
     last = state.last_recorded
     record = None
     if (
         last is None
         or last.news2 != score
+        or last.quality != quality
         or (now - last.evaluated_at).total_seconds() >= settings.score_every_s
     ):
-        record = ScoreRecord(device_id=batch.device_id, evaluated_at=now, news2=score)
+        record = ScoreRecord(
+            device_id=batch.device_id,
+            evaluated_at=now,
+            news2=score,
+            quality=quality,
+            quality_flags=(
+                *sorted(f"{n}:{f}" for n, fs in flagged.items() for f in fs),
+                *sorted(set(got.rejected)),
+            ),
+        )
+    state = msgspec.structs.replace(
+        state,
+        latest=got.latest,
+        last_recorded=record if record is not None else last,
+        critical_since=timers,
+        **context,
+    )
     state, alert = _escalate(
-        msgspec.structs.replace(
-            state, latest=latest, last_recorded=record if record is not None else last
-        ),
-        batch,
-        score,
-        now,
-        settings,
+        state, batch, score=score, level=level, now=now, settings=settings, critical=critical
     )
     return StepResult(
         state=state,
@@ -185,24 +340,28 @@ def _score_batch(
 def _escalate(
     state: DeviceState,
     batch: TelemetryBatchV1,
+    *,
     score: News2Score,
+    level: AlertLevel,
     now: dt.datetime,
     settings: ProcessorSettings,
+    critical: bool,
 ) -> tuple[DeviceState, Alert | None]:
     since = {
-        int(level): state.level_since.get(int(level), now)
-        for level in (AlertLevel.YELLOW, *_SUSTAINED)
-        if score.level >= level
+        int(lv): state.level_since.get(int(lv), now)
+        for lv in (AlertLevel.YELLOW, *_SUSTAINED)
+        if level >= lv
     }
-    effective = AlertLevel.NONE
+    sustained = AlertLevel.NONE
     for level_value, first_seen in since.items():
-        level = AlertLevel(level_value)
+        candidate = AlertLevel(level_value)
         held = (now - first_seen).total_seconds()
-        if level not in _SUSTAINED or held >= settings.sustain_s:
-            effective = max(effective, level)
+        if candidate not in _SUSTAINED or held >= settings.sustain_s:
+            sustained = max(sustained, candidate)
+    effective = max(sustained, level) if critical else sustained
 
     alerted, calm_since = state.alerted_level, state.calm_since
-    if score.level is AlertLevel.NONE:
+    if level is AlertLevel.NONE:
         calm_since = calm_since or now
         if (now - calm_since).total_seconds() >= settings.clear_after_s:
             alerted = AlertLevel.NONE
@@ -212,6 +371,13 @@ def _escalate(
     alert = None
     if effective > alerted:
         alerted = effective
+        notes = []
+        if effective > sustained:
+            notes.append("critical value, not waiting for the persistence time")
+        if level < score.level:
+            notes.append(f"{score.level.label} not raised: reduced-quality readings")
+        elif level > effective:
+            notes.append(f"{level.label} once held {settings.sustain_s:g} s")
         alert = Alert(
             alert_id=_alert_id(batch, "news2", effective),
             device_id=batch.device_id,
@@ -219,11 +385,7 @@ def _escalate(
             raised_at=now,
             source="news2",
             summary=f"NEWS2 {score.total}: {score.risk} clinical risk"
-            + (
-                f" ({score.level.label} once held {settings.sustain_s:g} s)"
-                if score.level > effective
-                else ""
-            ),
+            + (f" ({'; '.join(notes)})" if notes else ""),
             score=score.total,
             partial=score.partial,
             missing=score.missing,

@@ -41,8 +41,11 @@ class Settings(BaseSettings):
     ingest_chunk_max: int = Field(default=500, ge=1, le=10_000)
 
     freshness_s: float = Field(default=300.0, gt=0)
-    sustain_s: float = Field(default=60.0, ge=0)
+    sustain_s: float = Field(default=120.0, ge=0)
     clear_after_s: float = Field(default=600.0, ge=0)
+    flat_after_s: float = Field(
+        default=600.0, gt=0, description="a value unchanged this long is flagged flat"
+    )
     score_every_s: float = Field(
         default=60.0, ge=0, description="record an unchanged NEWS2 score at most this often"
     )
@@ -73,4 +76,5 @@ class Settings(BaseSettings):
             sustain_s=self.sustain_s,
             clear_after_s=self.clear_after_s,
             score_every_s=self.score_every_s,
+            flat_after_s=self.flat_after_s,
         )

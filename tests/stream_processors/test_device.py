@@ -10,7 +10,13 @@ import pytest
 import schemas
 from schemas import AlertLevel
 from schemas.events import AnyEventBody
-from stream_processors.device import DeviceState, ProcessorSettings, WearerProfile, step
+from stream_processors.device import (
+    CriticalRule,
+    DeviceState,
+    ProcessorSettings,
+    WearerProfile,
+    step,
+)
 from stream_processors.fleet import Fleet
 from tests.factories import T0, vitals_batch
 
@@ -223,3 +229,133 @@ def test_an_unchanged_score_is_recorded_again_only_after_score_every_s() -> None
     result = step(state, vitals_batch(9, at=at(118), hr=95), PROFILE, SETTINGS)
     recorded += [((s.evaluated_at - T0).total_seconds(), s.news2.total) for s in result.scores]
     assert recorded == [(0, 0), (58, 1), (118, 1)]
+
+
+# -- signal quality and critical values ---------------------------------------------------
+
+DEFAULTS = ProcessorSettings()  # sustain 120 s, pulse <= 40 at once, SpO2 <= 91 after 60 s
+
+
+def batch(seq: int, t: float, *samples: schemas.AnySample) -> schemas.TelemetryBatchV1:
+    return schemas.TelemetryBatchV1(device_id="wb-1", seq=seq, sent_at=at(t), samples=samples)
+
+
+def vitals_at(
+    t: float, *, hr: float = 72, spo2: float = 97, resp: float = 15, contact: bool | None = None
+) -> tuple[schemas.AnySample, ...]:
+    when = at(t)
+    return (
+        schemas.HeartRate(measured_at=when, heart_rate_bpm=hr, sensor_contact=contact),
+        schemas.SpO2(measured_at=when, spo2_pct=spo2),
+        schemas.Respiration(measured_at=when, respiration_rate_per_min=resp),
+        schemas.BloodPressure(measured_at=when, systolic_mmhg=124, diastolic_mmhg=80),
+        schemas.Temperature(measured_at=when, temp_c=36.9, site="estimated_core"),
+    )
+
+
+def walk(t: float) -> schemas.Steps:
+    return schemas.Steps(measured_at=at(t), steps=60, interval_s=30)  # 120 steps/min
+
+
+def run_all(
+    batches: list[schemas.TelemetryBatchV1],
+    *,
+    settings: ProcessorSettings = DEFAULTS,
+    profile: WearerProfile = PROFILE,
+) -> tuple[DeviceState | None, list[schemas.Alert], list[Any]]:
+    state: DeviceState | None = None
+    alerts: list[schemas.Alert] = []
+    scores: list[Any] = []
+    for b in batches:
+        result = step(state, b, profile, settings)
+        state = result.state
+        alerts += result.alerts
+        scores += result.scores
+    return state, alerts, scores
+
+
+def test_an_implausible_value_is_rejected_not_scored() -> None:
+    _, alerts, scores = run_all([batch(1, 0, *vitals_at(0, spo2=40))])
+    (score,) = scores
+    assert "spo2" in score.news2.missing  # not scored as 3 points
+    assert "spo2_pct:implausible" in score.quality_flags
+    assert alerts == []
+
+
+def test_optical_readings_off_the_wrist_are_rejected_until_it_is_back_on() -> None:
+    off = schemas.WearState(measured_at=at(0), on_wrist=False)
+    on = schemas.WearState(measured_at=at(30), on_wrist=True)
+    state, alerts, scores = run_all(
+        [
+            batch(1, 0, off, *vitals_at(1, hr=30, spo2=80)),  # a band on a table
+            batch(2, 30, on, *vitals_at(31)),
+        ]
+    )
+    assert alerts == []
+    first, second = scores
+    assert {"pulse_bpm:off_wrist", "spo2_pct:off_wrist"} <= set(first.quality_flags)
+    assert "pulse" in first.news2.missing
+    assert second.news2.missing == ()
+    assert state is not None
+    assert state.on_wrist
+
+
+def test_a_reading_without_sensor_contact_is_rejected() -> None:
+    _, _, (score,) = run_all([batch(1, 0, *vitals_at(0, hr=35, contact=False))])
+    assert "pulse_bpm:no_contact" in score.quality_flags
+    assert "pulse" in score.news2.missing
+
+
+def test_readings_taken_while_walking_never_raise_red_on_their_own() -> None:
+    # Red-level pulse, SpO2 and respiration from the optical sensor while the wearer walks.
+    batches = [
+        batch(i, t, walk(t), *vitals_at(t, hr=135, spo2=88, resp=27))
+        for i, t in enumerate(range(0, 400, 20))
+    ]
+    _, alerts, scores = run_all(batches, settings=ProcessorSettings(critical=()))
+    assert max(a.level for a in alerts) == AlertLevel.ORANGE
+    assert any("reduced-quality readings" in a.summary for a in alerts)
+    assert scores[0].quality == "poor"
+    assert "pulse_bpm:motion" in scores[0].quality_flags
+
+
+def test_the_same_readings_at_rest_do_raise_red() -> None:
+    batches = [
+        batch(i, t, *vitals_at(t, hr=135, spo2=88, resp=27))
+        for i, t in enumerate(range(0, 400, 20))
+    ]
+    _, alerts, _ = run_all(batches, settings=ProcessorSettings(critical=()))
+    assert max(a.level for a in alerts) == AlertLevel.RED
+
+
+def test_a_value_stuck_for_ten_minutes_is_flagged_flat() -> None:
+    batches = [batch(i, t, *vitals_at(t, hr=72)) for i, t in enumerate(range(0, 660, 60))]
+    _, _, scores = run_all(batches)
+    assert "pulse_bpm:flat" not in scores[0].quality_flags
+    assert "pulse_bpm:flat" in scores[-1].quality_flags
+    assert scores[-1].quality == "reduced"
+
+
+def test_pulse_at_or_below_40_escalates_at_once() -> None:
+    _, alerts, _ = run_all([batch(1, 0, *vitals_at(0, hr=38))])
+    (alert,) = alerts
+    assert alert.level == AlertLevel.ORANGE  # a single parameter scoring 3
+    assert alert.raised_at == at(0)  # not after the 120 s persistence time
+    assert "critical value" in alert.summary
+
+
+def test_spo2_at_or_below_91_escalates_after_60_s_not_120() -> None:
+    batches = [batch(i, t, *vitals_at(t, spo2=90)) for i, t in enumerate(range(0, 200, 30))]
+    _, alerts, _ = run_all(batches)
+    orange = [a for a in alerts if a.level == AlertLevel.ORANGE]
+    assert orange[0].raised_at == at(60)
+
+
+def test_a_clinician_can_replace_the_critical_values_per_wearer() -> None:
+    athlete = WearerProfile(critical=(CriticalRule("pulse_bpm", at_or_below=30.0),))
+    batches = [batch(1, 0, *vitals_at(0, hr=38)), batch(2, 130, *vitals_at(130, hr=38))]
+    _, alerts, _ = run_all(batches, profile=athlete)
+    assert [(a.level, a.raised_at) for a in alerts] == [
+        (AlertLevel.YELLOW, at(0)),  # yellow is always at once
+        (AlertLevel.ORANGE, at(130)),  # orange only after the 120 s persistence time
+    ]
