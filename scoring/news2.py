@@ -60,7 +60,9 @@ def _half_up(x: npt.ArrayLike, scale: float = 1.0) -> FloatArray:
 
 def _scalar_points(value: float, upper_edges: list[float], points: list[int], scale: float) -> int:
     """The scalar twin of ``_banded(_half_up(value, scale), ...)`` without numpy overhead."""
-    return points[bisect.bisect_left(upper_edges, math.floor(value * scale + 0.5 + 1e-9))]
+    # Clamp first: every chart row is open-ended, and 1e307 * 10 would overflow floor().
+    bounded = min(max(value, -1e6), 1e6)
+    return points[bisect.bisect_left(upper_edges, math.floor(bounded * scale + 0.5 + 1e-9))]
 
 
 def _banded(values: FloatArray, upper_edges: list[float], points: list[int]) -> IntArray:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas import AlertLevel
 from scoring.news2 import (
@@ -235,3 +239,31 @@ def test_scalar_scale2_agrees_with_the_vectorised_bands(on_oxygen: bool) -> None
     for value, points in zip(values.tolist(), expected.tolist(), strict=True):
         score = news2(Vitals(spo2_pct=value, on_oxygen=on_oxygen), spo2_scale=2)
         assert score.points["spo2"] == points, value
+
+
+VITAL_FIELDS = ("respiration_rate_per_min", "spo2_pct", "systolic_mmhg", "pulse_bpm", "temp_c")
+finite_or_missing = st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        dict.fromkeys(
+            ("respiration_rate_per_min", "spo2_pct", "systolic_mmhg", "pulse_bpm", "temp_c"),
+            finite_or_missing,
+        )
+        | {
+            "consciousness": st.sampled_from(
+                [None, "alert", "new_confusion", "voice", "pain", "unresponsive"]
+            ),
+            "on_oxygen": st.sampled_from([None, True, False]),
+        }
+    ),
+    st.sampled_from([1, 2]),
+)
+def test_any_finite_or_missing_vitals_score_without_error(
+    values: dict[str, object], scale: Literal[1, 2]
+) -> None:
+    score = news2(Vitals(**values), spo2_scale=scale)  # type: ignore[arg-type]
+    assert 0 <= score.total <= 20
+    assert score.partial == bool(score.missing or score.defaulted)
