@@ -34,6 +34,7 @@ Rules (event-time ordering and late data come with the stream-processing work):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import operator
 from collections.abc import Callable
 from typing import Any, Literal, cast
@@ -46,6 +47,7 @@ from schemas import (
     BloodPressure,
     EventV1,
     Fall,
+    GpsFix,
     HeartRate,
     Respiration,
     Sos,
@@ -59,6 +61,7 @@ from schemas.scores import News2Score, ScoreRecord
 from schemas.telemetry import AnySample
 from scoring import vital_quality
 from scoring.news2 import Consciousness, Vitals, news2
+from stream_processors.geofence import Fence, FenceSet, FenceStatus, Fix
 
 SOS_HOLD_S = 3.0
 _SUSTAINED = (AlertLevel.ORANGE, AlertLevel.RED)
@@ -113,6 +116,7 @@ class WearerProfile(msgspec.Struct, frozen=True, kw_only=True):
     on_oxygen: bool | None = None
     spo2_scale: Literal[1, 2] = 1
     critical: tuple[CriticalRule, ...] | None = None
+    fences: tuple[Fence, ...] = ()
 
 
 class Latest(msgspec.Struct, frozen=True):
@@ -135,6 +139,7 @@ class DeviceState(msgspec.Struct, frozen=True, kw_only=True):
     on_wrist: bool = True
     moving_until: dt.datetime | None = None
     critical_since: dict[str, dt.datetime] = msgspec.field(default_factory=dict)
+    fences: dict[str, FenceStatus] = msgspec.field(default_factory=dict)
 
 
 class StepResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -272,16 +277,65 @@ def _critical_timers(
     return timers, due
 
 
+@functools.lru_cache(maxsize=4096)
+def _fence_set(fences: tuple[Fence, ...]) -> FenceSet:
+    """Fence geometry is built once per distinct set of fences (profiles are immutable)."""
+    return FenceSet(fences)
+
+
+def _geofences(
+    state: DeviceState, batch: TelemetryBatchV1, fences: tuple[Fence, ...]
+) -> tuple[dict[str, FenceStatus], list[Alert]]:
+    """Run the wearer's fences over the batch's GPS fixes, in device-time order.
+
+    A breach is an orange alert (the design: a breach reminds the contacts); a return
+    is recorded as a level-none alert, so the alert ladder can stand down.
+    """
+    fixes = sorted(
+        (
+            Fix(s.measured_at, s.lat_deg, s.lon_deg, s.accuracy_m)
+            for s in batch.samples
+            if isinstance(s, GpsFix)
+        ),
+        key=lambda f: f.at,
+    )
+    if not fences or not fixes:
+        return state.fences, []
+    fence_set = _fence_set(fences)
+    states = state.fences
+    alerts = []
+    for fix in fixes:
+        states, events = fence_set.step(states, fix)
+        for e in events:
+            level = AlertLevel.ORANGE if e.kind == "breach" else AlertLevel.NONE
+            verb = "breached" if e.kind == "breach" else "respected again"
+            alerts.append(
+                Alert(
+                    alert_id=f"{_alert_id(batch, 'geofence', level)}:{e.fence_id}",
+                    device_id=batch.device_id,
+                    level=level,
+                    raised_at=e.at,
+                    source="geofence",
+                    summary=f"Fence {verb}: {e.name} ({e.reason})",
+                )
+            )
+    return states, alerts
+
+
 def _score_batch(
     state: DeviceState,
     batch: TelemetryBatchV1,
     profile: WearerProfile,
     settings: ProcessorSettings,
 ) -> StepResult:
+    fence_states, fence_alerts = _geofences(state, batch, profile.fences)
     got = _take_readings(state, batch, settings)
-    context = {"on_wrist": got.on_wrist, "moving_until": got.moving_until}
+    context = {"on_wrist": got.on_wrist, "moving_until": got.moving_until, "fences": fence_states}
     if got.newest is None:
-        return StepResult(state=msgspec.structs.replace(state, latest=got.latest, **context))
+        return StepResult(
+            state=msgspec.structs.replace(state, latest=got.latest, **context),
+            alerts=tuple(fence_alerts),
+        )
     now = got.newest
     oldest = now - dt.timedelta(seconds=settings.freshness_s)
     fresh = {name: v for name, v in got.latest.items() if v.measured_at >= oldest}
@@ -333,7 +387,7 @@ def _score_batch(
     return StepResult(
         state=state,
         scores=(record,) if record is not None else (),
-        alerts=(alert,) if alert else (),
+        alerts=(*fence_alerts, *((alert,) if alert else ())),
     )
 
 

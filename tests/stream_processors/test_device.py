@@ -359,3 +359,33 @@ def test_a_clinician_can_replace_the_critical_values_per_wearer() -> None:
         (AlertLevel.YELLOW, at(0)),  # yellow is always at once
         (AlertLevel.ORANGE, at(130)),  # orange only after the 120 s persistence time
     ]
+
+
+def test_a_wearer_leaving_the_home_fence_raises_orange_and_coming_back_stands_down() -> None:
+    from scoring.geofence import Circle
+    from stream_processors.geofence import Fence
+
+    home = Fence(
+        fence_id="home",
+        name="Home",
+        shape=Circle(lat_deg=51.5007, lon_deg=-0.1246, radius_m=100),
+        dwell_s=60,
+    )
+    profile = WearerProfile(fences=(home,))
+
+    def gps(seq: int, t: float, north_m: float) -> schemas.TelemetryBatchV1:
+        lat = 51.5007 + north_m / 111_195.0
+        return batch(
+            seq, t, schemas.GpsFix(measured_at=at(t), lat_deg=lat, lon_deg=-0.1246, accuracy_m=8)
+        )
+
+    walk_out = [gps(i, t, 20 + 4 * t) for i, t in enumerate(range(0, 240, 20))]
+    walk_back = [gps(100 + i, 240 + t, 10) for i, t in enumerate(range(0, 120, 20))]
+    _, alerts, scores = run_all(walk_out + walk_back, profile=profile)
+    assert scores == []  # GPS alone is not a vital sign
+    assert [(a.source, a.level) for a in alerts] == [
+        ("geofence", AlertLevel.ORANGE),
+        ("geofence", AlertLevel.NONE),
+    ]
+    assert alerts[0].summary.startswith("Fence breached: Home")
+    assert alerts[1].summary.startswith("Fence respected again: Home")
