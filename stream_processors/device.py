@@ -291,6 +291,8 @@ def _geofences(
     A breach is an orange alert (the design: a breach reminds the contacts); a return
     is recorded as a level-none alert, so the alert ladder can stand down.
     """
+    if not fences:
+        return state.fences, []
     fixes = sorted(
         (
             Fix(s.measured_at, s.lat_deg, s.lon_deg, s.accuracy_m)
@@ -299,7 +301,7 @@ def _geofences(
         ),
         key=lambda f: f.at,
     )
-    if not fences or not fixes:
+    if not fixes:
         return state.fences, []
     fence_set = _fence_set(fences)
     states = state.fences
