@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from schemas import Alert
+from schemas import Alert, AlertLevel
 
 
 def format_alert(alert: Alert) -> str:
     """One line per alert: level, wearer, time, and the summary."""
     partial = f" (partial; missing: {', '.join(alert.missing)})" if alert.missing else ""
+    # Level none marks an all-clear (e.g. back inside a fence), not an alarm.
+    label = "INFO" if alert.level is AlertLevel.NONE else alert.level.label.upper()
     return (
-        f"[{alert.level.label.upper()}] {alert.device_id} at "
+        f"[{label}] {alert.device_id} at "
         f"{alert.raised_at.isoformat(timespec='seconds')}: {alert.summary}{partial}"
     )
 

@@ -31,6 +31,19 @@ class Keyframe(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     systolic_mmhg: float
     diastolic_mmhg: float
     temp_c: float
+    north_m: float = 0.0  # where the wearer is, in metres from home
+    east_m: float = 0.0
+
+
+class ScenarioFence(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A round fence centred on the wearer's home (the simulator knows where that is)."""
+
+    fence_id: str
+    name: str
+    radius_m: float
+    rule: Literal["stay_inside", "stay_outside"] = "stay_inside"
+    dwell_s: float = 120.0
+    margin_m: float = 25.0
 
 
 class Expect(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -47,6 +60,7 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     name: str
     description: str = ""
     keyframes: tuple[Keyframe, ...]
+    fences: tuple[ScenarioFence, ...] = ()
     expect: Expect = Expect()
 
     def vitals_at(self, t_s: float) -> dict[str, float]:
@@ -59,6 +73,17 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 w = (t_s - a.at_s) / (b.at_s - a.at_s) if b.at_s > a.at_s else 1.0
                 return {k: getattr(a, k) + w * (getattr(b, k) - getattr(a, k)) for k in VITALS}
         return {k: getattr(frames[-1], k) for k in VITALS}
+
+    def position_at(self, t_s: float) -> tuple[float, float]:
+        """(north_m, east_m) from home at device time ``t_s`` (linear, held after)."""
+        frames = self.keyframes
+        if t_s <= frames[0].at_s:
+            return frames[0].north_m, frames[0].east_m
+        for a, b in itertools.pairwise(frames):
+            if a.at_s <= t_s <= b.at_s:
+                w = (t_s - a.at_s) / (b.at_s - a.at_s) if b.at_s > a.at_s else 1.0
+                return a.north_m + w * (b.north_m - a.north_m), a.east_m + w * (b.east_m - a.east_m)
+        return frames[-1].north_m, frames[-1].east_m
 
 
 def load_scenario(name_or_path: str) -> Scenario:

@@ -4,7 +4,8 @@ Pure and seeded: ``batch(t0_s, t1_s)`` returns the wire model a real band would 
 for that span of device time. Heart rate follows the scenario with noise; RR intervals
 carry respiratory sinus arrhythmia (0.25 Hz, 3 %) and 2 % beat-to-beat jitter; SpO2,
 respiration and a device core-temperature estimate follow with sensor noise; blood
-pressure is measured every 5 minutes, battery every 10; steps and a GPS walk near home.
+pressure is measured every 5 minutes, battery every 10; steps; GPS fixes where the
+scenario puts the wearer, with a few metres of noise.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ _BATTERY_EVERY_S = 600.0
 _OFFSETS_MIN = (0, 60, -300, 480)  # device clocks in several time zones
 
 
+_EARTH_RADIUS_M = 6_371_008.8
+DEFAULT_HOME = (51.5007, -0.1246)  # every simulated wearer's home unless told otherwise
+
+
 class SimulatedWristband:
     """One wearer's band; each ``batch`` call advances its sequence number."""
 
@@ -42,7 +47,7 @@ class SimulatedWristband:
         start: dt.datetime,
         *,
         seed: int = 0,
-        home: tuple[float, float] = (51.5007, -0.1246),
+        home: tuple[float, float] = DEFAULT_HOME,
     ) -> None:
         self.device_id = device_id
         self.scenario = scenario
@@ -56,6 +61,19 @@ class SimulatedWristband:
         self._battery = 100.0 - self._rng.uniform(0, 20)
         self._next_bp_s = 0.0
         self._next_battery_s = 0.0
+
+    @property
+    def home(self) -> tuple[float, float]:
+        """The wearer's home (latitude, longitude)."""
+        return self._lat, self._lon
+
+    def position(self, north_m: float, east_m: float) -> tuple[float, float]:
+        """Latitude and longitude of a point given in metres from home."""
+        lat = self._lat + math.degrees(north_m / _EARTH_RADIUS_M)
+        lon = self._lon + math.degrees(
+            east_m / (_EARTH_RADIUS_M * math.cos(math.radians(self._lat)))
+        )
+        return lat, lon
 
     def device_time(self, t_s: float) -> dt.datetime:
         """Device clock ``t_s`` seconds after the scenario start, with its UTC offset."""
@@ -105,13 +123,14 @@ class SimulatedWristband:
                 interval_s=max(t1_s - t0_s, 0.001),
             ),
         ]
-        self._lat += rng.gauss(0, 0.00003)
-        self._lon += rng.gauss(0, 0.00003)
+        # Where the scenario puts the wearer, plus GPS noise of a few metres per fix.
+        north_m, east_m = self.scenario.position_at(t1_s)
+        lat, lon = self.position(north_m + rng.gauss(0, 4), east_m + rng.gauss(0, 4))
         samples.append(
             GpsFix(
                 measured_at=at,
-                lat_deg=round(self._lat, 6),
-                lon_deg=round(self._lon, 6),
+                lat_deg=round(lat, 6),
+                lon_deg=round(lon, 6),
                 accuracy_m=round(rng.uniform(4, 15), 1),
             )
         )

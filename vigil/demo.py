@@ -23,11 +23,15 @@ from rich.table import Table
 from alerting.console import ConsoleNotifier
 from device_sim.publisher import FleetPlan, MqttPublisher, PublishStats, run_fleet
 from device_sim.scenario import Scenario, load_scenario
+from device_sim.wristband import DEFAULT_HOME
 from ingest.mqtt.source import MqttSettings, MqttSource
 from schemas import AlertLevel
 from schemas.topics import INGEST_FILTERS
+from scoring.geofence import Circle
 from storage.sqlite import SqliteStore
+from stream_processors.device import WearerProfile
 from stream_processors.fleet import Fleet
+from stream_processors.geofence import Fence
 from vigil.embedded_broker import embedded_broker
 from vigil.pipeline import Pipeline, alert_counts_json
 from vigil.settings import Settings
@@ -83,6 +87,24 @@ async def _drain(pipeline: Pipeline, published: int) -> None:
                 await asyncio.sleep(0.1)
 
 
+def wearer_profile(scenario: Scenario) -> WearerProfile:
+    """The profile a carer would set up for the scenario's wearer: its fences, at home."""
+    lat, lon = DEFAULT_HOME
+    return WearerProfile(
+        fences=tuple(
+            Fence(
+                fence_id=f.fence_id,
+                name=f.name,
+                shape=Circle(lat_deg=lat, lon_deg=lon, radius_m=f.radius_m),
+                rule=f.rule,
+                dwell_s=f.dwell_s,
+                margin_m=f.margin_m,
+            )
+            for f in scenario.fences
+        )
+    )
+
+
 def check_expectations(
     store: SqliteStore, scenarios: dict[str, Scenario]
 ) -> dict[str, dict[str, Any]]:
@@ -117,10 +139,14 @@ def _database(path: Path | None) -> Iterator[Path]:
 async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
     """Run the demo and return its summary (``ok`` is False if an expectation failed)."""
     deteriorating, healthy = load_scenario("deteriorating"), load_scenario("healthy")
+    wandering = load_scenario("wandering")
     longest = max(k.at_s for k in deteriorating.keyframes)
     speed = options.speed or max(1.0, longest / options.seconds)
     scenarios = {"wb-0001": deteriorating}
-    scenarios.update({f"wb-{i:04d}": healthy for i in range(2, options.devices + 1)})
+    if options.devices >= 2:
+        scenarios["wb-0002"] = wandering
+    scenarios.update({f"wb-{i:04d}": healthy for i in range(3, options.devices + 1)})
+    profiles = {device: wearer_profile(s) for device, s in scenarios.items()}
     plan = FleetPlan(
         devices=options.devices,
         rate_hz=options.rate_hz,
@@ -136,7 +162,8 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
     with _database(options.db_path) as db_path:
         store = SqliteStore(db_path)
         store.migrate()
-        pipeline = Pipeline(store, Fleet(settings.processor()), [notifier])
+        fleet = Fleet(settings.processor(), lambda device: profiles.get(device, WearerProfile()))
+        pipeline = Pipeline(store, fleet, [notifier])
         async with embedded_broker() as port:
             mqtt = MqttSettings(port=port, protocol="3.1.1", client_id="vigil-demo-ingest")
             async with MqttSource(mqtt, INGEST_FILTERS) as source:
