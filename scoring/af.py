@@ -34,7 +34,13 @@ import numpy as np
 import numpy.typing as npt
 from scipy import signal
 
-from scoring.ecg import FloatArray, RhythmSummary, detect_r_peaks, rhythm_summary
+from scoring.ecg import (
+    FloatArray,
+    RhythmSummary,
+    detect_r_peaks,
+    mean_row_correlation,
+    rhythm_summary,
+)
 from scoring.ecg_quality import EcgQuality, assess_quality
 
 Rhythm = Literal["af", "normal", "other", "unreadable"]
@@ -119,13 +125,7 @@ def p_wave_consistency(ecg: npt.ArrayLike, fs_hz: float, peaks: npt.ArrayLike) -
     if len(p) < 4:
         return None
     segments = y[p[:, None] + np.arange(-start, -stop)[None, :]]
-    template = np.median(segments, axis=0)
-    s = segments - segments.mean(axis=1, keepdims=True)
-    t = template - template.mean()
-    denominator = np.sqrt((s * s).sum(axis=1) * (t * t).sum())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(denominator > 0, (s @ t) / denominator, 0.0)
-    return float(r.mean())
+    return mean_row_correlation(segments, np.median(segments, axis=0))
 
 
 class RhythmResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -132,6 +132,16 @@ def _enforce_refractory(peaks: IntArray, magnitude: FloatArray, gap: int) -> Int
     return np.asarray(kept, dtype=np.int64)
 
 
+def mean_row_correlation(rows: FloatArray, template: FloatArray) -> float:
+    """Mean Pearson correlation of each row with ``template`` (a flat row counts as 0)."""
+    centred = rows - rows.mean(axis=1, keepdims=True)
+    t = template - template.mean()
+    denominator = np.sqrt((centred * centred).sum(axis=1) * (t * t).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(denominator > 0, (centred @ t) / denominator, 0.0)
+    return float(r.mean())
+
+
 def rr_intervals_ms(peaks: npt.ArrayLike, fs_hz: float) -> FloatArray:
     """RR intervals in milliseconds between consecutive R peaks."""
     p = np.asarray(peaks, dtype=np.float64)

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import signal
 
-from scoring.ecg import FloatArray, IntArray, match_beats
+from scoring.ecg import FloatArray, IntArray, match_beats, mean_row_correlation
 
 MIN_HEART_RATE_BPM: Final = 40.0
 MAX_HEART_RATE_BPM: Final = 180.0
@@ -100,13 +100,7 @@ def template_correlation(ecg: npt.ArrayLike, fs_hz: float, peaks: npt.ArrayLike)
     beats = x[p[:, None] + np.arange(-half, half)[None, :]]
     if not np.isfinite(beats).all():
         beats = np.nan_to_num(beats)
-    template = beats.mean(axis=0)
-    b = beats - beats.mean(axis=1, keepdims=True)
-    t = template - template.mean()
-    denominator = np.sqrt((b * b).sum(axis=1) * (t * t).sum())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(denominator > 0, (b @ t) / denominator, 0.0)
-    return float(r.mean())
+    return mean_row_correlation(beats, beats.mean(axis=0))
 
 
 def bsqi(peaks_a: npt.ArrayLike, peaks_b: npt.ArrayLike, fs_hz: float) -> float:
