@@ -40,11 +40,13 @@ from collections.abc import Callable
 from typing import Any, Literal, cast
 
 import msgspec
+import numpy as np
 
 from schemas import (
     Alert,
     AlertLevel,
     BloodPressure,
+    Ecg,
     EventV1,
     Fall,
     GpsFix,
@@ -60,6 +62,8 @@ from schemas import (
 from schemas.scores import News2Score, ScoreRecord
 from schemas.telemetry import AnySample
 from scoring import vital_quality
+from scoring.af import classify_rhythm
+from scoring.ecg import EcgError
 from scoring.news2 import Consciousness, Vitals, news2
 from stream_processors.geofence import Fence, FenceSet, FenceStatus, Fix
 
@@ -117,6 +121,7 @@ class WearerProfile(msgspec.Struct, frozen=True, kw_only=True):
     spo2_scale: Literal[1, 2] = 1
     critical: tuple[CriticalRule, ...] | None = None
     fences: tuple[Fence, ...] = ()
+    known_af: bool = False  # permanent/persistent AF already diagnosed: not alerted anew
 
 
 class Latest(msgspec.Struct, frozen=True):
@@ -140,6 +145,7 @@ class DeviceState(msgspec.Struct, frozen=True, kw_only=True):
     moving_until: dt.datetime | None = None
     critical_since: dict[str, dt.datetime] = msgspec.field(default_factory=dict)
     fences: dict[str, FenceStatus] = msgspec.field(default_factory=dict)
+    af_since: dt.datetime | None = None  # start of the AF episode already alerted
 
 
 class StepResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -324,6 +330,49 @@ def _geofences(
     return states, alerts
 
 
+def _ecg_strips(
+    state: DeviceState, batch: TelemetryBatchV1, profile: WearerProfile
+) -> tuple[dt.datetime | None, list[Alert]]:
+    """Classify each ECG strip (``scoring.af``); the start of an AF episode is orange.
+
+    One alert per episode: it stays open until a readable strip without AF. An
+    unreadable strip changes nothing (it is neither AF nor normal). A wearer whose AF is
+    already known (``WearerProfile.known_af``) gets no new-AF alerts.
+    """
+    af_since, alerts = state.af_since, []
+    for index, sample in enumerate(batch.samples):
+        if not isinstance(sample, Ecg):
+            continue
+        strip = np.asarray(sample.samples_uv, dtype=np.float64) / 1000.0  # uV -> mV
+        try:
+            result = classify_rhythm(strip, sample.sampling_rate_hz)
+        except EcgError:
+            continue  # too short to judge: not a rhythm either way
+        if result.rhythm == "unreadable":
+            continue
+        if result.rhythm != "af":
+            af_since = None
+            continue
+        if af_since is None and not profile.known_af:
+            share = result.af_probability or 0.0
+            seconds = len(strip) / sample.sampling_rate_hz
+            alerts.append(
+                Alert(
+                    alert_id=f"{_alert_id(batch, 'af', AlertLevel.ORANGE)}:{index}",
+                    device_id=batch.device_id,
+                    level=AlertLevel.ORANGE,
+                    raised_at=sample.measured_at,
+                    source="af",
+                    summary=(
+                        f"Atrial fibrillation suspected on a {seconds:.0f} s "
+                        f"ECG strip (AF in {share:.0%} of its windows)"
+                    ),
+                )
+            )
+        af_since = af_since or sample.measured_at
+    return af_since, alerts
+
+
 def _score_batch(
     state: DeviceState,
     batch: TelemetryBatchV1,
@@ -331,8 +380,15 @@ def _score_batch(
     settings: ProcessorSettings,
 ) -> StepResult:
     fence_states, fence_alerts = _geofences(state, batch, profile.fences)
+    af_since, af_alerts = _ecg_strips(state, batch, profile)
+    fence_alerts += af_alerts
     got = _take_readings(state, batch, settings)
-    context = {"on_wrist": got.on_wrist, "moving_until": got.moving_until, "fences": fence_states}
+    context = {
+        "on_wrist": got.on_wrist,
+        "moving_until": got.moving_until,
+        "fences": fence_states,
+        "af_since": af_since,
+    }
     if got.newest is None:
         return StepResult(
             state=msgspec.structs.replace(state, latest=got.latest, **context),

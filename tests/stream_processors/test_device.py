@@ -389,3 +389,35 @@ def test_a_wearer_leaving_the_home_fence_raises_orange_and_coming_back_stands_do
     ]
     assert alerts[0].summary.startswith("Fence breached: Home")
     assert alerts[1].summary.startswith("Fence respected again: Home")
+
+
+def cinc_strip(ecg_dir: Any, record: str, t: float) -> schemas.Ecg:
+    """A CinC 2017 recording as the ECG strip a band would send (microvolts)."""
+    from ingest.wfdb import read_record
+
+    rec = read_record(ecg_dir / "cinc2017-dev" / record)
+    uv = [round(v * 1000) for v in rec.signal(0).tolist()]
+    return schemas.Ecg(measured_at=at(t), sampling_rate_hz=rec.fs_hz, samples_uv=tuple(uv))
+
+
+def test_an_af_strip_raises_one_orange_alert_per_episode(ecg_data: Any) -> None:
+    af, normal, noisy = "A00009", "A00001", "A00205"  # labelled A, N and ~ in REFERENCE.csv
+    batches = [
+        batch(1, 0, cinc_strip(ecg_data, af, 0)),
+        batch(2, 60, cinc_strip(ecg_data, af, 60)),  # the same episode: no second alert
+        batch(3, 120, cinc_strip(ecg_data, noisy, 120)),  # unreadable: changes nothing
+        batch(4, 180, cinc_strip(ecg_data, normal, 180)),  # episode over
+        batch(5, 240, cinc_strip(ecg_data, af, 240)),  # a new episode
+    ]
+    _, alerts, _ = run_all(batches)
+    assert [(a.source, a.level, a.raised_at) for a in alerts] == [
+        ("af", AlertLevel.ORANGE, at(0)),
+        ("af", AlertLevel.ORANGE, at(240)),
+    ]
+    assert alerts[0].summary.startswith("Atrial fibrillation suspected on a 30 s ECG strip")
+
+
+def test_known_af_is_not_alerted_anew(ecg_data: Any) -> None:
+    profile = WearerProfile(known_af=True)
+    _, alerts, _ = run_all([batch(1, 0, cinc_strip(ecg_data, "A00009", 0))], profile=profile)
+    assert alerts == []
