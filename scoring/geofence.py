@@ -2,9 +2,9 @@
 
 Fences are circles (centre and radius) or polygons (latitude/longitude vertices).
 Coordinates are projected to a local plane in metres (equirectangular around the
-wearer's fences; the error is under 0.1 % within 50 km of the reference, far below GPS
-accuracy), where shapely measures distances. The *signed distance* of a fix to a fence
-is negative inside and positive outside.
+wearer's fences; the test finds distances within 0.2 % of the great circle up to 3 km
+from the reference, far below GPS accuracy), where shapely measures distances. The
+*signed distance* of a fix to a fence is negative inside and positive outside.
 
 GPS accuracy (the fix's 68 % radius, ``accuracy_m``) decides how sure a verdict is:
 a fix is *surely outside* a fence when even the nearest point of its accuracy circle is

@@ -13,9 +13,10 @@ raises ``MqttProtocolError``. Memory is bounded: a PUBLISH larger than
 first part of the payload) and the rest is discarded as it arrives, so the message
 can still be acknowledged and dead-lettered as too large.
 
-Why not paho-mqtt: measured in ``bench/ingest``, paho's Python network loop (one
-``recv`` per header byte, a callback and a thread hop per message) took more of the
-single interpreter than decoding, scoring and storing together.
+Why not paho-mqtt: in a ``py-spy record`` profile of ``vigil run`` during
+``python -m bench.ingest``, paho's Python network loop (one ``recv`` per header byte, a
+callback and a thread hop per message) took more of the single interpreter than
+decoding, scoring and storing together.
 """
 
 from __future__ import annotations
