@@ -63,27 +63,25 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     fences: tuple[ScenarioFence, ...] = ()
     expect: Expect = Expect()
 
-    def vitals_at(self, t_s: float) -> dict[str, float]:
-        """Target vitals at device time ``t_s`` (linear between keyframes, held after)."""
+    def _interpolated(self, t_s: float, fields: tuple[str, ...]) -> dict[str, float]:
+        """Keyframe ``fields`` at ``t_s``: linear between keyframes, held after the last."""
         frames = self.keyframes
         if t_s <= frames[0].at_s:
-            return {k: getattr(frames[0], k) for k in VITALS}
+            return {k: getattr(frames[0], k) for k in fields}
         for a, b in itertools.pairwise(frames):
             if a.at_s <= t_s <= b.at_s:
                 w = (t_s - a.at_s) / (b.at_s - a.at_s) if b.at_s > a.at_s else 1.0
-                return {k: getattr(a, k) + w * (getattr(b, k) - getattr(a, k)) for k in VITALS}
-        return {k: getattr(frames[-1], k) for k in VITALS}
+                return {k: getattr(a, k) + w * (getattr(b, k) - getattr(a, k)) for k in fields}
+        return {k: getattr(frames[-1], k) for k in fields}
+
+    def vitals_at(self, t_s: float) -> dict[str, float]:
+        """Target vitals at device time ``t_s``."""
+        return self._interpolated(t_s, VITALS)
 
     def position_at(self, t_s: float) -> tuple[float, float]:
-        """(north_m, east_m) from home at device time ``t_s`` (linear, held after)."""
-        frames = self.keyframes
-        if t_s <= frames[0].at_s:
-            return frames[0].north_m, frames[0].east_m
-        for a, b in itertools.pairwise(frames):
-            if a.at_s <= t_s <= b.at_s:
-                w = (t_s - a.at_s) / (b.at_s - a.at_s) if b.at_s > a.at_s else 1.0
-                return a.north_m + w * (b.north_m - a.north_m), a.east_m + w * (b.east_m - a.east_m)
-        return frames[-1].north_m, frames[-1].east_m
+        """(north_m, east_m) from home at device time ``t_s``."""
+        place = self._interpolated(t_s, ("north_m", "east_m"))
+        return place["north_m"], place["east_m"]
 
 
 def load_scenario(name_or_path: str) -> Scenario:

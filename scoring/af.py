@@ -35,11 +35,11 @@ import numpy.typing as npt
 from scipy import signal
 
 from scoring.ecg import (
-    FloatArray,
     RhythmSummary,
     detect_r_peaks,
     mean_row_correlation,
     rhythm_summary,
+    rr_intervals_ms,
 )
 from scoring.ecg_quality import EcgQuality, assess_quality
 
@@ -161,7 +161,7 @@ def classify_rhythm(ecg: npt.ArrayLike, fs_hz: float) -> RhythmResult:
     x = np.asarray(ecg, dtype=np.float64)
     peaks = detect_r_peaks(x, fs_hz)
     quality = assess_quality(x, fs_hz, peaks)
-    rr: FloatArray = np.diff(peaks) * (1000.0 / fs_hz)
+    rr = rr_intervals_ms(peaks, fs_hz)
     c = cosen(rr)
     pw = p_wave_consistency(x, fs_hz, peaks)
     votes = [

@@ -83,27 +83,45 @@ class IndexSettings(msgspec.Struct, frozen=True, kw_only=True):
         ]
 
 
+def scaled(
+    name: str,
+    value: float | None,
+    center: float | None,
+    spread: float | None,
+    *,
+    adverse_if_higher: bool,
+) -> IndexInput:
+    """An input whose usual value and spread are known: (value - center) / spread, signed."""
+    if value is None or center is None or not spread or not math.isfinite(value):
+        return IndexInput(name=name, value=value, baseline_median=center, deviation_sd=None)
+    z = (value - center) / spread
+    return IndexInput(
+        name=name, value=value, baseline_median=center, deviation_sd=z if adverse_if_higher else -z
+    )
+
+
+def _robust_center_spread(values: np.ndarray) -> tuple[float | None, float | None]:
+    values = values[np.isfinite(values)]
+    if len(values) < MIN_BASELINE:
+        return None, None
+    median = float(np.median(values))
+    spread = MAD_TO_SD * float(np.median(np.abs(values - median)))
+    return median, spread or float(values.std(ddof=1)) or None
+
+
 def deviation(
     name: str, value: float | None, baseline: Sequence[float], *, adverse_if_higher: bool
 ) -> IndexInput:
     """A robust z of ``value`` against ``baseline``, signed towards the adverse side."""
     history = np.asarray([b for b in baseline if b is not None], dtype=np.float64)
-    history = history[np.isfinite(history)]
-    if value is None or not math.isfinite(value) or len(history) < MIN_BASELINE:
-        median = float(np.median(history)) if len(history) else None
+    center, spread = _robust_center_spread(history)
+    if center is None:
+        finite = history[np.isfinite(history)]
+        median = float(np.median(finite)) if len(finite) else None
         return IndexInput(name=name, value=value, baseline_median=median, deviation_sd=None)
-    median = float(np.median(history))
-    spread = MAD_TO_SD * float(np.median(np.abs(history - median)))
-    if spread == 0:
-        # A perfectly steady baseline: fall back to its plain SD, then to 5 % of the median.
-        spread = float(history.std(ddof=1)) or abs(median) * 0.05 or 1.0
-    z = (value - median) / spread
-    return IndexInput(
-        name=name,
-        value=value,
-        baseline_median=median,
-        deviation_sd=float(z if adverse_if_higher else -z),
-    )
+    # A perfectly steady baseline (no MAD, no SD): 5 % of the median stands for its spread.
+    spread = spread or abs(center) * 0.05 or 1.0
+    return scaled(name, value, center, spread, adverse_if_higher=adverse_if_higher)
 
 
 def _combine(name: str, inputs: Sequence[IndexInput]) -> WellbeingIndex:
@@ -144,32 +162,6 @@ def mental_stress(
             ),
         ],
     )
-
-
-def scaled(
-    name: str,
-    value: float | None,
-    center: float | None,
-    spread: float | None,
-    *,
-    adverse_if_higher: bool,
-) -> IndexInput:
-    """An input whose usual value and spread are known: (value - center) / spread, signed."""
-    if value is None or center is None or not spread or not math.isfinite(value):
-        return IndexInput(name=name, value=value, baseline_median=center, deviation_sd=None)
-    z = (value - center) / spread
-    return IndexInput(
-        name=name, value=value, baseline_median=center, deviation_sd=z if adverse_if_higher else -z
-    )
-
-
-def _robust_center_spread(values: np.ndarray) -> tuple[float | None, float | None]:
-    values = values[np.isfinite(values)]
-    if len(values) < MIN_BASELINE:
-        return None, None
-    median = float(np.median(values))
-    spread = MAD_TO_SD * float(np.median(np.abs(values - median)))
-    return median, spread or float(values.std(ddof=1)) or None
 
 
 def physical_fatigue(

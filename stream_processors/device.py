@@ -62,8 +62,6 @@ from schemas import (
 from schemas.scores import News2Score, ScoreRecord
 from schemas.telemetry import AnySample
 from scoring import vital_quality
-from scoring.af import classify_rhythm
-from scoring.ecg import EcgError
 from scoring.news2 import Consciousness, Vitals, news2
 from stream_processors.geofence import Fence, FenceSet, FenceStatus, Fix
 
@@ -129,8 +127,8 @@ class Latest(msgspec.Struct, frozen=True):
 
     value: float
     measured_at: dt.datetime
-    flags: tuple[str, ...] = ()
-    same_since: dt.datetime | None = None  # first time this exact value was seen in a row
+    flags: tuple[str, ...]
+    same_since: dt.datetime  # first time this exact value was seen in a row
 
 
 class DeviceState(msgspec.Struct, frozen=True, kw_only=True):
@@ -245,7 +243,7 @@ def _take_readings(
         if previous is not None:
             if at < previous.measured_at:
                 continue  # an older reading never replaces a newer one
-            if previous.value == value and previous.same_since is not None:
+            if previous.value == value:
                 same_since = previous.same_since
                 if at - same_since >= flat_after:
                     flags = (*flags, "flat")
@@ -343,6 +341,10 @@ def _ecg_strips(
     for index, sample in enumerate(batch.samples):
         if not isinstance(sample, Ecg):
             continue
+        # scipy.signal takes over a second to import: only bands that send ECG pay it.
+        from scoring.af import classify_rhythm  # noqa: PLC0415
+        from scoring.ecg import EcgError  # noqa: PLC0415
+
         strip = np.asarray(sample.samples_uv, dtype=np.float64) / 1000.0  # uV -> mV
         try:
             result = classify_rhythm(strip, sample.sampling_rate_hz)
@@ -381,7 +383,7 @@ def _score_batch(
 ) -> StepResult:
     fence_states, fence_alerts = _geofences(state, batch, profile.fences)
     af_since, af_alerts = _ecg_strips(state, batch, profile)
-    fence_alerts += af_alerts
+    side_alerts = [*fence_alerts, *af_alerts]
     got = _take_readings(state, batch, settings)
     context = {
         "on_wrist": got.on_wrist,
@@ -392,7 +394,7 @@ def _score_batch(
     if got.newest is None:
         return StepResult(
             state=msgspec.structs.replace(state, latest=got.latest, **context),
-            alerts=tuple(fence_alerts),
+            alerts=tuple(side_alerts),
         )
     now = got.newest
     oldest = now - dt.timedelta(seconds=settings.freshness_s)
@@ -445,7 +447,7 @@ def _score_batch(
     return StepResult(
         state=state,
         scores=(record,) if record is not None else (),
-        alerts=(*fence_alerts, *((alert,) if alert else ())),
+        alerts=(*side_alerts, *((alert,) if alert else ())),
     )
 
 

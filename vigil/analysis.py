@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from ingest.wfdb import read_record
 from scoring.af import classify_rhythm
+from scoring.ecg import rr_intervals_ms
 from scoring.hrv import hrv
 from scoring.indices import mental_stress
 from vigil.af_validation import evaluate_af
@@ -32,7 +33,7 @@ def analyze_ecg(record_path: Path, signal_index: int = 0) -> dict[str, Any]:
         "warnings": list(record.warnings),
         "r_peaks": result.r_peaks,
         "heart_rate_bpm": result.summary.mean_heart_rate_bpm,
-        "hrv": msgspec.to_builtins(hrv(np.diff(result.r_peaks) * (1000.0 / record.fs_hz))),
+        "hrv": msgspec.to_builtins(hrv(rr_intervals_ms(result.r_peaks, record.fs_hz))),
         "rhythm": result.rhythm,
         "af_probability": result.af_probability,
         "quality": msgspec.to_builtins(result.quality),

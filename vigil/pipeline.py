@@ -107,10 +107,6 @@ class Pipeline:
             messages=list(chunk), received_at=received_at, accepted=accepted, dead=dead
         )
 
-    def commit_chunk(self, chunk: Sequence[Inbound]) -> ChunkResult:
-        """Decode and store one chunk with its scores and alerts (blocking; one transaction)."""
-        return self.commit_decoded(self.decode_chunk(chunk))
-
     def commit_decoded(self, decoded: DecodedChunk) -> ChunkResult:
         """Store a decoded chunk with its scores and alerts (blocking; one transaction)."""
         accepted = decoded.accepted
@@ -179,11 +175,6 @@ class Pipeline:
         if delivered:
             await asyncio.to_thread(self.store.mark_notified, delivered, self._clock())
         return len(delivered)
-
-    async def handle(self, source: MqttSource, chunk: Sequence[Inbound]) -> ChunkResult:
-        """Commit one chunk, then adopt states, acknowledge, and deliver its alerts."""
-        decoded = await asyncio.to_thread(self.decode_chunk, chunk)
-        return await self._finish(source, decoded, await self._commit_with_retry(decoded))
 
     async def _finish(
         self, source: MqttSource, decoded: DecodedChunk, result: ChunkResult
