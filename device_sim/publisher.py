@@ -3,6 +3,9 @@
 Each device sends ``rate_hz`` batches per wall-clock second; each batch covers
 ``speed / rate_hz`` seconds of device time, so ``speed=60`` plays an hour in a minute.
 Device time starts ``seconds * speed`` in the past, so a run ends near the present.
+A band whose scenario has recorded history uploads it first, in batches of at most
+``BACKLOG_BATCH_S`` of device time (what a band stores per record), before its live
+batches.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import threading
 from collections.abc import Callable
 
@@ -23,6 +27,7 @@ from schemas import encode
 from schemas.topics import telemetry_topic
 
 log = logging.getLogger(__name__)
+BACKLOG_BATCH_S = 60.0
 
 
 class FleetPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -115,6 +120,12 @@ class MqttPublisher:
         self._client.loop_stop()
 
 
+def _backlog_starts(history_s: float, step_s: float) -> list[float]:
+    """Start times of the batches covering ``[-history_s, 0)``, oldest first."""
+    count = math.ceil(history_s / step_s) if history_s > 0 else 0
+    return [-(count - i) * step_s for i in range(count)]
+
+
 async def run_fleet(
     plan: FleetPlan,
     publisher: MqttPublisher,
@@ -131,6 +142,13 @@ async def run_fleet(
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     ticks = max(1, round(plan.seconds * plan.rate_hz))
+    for band in bands:
+        backlog_step_s = min(step_s, BACKLOG_BATCH_S)
+        for t_s in _backlog_starts(band.scenario.history_s, backlog_step_s):
+            batch = band.batch(t_s, t_s + backlog_step_s)
+            publisher.publish(telemetry_topic(band.device_id), encode(batch))
+            stats.batches += 1
+            stats.samples += len(batch.samples)
     for k in range(ticks):
         if stop is not None and stop.is_set():
             break

@@ -33,6 +33,7 @@ class Keyframe(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     temp_c: float
     north_m: float = 0.0  # where the wearer is, in metres from home
     east_m: float = 0.0
+    hrv_scale: float = 1.0  # beat-to-beat variability relative to a calm wearer
 
 
 class ScenarioFence(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -52,6 +53,7 @@ class Expect(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     min_level: LevelName | None = None  # at least this level must be raised ...
     within_s: float | None = None  # ... within this much device time
     max_level: LevelName | None = None  # nothing above this level may be raised
+    index_warnings: tuple[str, ...] = ()  # sources of wellbeing reminders that must come
 
 
 class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -61,6 +63,9 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     description: str = ""
     keyframes: tuple[Keyframe, ...]
     fences: tuple[ScenarioFence, ...] = ()
+    # Device time the band recorded before the run and uploads when it connects (as a
+    # band does after a spell out of range); keyframes may start at ``-history_s``.
+    history_s: float = 0.0
     expect: Expect = Expect()
 
     def _interpolated(self, t_s: float, fields: tuple[str, ...]) -> dict[str, float]:
@@ -77,6 +82,10 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def vitals_at(self, t_s: float) -> dict[str, float]:
         """Target vitals at device time ``t_s``."""
         return self._interpolated(t_s, VITALS)
+
+    def hrv_scale_at(self, t_s: float) -> float:
+        """Beat-to-beat variability at device time ``t_s`` (1.0: a calm wearer)."""
+        return self._interpolated(t_s, ("hrv_scale",))["hrv_scale"]
 
     def position_at(self, t_s: float) -> tuple[float, float]:
         """(north_m, east_m) from home at device time ``t_s``."""

@@ -2,7 +2,8 @@
 
 Pure and seeded: ``batch(t0_s, t1_s)`` returns the wire model a real band would send
 for that span of device time. Heart rate follows the scenario with noise; RR intervals
-carry respiratory sinus arrhythmia (0.25 Hz, 3 %) and 2 % beat-to-beat jitter; SpO2,
+carry respiratory sinus arrhythmia (0.25 Hz, 3 %) and 2 % beat-to-beat jitter, both
+scaled by the scenario's ``hrv_scale`` (stress lowers variability); SpO2,
 respiration and a device core-temperature estimate follow with sensor noise; blood
 pressure is measured every 5 minutes, battery every 10; steps; GPS fixes where the
 scenario puts the wearer, with a few metres of noise.
@@ -79,12 +80,14 @@ class SimulatedWristband:
         """Device clock ``t_s`` seconds after the scenario start, with its UTC offset."""
         return self._start + dt.timedelta(seconds=t_s)
 
-    def _rr_intervals(self, t0_s: float, t1_s: float, hr_bpm: float) -> tuple[float, ...]:
+    def _rr_intervals(
+        self, t0_s: float, t1_s: float, hr_bpm: float, scale: float
+    ) -> tuple[float, ...]:
         rr, t = [], t0_s
         mean_ms = 60_000.0 / hr_bpm
         while t < t1_s:
-            rsa = 1 + 0.03 * math.sin(2 * math.pi * 0.25 * t)
-            interval = mean_ms * rsa * (1 + self._rng.gauss(0, 0.02))
+            rsa = 1 + 0.03 * scale * math.sin(2 * math.pi * 0.25 * t)
+            interval = mean_ms * rsa * (1 + self._rng.gauss(0, 0.02 * scale))
             rr.append(round(interval, 1))
             t += interval / 1000.0
         return tuple(rr[-MAX_RR_PER_SAMPLE:])
@@ -99,7 +102,7 @@ class SimulatedWristband:
             HeartRate(
                 measured_at=at,
                 heart_rate_bpm=round(hr, 1),
-                rr_ms=self._rr_intervals(t0_s, t1_s, hr),
+                rr_ms=self._rr_intervals(t0_s, t1_s, hr, self.scenario.hrv_scale_at(t1_s)),
                 sensor_contact=True,
             ),
             SpO2(measured_at=at, spo2_pct=round(min(100.0, v["spo2_pct"] + rng.gauss(0, 0.4)), 1)),

@@ -38,3 +38,4 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     score: int | None = None
     partial: bool = False
     missing: tuple[str, ...] = ()
+    share_with_contacts: bool = False  # for yellow reminders the wearer agreed to share

@@ -43,3 +43,19 @@ class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True):
     news2: News2Score
     quality: Literal["good", "reduced", "poor"] = "good"
     quality_flags: tuple[str, ...] = ()
+
+
+class IndexRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One wellbeing index value (``scoring.indices``) of one wearer at a device time.
+
+    ``inputs`` maps each input's name to its value, the wearer's baseline median and its
+    deviation in baseline SDs (None where it could not be judged); ``missing`` lists the
+    inputs left out. ``value`` is None when no input could be judged.
+    """
+
+    device_id: str
+    evaluated_at: dt.datetime
+    name: str  # mental_stress, physical_fatigue, anxiety_depression
+    value: float | None
+    inputs: dict[str, dict[str, float | None]]
+    missing: tuple[str, ...] = ()

@@ -40,6 +40,7 @@ from typing import Final
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 MIN_BASELINE: Final = 7
 MAD_TO_SD: Final = 1.4826
@@ -71,16 +72,18 @@ class IndexSettings(msgspec.Struct, frozen=True, kw_only=True):
     fatigue_warning: float = 85.0
     mood_warning: float = 90.0
 
-    def warnings(self, indices: Sequence[WellbeingIndex]) -> list[str]:
-        """Names of the indices at or above their warning level."""
+    def limit(self, name: str) -> float:
+        """The warning level of the index called ``name`` (above 100: never warned)."""
         limits = {
             "mental_stress": self.stress_warning,
             "physical_fatigue": self.fatigue_warning,
             "anxiety_depression": self.mood_warning,
         }
-        return [
-            i.name for i in indices if i.value is not None and i.value >= limits.get(i.name, 101)
-        ]
+        return limits.get(name, 101.0)
+
+    def warnings(self, indices: Sequence[WellbeingIndex]) -> list[str]:
+        """Names of the indices at or above their warning level."""
+        return [i.name for i in indices if i.value is not None and i.value >= self.limit(i.name)]
 
 
 def scaled(
@@ -165,13 +168,13 @@ def mental_stress(
 
 
 def physical_fatigue(
-    daily_ln_rmssd: Sequence[float],
-    daily_steps: Sequence[float],
-    sleep_hours: Sequence[float],
+    daily_ln_rmssd: npt.ArrayLike,
+    daily_steps: npt.ArrayLike,
+    sleep_hours: npt.ArrayLike,
     *,
     usual_sleep_hours: float | None = None,
 ) -> WellbeingIndex:
-    """Fatigue from daily values, oldest first (the last 7 days are "now").
+    """Fatigue from daily values, oldest first (the last 7 days are "now"; NaN: no data).
 
     * ln RMSSD: the last 7 days' mean against the earlier days (median, and the robust
       SD of the *daily* values, as Plews 2014 size the smallest worthwhile change).
@@ -194,9 +197,12 @@ def physical_fatigue(
     )
     ratio = None
     if len(steps) >= 28:
-        chronic = float(np.nanmean(steps[-28:]))
-        acute = float(np.nanmean(steps[-7:]))
-        ratio = acute / chronic if chronic > 0 and math.isfinite(acute) else None
+        chronic_days, acute_days = steps[-28:], steps[-7:]
+        chronic_days = chronic_days[np.isfinite(chronic_days)]
+        acute_days = acute_days[np.isfinite(acute_days)]
+        # Days without step data are left out of both means (not counted as 0 steps).
+        if len(acute_days) and len(chronic_days) and chronic_days.mean() > 0:
+            ratio = float(acute_days.mean() / chronic_days.mean())
     load_input = scaled("acute_chronic_step_ratio", ratio, 1.0, 0.25, adverse_if_higher=True)
     night_center, night_spread = _robust_center_spread(sleep[:-7])
     usual = usual_sleep_hours if usual_sleep_hours is not None else night_center

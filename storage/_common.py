@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import cast
 
 import msgspec
 
-from schemas import Alert, EventV1, GatewayStatusV1, TelemetryBatchV1
+from schemas import Alert, AlertLevel, EventV1, GatewayStatusV1, TelemetryBatchV1
+from schemas.scores import IndexRecord
 from storage.records import Received, ScoreRecord, dedup_key, utc_offset_minutes
 
 MessageRow = tuple[str, int, int, str, dt.datetime, int, dt.datetime, str | None, int]
@@ -90,6 +92,57 @@ def alert_row(alert: Alert) -> tuple[object, ...]:
         alert.score,
         alert.partial,
         ",".join(alert.missing),
+        alert.share_with_contacts,
+    )
+
+
+ALERT_COLUMNS = (
+    "alert_id, device_id, level, raised_at, source, summary, score, partial, missing, "
+    "share_with_contacts"
+)
+
+
+def alert_of(row: Sequence[object], raised_at: dt.datetime) -> Alert:
+    """An alert from a row selected as ``ALERT_COLUMNS`` (``raised_at`` already parsed)."""
+    return Alert(
+        alert_id=str(row[0]),
+        device_id=str(row[1]),
+        level=AlertLevel(cast("int", row[2])),
+        raised_at=raised_at,
+        source=str(row[4]),
+        summary=str(row[5]),
+        score=None if row[6] is None else int(cast("int", row[6])),
+        partial=bool(row[7]),
+        missing=split_csv(str(row[8])),
+        share_with_contacts=bool(row[9]),
+    )
+
+
+INDEX_COLUMNS = "device_id, evaluated_at, name, value, inputs, missing"
+
+
+def index_row(record: IndexRecord) -> tuple[object, ...]:
+    """An ``index_values`` row (``inputs`` as JSON text)."""
+    return (
+        record.device_id,
+        record.evaluated_at,
+        record.name,
+        record.value,
+        msgspec.json.encode(record.inputs).decode(),
+        ",".join(record.missing),
+    )
+
+
+def index_of(row: Sequence[object], evaluated_at: dt.datetime) -> IndexRecord:
+    """An index record from a row selected as ``INDEX_COLUMNS``."""
+    inputs = row[4]
+    return IndexRecord(
+        device_id=str(row[0]),
+        evaluated_at=evaluated_at,
+        name=str(row[2]),
+        value=None if row[3] is None else float(cast("float", row[3])),
+        inputs=msgspec.json.decode(inputs) if isinstance(inputs, str | bytes) else inputs,  # type: ignore[arg-type]
+        missing=split_csv(str(row[5])),
     )
 
 

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from schemas import Alert, AlertLevel
+from schemas.scores import IndexRecord
 from storage.records import DeadLetter, Received, ScoreRecord
 
 
@@ -49,6 +50,10 @@ class StoreTransaction(Protocol):
 
     def add_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
         """Store alerts; return those whose ``alert_id`` was new."""
+        ...
+
+    def add_indices(self, records: Sequence[IndexRecord]) -> None:
+        """Store wellbeing index values."""
         ...
 
 
@@ -101,4 +106,8 @@ class Store(Protocol):
 
     def scores(self, device_id: str) -> list[ScoreRecord]:
         """A wearer's NEWS2 evaluations in device-time order."""
+        ...
+
+    def indices(self, device_id: str) -> list[IndexRecord]:
+        """A wearer's wellbeing index values in device-time order."""
         ...

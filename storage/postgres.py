@@ -20,11 +20,16 @@ import psycopg
 from psycopg import sql
 
 from schemas import Alert, AlertLevel, EventV1, TelemetryBatchV1
-from schemas.scores import News2Score
+from schemas.scores import IndexRecord, News2Score
 from storage import migrator
 from storage._common import (
+    ALERT_COLUMNS,
+    INDEX_COLUMNS,
     SCORE_COLUMNS,
+    alert_of,
     alert_row,
+    index_of,
+    index_row,
     message_row,
     score_row,
     split_csv,
@@ -179,14 +184,23 @@ class _PostgresTransaction:
         with self._conn.cursor() as cur:
             for alert in alerts:
                 cur.execute(
-                    "INSERT INTO alerts (alert_id, device_id, level, raised_at, source, summary, "
-                    "score, partial, missing) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) "
-                    "ON CONFLICT DO NOTHING",
+                    f"INSERT INTO alerts ({ALERT_COLUMNS}) "
+                    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
                     alert_row(alert),
                 )
                 if cur.rowcount == 1:
                     new.append(alert)
         return new
+
+    def add_indices(self, records: Sequence[IndexRecord]) -> None:
+        if not records:
+            return
+        self.finish_copy()
+        with self._conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO index_values ({INDEX_COLUMNS}) VALUES (%s,%s,%s,%s,%s::jsonb,%s)",
+                [index_row(r) for r in records],
+            )
 
 
 class PostgresStore:
@@ -376,24 +390,9 @@ class PostgresStore:
 
     def _alerts(self, where: str, params: Sequence[object]) -> list[Alert]:
         rows = self._fetch(
-            "SELECT alert_id, device_id, level, raised_at, source, summary, score, partial, "
-            f"missing FROM alerts {where} ORDER BY stored_seq",
-            params,
+            f"SELECT {ALERT_COLUMNS} FROM alerts {where} ORDER BY stored_seq", params
         )
-        return [
-            Alert(
-                alert_id=r[0],
-                device_id=r[1],
-                level=AlertLevel(r[2]),
-                raised_at=r[3],
-                source=r[4],
-                summary=r[5],
-                score=r[6],
-                partial=r[7],
-                missing=split_csv(r[8]),
-            )
-            for r in rows
-        ]
+        return [alert_of(r, r[3]) for r in rows]
 
     def alert_counts(self) -> dict[AlertLevel, int]:
         counts: dict[AlertLevel, int] = {
@@ -428,3 +427,11 @@ class PostgresStore:
             )
             for r in rows
         ]
+
+    def indices(self, device_id: str) -> list[IndexRecord]:
+        rows = self._fetch(
+            f"SELECT {INDEX_COLUMNS} FROM index_values WHERE device_id = %s "
+            "ORDER BY evaluated_at, name",
+            (device_id,),
+        )
+        return [index_of(r, r[1]) for r in rows]

@@ -16,11 +16,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from schemas import Alert, AlertLevel, EventV1, TelemetryBatchV1
-from schemas.scores import News2Score
+from schemas.scores import IndexRecord, News2Score
 from storage import migrator
 from storage._common import (
+    ALERT_COLUMNS,
+    INDEX_COLUMNS,
     SCORE_COLUMNS,
+    alert_of,
     alert_row,
+    index_of,
+    index_row,
     message_row,
     score_row,
     split_csv,
@@ -122,13 +127,20 @@ class _SqliteTransaction:
         cur = self._conn.cursor()
         for alert in alerts:
             cur.execute(
-                "INSERT OR IGNORE INTO alerts VALUES (?,?,?,?,?,?,?,?,?,"
-                "(SELECT COALESCE(MAX(stored_seq), 0) + 1 FROM alerts), NULL)",
+                f"INSERT OR IGNORE INTO alerts ({ALERT_COLUMNS}, stored_seq) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,"
+                "(SELECT COALESCE(MAX(stored_seq), 0) + 1 FROM alerts))",
                 _row(alert_row(alert)),
             )
             if cur.rowcount == 1:
                 new.append(alert)
         return new
+
+    def add_indices(self, records: Sequence[IndexRecord]) -> None:
+        self._conn.executemany(
+            f"INSERT INTO index_values ({INDEX_COLUMNS}) VALUES ({_placeholders(6)})",
+            [_row(index_row(r)) for r in records],
+        )
 
 
 class SqliteStore:
@@ -253,24 +265,9 @@ class SqliteStore:
     def _alerts(self, where: str, params: Sequence[object]) -> list[Alert]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT alert_id, device_id, level, raised_at, source, summary, score, partial, "
-                f"missing FROM alerts {where} ORDER BY stored_seq",
-                params,
+                f"SELECT {ALERT_COLUMNS} FROM alerts {where} ORDER BY stored_seq", params
             ).fetchall()
-        return [
-            Alert(
-                alert_id=r[0],
-                device_id=r[1],
-                level=AlertLevel(r[2]),
-                raised_at=dt.datetime.fromisoformat(r[3]),
-                source=r[4],
-                summary=r[5],
-                score=r[6],
-                partial=bool(r[7]),
-                missing=split_csv(r[8]),
-            )
-            for r in rows
-        ]
+        return [alert_of(r, dt.datetime.fromisoformat(r[3])) for r in rows]
 
     def alert_counts(self) -> dict[AlertLevel, int]:
         counts: dict[AlertLevel, int] = {
@@ -307,3 +304,12 @@ class SqliteStore:
             )
             for r in rows
         ]
+
+    def indices(self, device_id: str) -> list[IndexRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {INDEX_COLUMNS} FROM index_values WHERE device_id = ? "
+                "ORDER BY evaluated_at, name",
+                (device_id,),
+            ).fetchall()
+        return [index_of(r, dt.datetime.fromisoformat(r[1])) for r in rows]

@@ -59,11 +59,17 @@ from schemas import (
     Temperature,
     WearState,
 )
-from schemas.scores import News2Score, ScoreRecord
+from schemas.scores import IndexRecord, News2Score, ScoreRecord
 from schemas.telemetry import AnySample
 from scoring import vital_quality
 from scoring.news2 import Consciousness, Vitals, news2
 from stream_processors.geofence import Fence, FenceSet, FenceStatus, Fix
+from stream_processors.wellbeing import (
+    IndexWarning,
+    WellbeingSettings,
+    WellbeingState,
+    advance,
+)
 
 SOS_HOLD_S = 3.0
 _SUSTAINED = (AlertLevel.ORANGE, AlertLevel.RED)
@@ -104,6 +110,7 @@ class ProcessorSettings(msgspec.Struct, frozen=True, kw_only=True):
     score_every_s: float = 60.0
     flat_after_s: float = 600.0
     critical: tuple[CriticalRule, ...] = DEFAULT_CRITICAL
+    wellbeing: WellbeingSettings = WellbeingSettings()
 
 
 class WearerProfile(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,6 +119,9 @@ class WearerProfile(msgspec.Struct, frozen=True, kw_only=True):
     ``spo2_scale`` 2 only for confirmed hypercapnic respiratory failure (RCP 2017).
     ``critical`` replaces the default critical single values (e.g. a paced heart whose
     pulse never drops below 60, or a trained athlete resting at 38 bpm).
+    ``tz`` is the wearer's time zone (days of the daily indices are local days);
+    ``share_wellbeing_warnings`` is the wearer's consent to tell contacts about index
+    warnings (by default only the wearer is reminded).
     """
 
     consciousness: Consciousness | None = None
@@ -120,6 +130,8 @@ class WearerProfile(msgspec.Struct, frozen=True, kw_only=True):
     critical: tuple[CriticalRule, ...] | None = None
     fences: tuple[Fence, ...] = ()
     known_af: bool = False  # permanent/persistent AF already diagnosed: not alerted anew
+    tz: str = "UTC"
+    share_wellbeing_warnings: bool = False
 
 
 class Latest(msgspec.Struct, frozen=True):
@@ -144,6 +156,7 @@ class DeviceState(msgspec.Struct, frozen=True, kw_only=True):
     critical_since: dict[str, dt.datetime] = msgspec.field(default_factory=dict)
     fences: dict[str, FenceStatus] = msgspec.field(default_factory=dict)
     af_since: dt.datetime | None = None  # start of the AF episode already alerted
+    wellbeing: WellbeingState = msgspec.field(default_factory=WellbeingState)
 
 
 class StepResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,6 +165,7 @@ class StepResult(msgspec.Struct, frozen=True, kw_only=True):
     state: DeviceState
     scores: tuple[ScoreRecord, ...] = ()
     alerts: tuple[Alert, ...] = ()
+    indices: tuple[IndexRecord, ...] = ()
 
 
 def _pulse(s: HeartRate) -> float | None:
@@ -206,8 +220,14 @@ def _wear_and_motion(
     return on_wrist, moving_until
 
 
+def _in_device_time_order(batch: TelemetryBatchV1) -> tuple[AnySample, ...]:
+    samples = batch.samples
+    stamps = [s.measured_at for s in samples]
+    return samples if stamps == sorted(stamps) else tuple(sorted(samples, key=_measured_at))
+
+
 def _take_readings(
-    state: DeviceState, batch: TelemetryBatchV1, settings: ProcessorSettings
+    state: DeviceState, samples: tuple[AnySample, ...], settings: ProcessorSettings
 ) -> _Intake:
     """Judge every reading of the batch (in device-time order) and keep the accepted."""
     latest = dict(state.latest)
@@ -216,10 +236,6 @@ def _take_readings(
     accepted_at: list[dt.datetime] = []
     flat_after = dt.timedelta(seconds=settings.flat_after_s)
     judge, vitals = vital_quality.judge, _VITALS
-    samples = batch.samples
-    stamps = [s.measured_at for s in samples]
-    if stamps != sorted(stamps):
-        samples = tuple(sorted(samples, key=_measured_at))
     for sample in samples:
         kind = type(sample)
         known = vitals.get(kind)
@@ -375,26 +391,60 @@ def _ecg_strips(
     return af_since, alerts
 
 
+_INDEX_SOURCES = {
+    "mental_stress": ("stress", "Mental stress index"),
+    "physical_fatigue": ("fatigue", "Physical fatigue index"),
+    "anxiety_depression": ("mood", "Anxiety/depression screening index"),
+}
+WELLBEING_SOURCES = frozenset(source for source, _ in _INDEX_SOURCES.values())
+
+
+def _index_alert(batch: TelemetryBatchV1, warning: IndexWarning, profile: WearerProfile) -> Alert:
+    """A yellow reminder to the wearer; contacts only with the wearer's consent."""
+    source, title = _INDEX_SOURCES[warning.index]
+    return Alert(
+        alert_id=_alert_id(batch, source, AlertLevel.YELLOW),
+        device_id=batch.device_id,
+        level=AlertLevel.YELLOW,
+        raised_at=warning.at,
+        source=source,
+        summary=f"{title} above its warning level against the wearer's own baseline "
+        "(a screening signal, not a diagnosis)",
+        share_with_contacts=profile.share_wellbeing_warnings,
+    )
+
+
 def _score_batch(
     state: DeviceState,
     batch: TelemetryBatchV1,
     profile: WearerProfile,
     settings: ProcessorSettings,
 ) -> StepResult:
+    samples = _in_device_time_order(batch)
     fence_states, fence_alerts = _geofences(state, batch, profile.fences)
     af_since, af_alerts = _ecg_strips(state, batch, profile)
-    side_alerts = [*fence_alerts, *af_alerts]
-    got = _take_readings(state, batch, settings)
+    wellbeing = advance(
+        state.wellbeing,
+        samples,
+        device_id=batch.device_id,
+        tz=profile.tz,
+        settings=settings.wellbeing,
+    )
+    index_alerts = [_index_alert(batch, w, profile) for w in wellbeing.warnings]
+    side_alerts = [*fence_alerts, *af_alerts, *index_alerts]
+    got = _take_readings(state, samples, settings)
     context = {
         "on_wrist": got.on_wrist,
         "moving_until": got.moving_until,
         "fences": fence_states,
         "af_since": af_since,
+        "wellbeing": wellbeing.state,
     }
     if got.newest is None:
         return StepResult(
             state=msgspec.structs.replace(state, latest=got.latest, **context),
             alerts=tuple(side_alerts),
+            indices=wellbeing.records,
         )
     now = got.newest
     oldest = now - dt.timedelta(seconds=settings.freshness_s)
@@ -448,6 +498,7 @@ def _score_batch(
         state=state,
         scores=(record,) if record is not None else (),
         alerts=(*side_alerts, *((alert,) if alert else ())),
+        indices=wellbeing.records,
     )
 
 

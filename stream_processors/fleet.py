@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 import msgspec
 
 from schemas import Alert, EventV1, TelemetryBatchV1
-from schemas.scores import ScoreRecord
+from schemas.scores import IndexRecord, ScoreRecord
 from stream_processors.device import DeviceState, ProcessorSettings, WearerProfile, step
 
 
@@ -17,6 +17,7 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     states: dict[str, DeviceState]
     scores: list[ScoreRecord]
     alerts: list[Alert]
+    indices: list[IndexRecord]
     failures: list[tuple[TelemetryBatchV1 | EventV1, str]]
 
 
@@ -37,6 +38,7 @@ class Fleet:
         staged: dict[str, DeviceState] = {}
         scores: list[ScoreRecord] = []
         alerts: list[Alert] = []
+        indices: list[IndexRecord] = []
         failures: list[tuple[TelemetryBatchV1 | EventV1, str]] = []
         for msg in messages:
             device = msg.device_id
@@ -50,7 +52,8 @@ class Fleet:
             staged[device] = result.state
             scores.extend(result.scores)
             alerts.extend(result.alerts)
-        return Plan(states=staged, scores=scores, alerts=alerts, failures=failures)
+            indices.extend(result.indices)
+        return Plan(states=staged, scores=scores, alerts=alerts, indices=indices, failures=failures)
 
     def adopt(self, plan: Plan) -> None:
         """Make a plan's states current: call only once its outputs are stored."""

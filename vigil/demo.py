@@ -29,7 +29,7 @@ from schemas import AlertLevel
 from schemas.topics import INGEST_FILTERS
 from scoring.geofence import Circle
 from storage.sqlite import SqliteStore
-from stream_processors.device import WearerProfile
+from stream_processors.device import WELLBEING_SOURCES, WearerProfile
 from stream_processors.fleet import Fleet
 from stream_processors.geofence import Fence
 from vigil.embedded_broker import embedded_broker
@@ -108,12 +108,18 @@ def wearer_profile(scenario: Scenario) -> WearerProfile:
 def check_expectations(
     store: SqliteStore, scenarios: dict[str, Scenario]
 ) -> dict[str, dict[str, Any]]:
-    """Each device's highest alert level against its scenario's ``expect``."""
+    """Each device's highest alert level and wellbeing reminders against its ``expect``."""
     results: dict[str, dict[str, Any]] = {}
     for device_id, scenario in scenarios.items():
-        levels = [a.level for a in store.alerts(device_id)]
-        highest = max(levels, default=AlertLevel.NONE)
-        expect, problems = scenario.expect, []
+        alerts = store.alerts(device_id)
+        highest = max((a.level for a in alerts), default=AlertLevel.NONE)
+        reminders = sorted({a.source for a in alerts if a.source in WELLBEING_SOURCES})
+        expect = scenario.expect
+        problems = [
+            f"expected a {wanted} reminder, none was raised"
+            for wanted in expect.index_warnings
+            if wanted not in reminders
+        ]
         if expect.min_level and highest < AlertLevel[expect.min_level.upper()]:
             problems.append(f"expected at least {expect.min_level}, highest was {highest.label}")
         if expect.max_level and highest > AlertLevel[expect.max_level.upper()]:
@@ -121,6 +127,8 @@ def check_expectations(
         results[device_id] = {
             "scenario": scenario.name,
             "highest_level": highest.label,
+            "index_warnings": reminders,
+            "index_values": len(store.indices(device_id)),
             "ok": not problems,
             "problems": problems,
         }
@@ -139,13 +147,15 @@ def _database(path: Path | None) -> Iterator[Path]:
 async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
     """Run the demo and return its summary (``ok`` is False if an expectation failed)."""
     deteriorating, healthy = load_scenario("deteriorating"), load_scenario("healthy")
-    wandering = load_scenario("wandering")
+    wandering, stressed = load_scenario("wandering"), load_scenario("stressed")
     longest = max(k.at_s for k in deteriorating.keyframes)
     speed = options.speed or max(1.0, longest / options.seconds)
     scenarios = {"wb-0001": deteriorating}
     if options.devices >= 2:
         scenarios["wb-0002"] = wandering
-    scenarios.update({f"wb-{i:04d}": healthy for i in range(3, options.devices + 1)})
+    if options.devices >= 3:
+        scenarios["wb-0003"] = stressed
+    scenarios.update({f"wb-{i:04d}": healthy for i in range(4, options.devices + 1)})
     profiles = {device: wearer_profile(s) for device, s in scenarios.items()}
     plan = FleetPlan(
         devices=options.devices,
@@ -219,12 +229,14 @@ def _print_final(console: Console, summary: dict[str, Any]) -> None:
     table.add_column("device")
     table.add_column("scenario")
     table.add_column("highest alert")
+    table.add_column("wellbeing reminders")
     table.add_column("expected outcome")
     for device, r in summary["expectations"].items():
         table.add_row(
             device,
             r["scenario"],
             r["highest_level"],
+            ", ".join(r["index_warnings"]) or "-",
             "met" if r["ok"] else "; ".join(r["problems"]),
         )
     console.print(table)

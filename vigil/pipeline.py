@@ -108,7 +108,7 @@ class Pipeline:
         )
 
     def commit_decoded(self, decoded: DecodedChunk) -> ChunkResult:
-        """Store a decoded chunk with its scores and alerts (blocking; one transaction)."""
+        """Store a decoded chunk and what it produced (blocking; one transaction)."""
         accepted = decoded.accepted
         dead = list(decoded.dead)
         with self.store.transaction() as tx:
@@ -127,6 +127,7 @@ class Pipeline:
                     )
                 )
             tx.add_scores(plan.scores)
+            tx.add_indices(plan.indices)
             new_alerts = tx.add_alerts(plan.alerts)
             tx.add_dead_letters(dead)
         samples = sum(len(m.samples) if isinstance(m, TelemetryBatchV1) else 1 for m in sequenced)

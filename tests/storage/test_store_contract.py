@@ -6,11 +6,13 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 import schemas
 from schemas import Alert, AlertLevel
 from schemas.records import DeadLetter
+from schemas.scores import IndexRecord
 from scoring.news2 import Vitals, news2
 from storage import Store
 from storage.records import DEAD_LETTER_MAX_BYTES, ScoreRecord
@@ -173,6 +175,40 @@ def test_scores_round_trip(store: Store) -> None:
     (back,) = store.scores("wb-1")
     assert back.news2 == score
     assert back.evaluated_at == T0
+
+
+def test_index_values_and_shared_reminders_round_trip(store: Store) -> None:
+    judged = IndexRecord(
+        device_id="wb-1",
+        evaluated_at=T0,
+        name="mental_stress",
+        value=91.5,
+        inputs={
+            "ln_stress_index": {"value": 5.1, "baseline": 4.2, "deviation_sd": 2.25},
+            "ln_lf_hf": {"value": None, "baseline": None, "deviation_sd": None},
+        },
+        missing=("ln_lf_hf",),
+    )
+    unjudged = IndexRecord(
+        device_id="wb-1",
+        evaluated_at=T0 - dt.timedelta(minutes=5),
+        name="mental_stress",
+        value=None,
+        inputs={},
+        missing=("ln_stress_index", "ln_lf_hf"),
+    )
+    other = msgspec.structs.replace(judged, device_id="wb-2")
+    reminder = msgspec.structs.replace(
+        _alert("wb-1:0:3:stress:yellow", AlertLevel.YELLOW), share_with_contacts=True
+    )
+    with store.transaction() as tx:
+        tx.add_indices([judged, unjudged, other])
+        tx.add_alerts([reminder])
+    assert store.indices("wb-1") == [unjudged, judged]
+    assert store.indices("wb-3") == []
+    (back,) = store.alerts("wb-1")
+    assert back.share_with_contacts is True
+    assert back == reminder
 
 
 @pytest.mark.postgres

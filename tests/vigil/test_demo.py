@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -24,11 +25,16 @@ def test_demo_json_summary(tmp_path: Path) -> None:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["readings_stored"] > 0
     assert summary["dead_letters"] == 0
-    assert summary["messages_stored"] == summary["published_batches"] == 4 * 8
+    # Four bands live for 8 s, and the stressed band's hour of history uploaded first.
+    backlog = summary["published_batches"] - 4 * 8
+    assert backlog == math.ceil(3600 / min(60.0, summary["speed"]))
+    assert summary["messages_stored"] == summary["published_batches"]
     assert summary["alerts"]["orange"] + summary["alerts"]["red"] >= 1
     assert set(summary["alerts"]) == {"yellow", "orange", "red"}
     assert summary["expectations"]["wb-0001"]["highest_level"] in ("orange", "red")
     assert all(r["ok"] for r in summary["expectations"].values())
+    assert summary["expectations"]["wb-0003"]["index_warnings"] == ["stress"]
+    assert summary["expectations"]["wb-0003"]["index_values"] >= 12
     assert "[RED]" in result.stderr or "[ORANGE]" in result.stderr
 
 
@@ -58,3 +64,31 @@ def test_the_wandering_scenario_breaches_its_home_fence_in_simulation() -> None:
         (AlertLevel.NONE, "Fence respected again"),
     ]
     assert max(a.level for a in alerts) == AlertLevel.ORANGE
+
+
+def test_the_stressed_scenario_gives_one_stress_reminder_in_simulation() -> None:
+    # Pure: the band's uploaded hour and 30 live minutes through the processor.
+    import datetime as dt
+
+    from device_sim.scenario import load_scenario
+    from device_sim.wristband import SimulatedWristband
+    from schemas import Alert, AlertLevel
+    from schemas.scores import IndexRecord
+    from stream_processors.device import ProcessorSettings, WearerProfile, step
+
+    scenario = load_scenario("stressed")
+    band = SimulatedWristband("wb-9", scenario, dt.datetime(2026, 11, 22, tzinfo=dt.UTC))
+    state = None
+    alerts: list[Alert] = []
+    indices: list[IndexRecord] = []
+    for t in range(-int(scenario.history_s), 1800, 60):
+        result = step(state, band.batch(t, t + 60), WearerProfile(), ProcessorSettings())
+        state = result.state
+        alerts += result.alerts
+        indices += result.indices
+    assert [(a.level, a.source) for a in alerts] == [(AlertLevel.YELLOW, "stress")]
+    stress = [i.value for i in indices if i.name == "mental_stress"]
+    calm, tense = stress[7:8], stress[8:]  # windows before and after the change at -20 min
+    assert calm[0] is not None
+    assert calm[0] < 85
+    assert all(v is not None and v >= 85 for v in tense)

@@ -162,3 +162,35 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_and_duplicates_nothing(
         assert store.count_readings() == total * samples_each
     finally:
         assert restarted.terminate() == 0, "".join(restarted.log[-30:])
+
+
+def test_real_rr_over_mqtt_yields_stored_stress_values_and_one_reminder(
+    mosquitto: MosquittoProcess, service_env: dict[str, str], store: Store
+) -> None:
+    from tests.scoring.test_hrv import pyhrv_series
+    from tests.stream_processors.test_wellbeing import START, batch_of, beats, stressed
+
+    rr = pyhrv_series("SampleNNISeriesLong.npy")  # 60 minutes of real resting RR
+    samples = [*beats(rr, START), *beats(stressed(rr[:1600]), START + dt.timedelta(hours=1))]
+    batches = [
+        batch_of(seq, samples[i : i + 20]) for seq, i in enumerate(range(0, len(samples), 20))
+    ]
+    service = VigilRun(service_env)
+    service.start()
+    try:
+        client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+        client.connect("127.0.0.1", mosquitto.port)
+        client.loop_start()
+        for b in batches:  # one device: QoS 1 over one connection keeps their order
+            client.publish(telemetry_topic(b.device_id), schemas.encode(b), qos=1).wait_for_publish(
+                10
+            )
+        client.disconnect()
+        client.loop_stop()
+        wait_for(lambda: store.count_messages() == len(batches), 30, "every batch stored")
+        stress = [r for r in store.indices("wb-1") if r.name == "mental_stress"]
+        assert len(stress) == 15  # 12 resting windows and 3 complete stressed ones
+        assert all(r.value is None for r in stress[:7])
+        assert [a.source for a in store.alerts("wb-1")] == ["stress"]
+    finally:
+        assert service.terminate() == 0, "".join(service.log[-30:])
