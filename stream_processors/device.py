@@ -113,10 +113,25 @@ class ProcessorSettings(msgspec.Struct, frozen=True, kw_only=True):
     wellbeing: WellbeingSettings = WellbeingSettings()
 
 
+Condition = Literal["hypercapnic_respiratory_failure", "permanent_af"]
+"""Chronic conditions a clinician can record, each with documented effects:
+
+* ``hypercapnic_respiratory_failure`` (confirmed, e.g. COPD with CO2 retention): SpO2 is
+  scored on NEWS2 scale 2 (RCP 2017, chart 1; target 88-92 %, BTS 2017 oxygen guideline,
+  Thorax 72 Suppl 1), and the critical SpO2 value becomes <= 83 % (scale 2's 3-point
+  band) instead of <= 91 %, which is inside this wearer's target range.
+* ``permanent_af``: atrial fibrillation accepted as permanent (ESC 2020 AF guideline:
+  no rhythm control is pursued), so AF strips do not raise new-AF alerts.
+"""
+
+SPO2_SCALE_2_CRITICAL = CriticalRule("spo2_pct", at_or_below=83.0, hold_s=60.0)
+
+
 class WearerProfile(msgspec.Struct, frozen=True, kw_only=True):
     """What a clinician recorded about the wearer: NEWS2 inputs a band lacks, and rules.
 
-    ``spo2_scale`` 2 only for confirmed hypercapnic respiratory failure (RCP 2017).
+    ``spo2_scale`` 2 only for confirmed hypercapnic respiratory failure (RCP 2017);
+    recording that condition in ``conditions`` sets it too (see ``Condition``).
     ``critical`` replaces the default critical single values (e.g. a paced heart whose
     pulse never drops below 60, or a trained athlete resting at 38 bpm).
     ``tz`` is the wearer's time zone (days of the daily indices are local days);
@@ -130,8 +145,29 @@ class WearerProfile(msgspec.Struct, frozen=True, kw_only=True):
     critical: tuple[CriticalRule, ...] | None = None
     fences: tuple[Fence, ...] = ()
     known_af: bool = False  # permanent/persistent AF already diagnosed: not alerted anew
+    conditions: frozenset[Condition] = frozenset()
     tz: str = "UTC"
     share_wellbeing_warnings: bool = False
+
+    @property
+    def effective_spo2_scale(self) -> Literal[1, 2]:
+        """The NEWS2 SpO2 scale, from ``spo2_scale`` or a recorded condition."""
+        if "hypercapnic_respiratory_failure" in self.conditions:
+            return 2
+        return self.spo2_scale
+
+    @property
+    def af_is_known(self) -> bool:
+        """Whether new-AF alerts are pointless for this wearer."""
+        return self.known_af or "permanent_af" in self.conditions
+
+    def critical_rules(self, defaults: tuple[CriticalRule, ...]) -> tuple[CriticalRule, ...]:
+        """The clinician's rules, else ``defaults`` adapted to the SpO2 scale."""
+        if self.critical is not None:
+            return self.critical
+        if self.effective_spo2_scale == 1:
+            return defaults
+        return tuple(SPO2_SCALE_2_CRITICAL if r.parameter == "spo2_pct" else r for r in defaults)
 
 
 class Latest(msgspec.Struct, frozen=True):
@@ -351,7 +387,7 @@ def _ecg_strips(
 
     One alert per episode: it stays open until a readable strip without AF. An
     unreadable strip changes nothing (it is neither AF nor normal). A wearer whose AF is
-    already known (``WearerProfile.known_af``) gets no new-AF alerts.
+    already known (``WearerProfile.af_is_known``) gets no new-AF alerts.
     """
     af_since, alerts = state.af_since, []
     for index, sample in enumerate(batch.samples):
@@ -371,7 +407,7 @@ def _ecg_strips(
         if result.rhythm != "af":
             af_since = None
             continue
-        if af_since is None and not profile.known_af:
+        if af_since is None and not profile.af_is_known:
             share = result.af_probability or 0.0
             seconds = len(strip) / sample.sampling_rate_hz
             alerts.append(
@@ -453,7 +489,7 @@ def _score_batch(
     def score_of(values: dict[str, float]) -> News2Score:
         return news2(
             Vitals(consciousness=profile.consciousness, on_oxygen=profile.on_oxygen, **values),
-            spo2_scale=profile.spo2_scale,
+            spo2_scale=profile.effective_spo2_scale,
         )
 
     score = score_of({n: v.value for n, v in fresh.items()})
@@ -465,7 +501,8 @@ def _score_batch(
         # never score higher, so below red the cap cannot change anything.)
         level = max(score_of(good).level, AlertLevel.ORANGE)
     quality = vital_quality.overall(flagged, level_changed=level < score.level)
-    timers, critical = _critical_timers(state, good, profile.critical or settings.critical, now)
+    rules = profile.critical_rules(settings.critical)
+    timers, critical = _critical_timers(state, good, rules, now)
     last = state.last_recorded
     record = None
     if (

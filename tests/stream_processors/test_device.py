@@ -351,6 +351,35 @@ def test_spo2_at_or_below_91_escalates_after_60_s_not_120() -> None:
     assert orange[0].raised_at == at(60)
 
 
+HYPERCAPNIC = WearerProfile(conditions=frozenset({"hypercapnic_respiratory_failure"}))
+
+
+def test_hypercapnic_failure_scores_spo2_on_scale_2() -> None:
+    (score,) = run_all([batch(1, 0, *vitals_at(0, spo2=89))], profile=HYPERCAPNIC)[2]
+    assert score.news2.points["spo2"] == 0  # inside the 88-92 % target of scale 2
+    (usual,) = run_all([batch(1, 0, *vitals_at(0, spo2=89))])[2]
+    assert usual.news2.points["spo2"] == 3
+
+
+@pytest.mark.parametrize(
+    ("spo2", "orange_after_s"),
+    [(85, 120), (82, 60)],  # scale 2: 85 % is 2 points, not critical; 83 % and below is
+)
+def test_hypercapnic_failure_moves_the_critical_spo2_to_scale_2s_lowest_band(
+    spo2: float, orange_after_s: int
+) -> None:
+    batches = [
+        batch(i, t, *vitals_at(t, hr=115, spo2=spo2, resp=22))  # NEWS2 >= 6 on scale 2
+        for i, t in enumerate(range(0, 240, 30))
+    ]
+    _, alerts, _ = run_all(batches, profile=HYPERCAPNIC)
+    orange = [a for a in alerts if a.level >= AlertLevel.ORANGE]
+    assert orange[0].raised_at == at(orange_after_s)
+    # Without the condition, the scale-1 rule (<= 91 %) would not have waited.
+    _, scale_1, _ = run_all(batches)
+    assert next(a for a in scale_1 if a.level >= AlertLevel.ORANGE).raised_at == at(60)
+
+
 def test_a_clinician_can_replace_the_critical_values_per_wearer() -> None:
     athlete = WearerProfile(critical=(CriticalRule("pulse_bpm", at_or_below=30.0),))
     batches = [batch(1, 0, *vitals_at(0, hr=38)), batch(2, 130, *vitals_at(130, hr=38))]
@@ -417,7 +446,11 @@ def test_an_af_strip_raises_one_orange_alert_per_episode(ecg_data: Any) -> None:
     assert alerts[0].summary.startswith("Atrial fibrillation suspected on a 30 s ECG strip")
 
 
-def test_known_af_is_not_alerted_anew(ecg_data: Any) -> None:
-    profile = WearerProfile(known_af=True)
+@pytest.mark.parametrize(
+    "profile",
+    [WearerProfile(known_af=True), WearerProfile(conditions=frozenset({"permanent_af"}))],
+    ids=["known_af", "permanent_af_condition"],
+)
+def test_known_af_is_not_alerted_anew(ecg_data: Any, profile: WearerProfile) -> None:
     _, alerts, _ = run_all([batch(1, 0, cinc_strip(ecg_data, "A00009", 0))], profile=profile)
     assert alerts == []
