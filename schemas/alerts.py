@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Literal
 
 import msgspec
 
@@ -39,3 +40,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     partial: bool = False
     missing: tuple[str, ...] = ()
     share_with_contacts: bool = False  # for yellow reminders the wearer agreed to share
+    # A correction after late readings (stream_processors.event_time): "amended" or
+    # "retracted", and the alert_id of the alert it corrects.
+    change: Literal["raised", "amended", "retracted"] = "raised"
+    refers_to: str | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import cast
+from typing import Literal, cast
 
 import msgspec
 
@@ -93,12 +93,14 @@ def alert_row(alert: Alert) -> tuple[object, ...]:
         alert.partial,
         ",".join(alert.missing),
         alert.share_with_contacts,
+        alert.change,
+        alert.refers_to,
     )
 
 
 ALERT_COLUMNS = (
     "alert_id, device_id, level, raised_at, source, summary, score, partial, missing, "
-    "share_with_contacts"
+    "share_with_contacts, change, refers_to"
 )
 
 
@@ -115,6 +117,8 @@ def alert_of(row: Sequence[object], raised_at: dt.datetime) -> Alert:
         partial=bool(row[7]),
         missing=split_csv(str(row[8])),
         share_with_contacts=bool(row[9]),
+        change=cast("Literal['raised', 'amended', 'retracted']", row[10]),
+        refers_to=None if row[11] is None else str(row[11]),
     )
 
 

@@ -185,7 +185,7 @@ class _PostgresTransaction:
             for alert in alerts:
                 cur.execute(
                     f"INSERT INTO alerts ({ALERT_COLUMNS}) "
-                    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
                     alert_row(alert),
                 )
                 if cur.rowcount == 1:
@@ -198,7 +198,9 @@ class _PostgresTransaction:
         self.finish_copy()
         with self._conn.cursor() as cur:
             cur.executemany(
-                f"INSERT INTO index_values ({INDEX_COLUMNS}) VALUES (%s,%s,%s,%s,%s::jsonb,%s)",
+                f"INSERT INTO index_values ({INDEX_COLUMNS}) VALUES (%s,%s,%s,%s,%s::jsonb,%s) "
+                "ON CONFLICT (device_id, evaluated_at, name) DO UPDATE SET value = EXCLUDED.value, "
+                "inputs = EXCLUDED.inputs, missing = EXCLUDED.missing",
                 [index_row(r) for r in records],
             )
 

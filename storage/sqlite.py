@@ -128,7 +128,7 @@ class _SqliteTransaction:
         for alert in alerts:
             cur.execute(
                 f"INSERT OR IGNORE INTO alerts ({ALERT_COLUMNS}, stored_seq) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,"
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,"
                 "(SELECT COALESCE(MAX(stored_seq), 0) + 1 FROM alerts))",
                 _row(alert_row(alert)),
             )
@@ -138,7 +138,7 @@ class _SqliteTransaction:
 
     def add_indices(self, records: Sequence[IndexRecord]) -> None:
         self._conn.executemany(
-            f"INSERT INTO index_values ({INDEX_COLUMNS}) VALUES ({_placeholders(6)})",
+            f"INSERT OR REPLACE INTO index_values ({INDEX_COLUMNS}) VALUES ({_placeholders(6)})",
             [_row(index_row(r)) for r in records],
         )
 

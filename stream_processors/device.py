@@ -111,6 +111,7 @@ class ProcessorSettings(msgspec.Struct, frozen=True, kw_only=True):
     flat_after_s: float = 600.0
     critical: tuple[CriticalRule, ...] = DEFAULT_CRITICAL
     wellbeing: WellbeingSettings = WellbeingSettings()
+    lateness_s: float = 10.0  # how far out of device-time order a batch is re-ordered
 
 
 Condition = Literal["hypercapnic_respiratory_failure", "permanent_af"]

@@ -66,6 +66,7 @@ class PipelineStats(msgspec.Struct, kw_only=True):
     duplicates: int = 0
     dead_letters: int = 0
     samples: int = 0
+    too_late: int = 0  # batches beyond the lateness bound: stored, not scored
     alerts: Counter[str] = msgspec.field(default_factory=Counter)
     dead_letter_reasons: Counter[str] = msgspec.field(default_factory=Counter)
 
@@ -188,6 +189,12 @@ class Pipeline:
         s.duplicates += result.duplicates
         s.dead_letters += result.dead_letters
         s.samples += result.samples
+        s.too_late += result.plan.too_late
+        if result.plan.too_late:
+            log.info(
+                "%d batches arrived beyond the lateness bound: stored, not scored",
+                result.plan.too_late,
+            )
         for alert in result.new_alerts:
             s.alerts[alert.level.label] += 1
         s.dead_letter_reasons.update(result.dead_letter_reasons)

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     score_every_s: float = Field(
         default=60.0, ge=0, description="record an unchanged NEWS2 score at most this often"
     )
+    lateness_s: float = Field(
+        default=10.0, ge=0, description="how far out of device-time order a batch is re-ordered"
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -77,4 +80,5 @@ class Settings(BaseSettings):
             clear_after_s=self.clear_after_s,
             score_every_s=self.score_every_s,
             flat_after_s=self.flat_after_s,
+            lateness_s=self.lateness_s,
         )

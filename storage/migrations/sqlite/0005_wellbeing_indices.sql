@@ -1,5 +1,5 @@
--- Wellbeing index values (stream_processors.wellbeing), and the wearer's consent to
--- share a yellow reminder with contacts.
+-- Wellbeing index values (stream_processors.wellbeing); on alerts, the wearer's consent
+-- to share a yellow reminder with contacts, and corrections after late readings.
 CREATE TABLE index_values (
     device_id TEXT NOT NULL,
     evaluated_at TEXT NOT NULL,
@@ -8,5 +8,8 @@ CREATE TABLE index_values (
     inputs TEXT NOT NULL,
     missing TEXT NOT NULL
 );
-CREATE INDEX index_values_device_time ON index_values (device_id, evaluated_at);
+-- One value per wearer, time and index: a re-scored window replaces its value.
+CREATE UNIQUE INDEX index_values_key ON index_values (device_id, evaluated_at, name);
 ALTER TABLE alerts ADD COLUMN share_with_contacts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE alerts ADD COLUMN change TEXT NOT NULL DEFAULT 'raised';
+ALTER TABLE alerts ADD COLUMN refers_to TEXT;
