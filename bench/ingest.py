@@ -189,7 +189,9 @@ def main() -> None:
         figures,
         "Vigil's figure is end to end: decode and validate, de-duplicate, store readings with "
         "COPY, score NEWS2 per batch (the score is stored when it changes, and once a minute "
-        "of device time otherwise), commit, then acknowledge (QoS 1). "
+        "of device time otherwise) with the rest of the per-device processor (signal quality, "
+        "wellbeing windows, device-time ordering), commit, then acknowledge (QoS 1). "
+        "Figures from different sessions may come from different CPUs (see the line above). "
         "The ratios compare Vigil's rate with each baseline's on the same payloads "
         "(1.0 = as fast as the baseline alone). Mosquitto, the publisher, Vigil and "
         "PostgreSQL share the machine's cores.",
