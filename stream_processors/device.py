@@ -38,6 +38,7 @@ import functools
 import operator
 from collections.abc import Callable
 from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 import numpy as np
@@ -149,6 +150,13 @@ class WearerProfile(msgspec.Struct, frozen=True, kw_only=True):
     conditions: frozenset[Condition] = frozenset()
     tz: str = "UTC"
     share_wellbeing_warnings: bool = False
+
+    def __post_init__(self) -> None:
+        """Reject an unknown time zone when the profile is made, not at every message."""
+        try:
+            ZoneInfo(self.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.tz!r} in a wearer profile") from None
 
     @property
     def effective_spo2_scale(self) -> Literal[1, 2]:

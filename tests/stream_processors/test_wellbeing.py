@@ -259,6 +259,11 @@ def test_a_year_of_silence_keeps_only_the_history_window() -> None:
     assert state.daily[-1].day == dt.date(2026, 8, 31)
 
 
+def test_an_unknown_time_zone_is_refused_when_the_profile_is_made() -> None:
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        WearerProfile(tz="Mars/Olympus")
+
+
 def batch_of(seq: int, samples: Sequence[AnySample]) -> schemas.TelemetryBatchV1:
     return schemas.TelemetryBatchV1(
         device_id="wb-1", seq=seq, sent_at=samples[-1].measured_at, samples=tuple(samples)
