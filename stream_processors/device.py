@@ -349,23 +349,23 @@ def _fence_set(fences: tuple[Fence, ...]) -> FenceSet:
 
 
 def _geofences(
-    state: DeviceState, batch: TelemetryBatchV1, fences: tuple[Fence, ...]
+    state: DeviceState,
+    batch: TelemetryBatchV1,
+    samples: tuple[AnySample, ...],
+    fences: tuple[Fence, ...],
 ) -> tuple[dict[str, FenceStatus], list[Alert]]:
-    """Run the wearer's fences over the batch's GPS fixes, in device-time order.
+    """Run the wearer's fences over the batch's GPS fixes (``samples``: in device-time order).
 
     A breach is an orange alert (the design: a breach reminds the contacts); a return
     is recorded as a level-none alert, so the alert ladder can stand down.
     """
     if not fences:
         return state.fences, []
-    fixes = sorted(
-        (
-            Fix(s.measured_at, s.lat_deg, s.lon_deg, s.accuracy_m)
-            for s in batch.samples
-            if isinstance(s, GpsFix)
-        ),
-        key=lambda f: f.at,
-    )
+    fixes = [
+        Fix(s.measured_at, s.lat_deg, s.lon_deg, s.accuracy_m)
+        for s in samples
+        if isinstance(s, GpsFix)
+    ]
     if not fixes:
         return state.fences, []
     fence_set = _fence_set(fences)
@@ -466,7 +466,7 @@ def _score_batch(
     settings: ProcessorSettings,
 ) -> StepResult:
     samples = _in_device_time_order(batch)
-    fence_states, fence_alerts = _geofences(state, batch, profile.fences)
+    fence_states, fence_alerts = _geofences(state, batch, samples, profile.fences)
     af_since, af_alerts = _ecg_strips(state, batch, profile)
     wellbeing = advance(
         state.wellbeing,

@@ -87,9 +87,7 @@ def batch_key(batch: TelemetryBatchV1) -> Key:
     return newest, batch.boot_id, batch.seq
 
 
-def _retained(
-    key: tuple[dt.datetime, int, int], batch: TelemetryBatchV1, r: StepResult
-) -> Retained:
+def _retained(key: Key, batch: TelemetryBatchV1, r: StepResult) -> Retained:
     return Retained(key, batch, r.state, r.alerts, r.indices)
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +12,15 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from scoring.hrv import hrv, stress_index
+from tests import agreement
 
 
 def pyhrv_file(name: str) -> Path:
     """A file shipped inside the pyhrv wheel (found without importing pyhrv)."""
-    spec = importlib.util.find_spec("pyhrv")
-    if spec is None or spec.origin is None:
-        pytest.skip("pyhrv's sample RR files are absent: pip install --no-deps pyhrv")
-    path = Path(spec.origin).parent / "files" / name
+    try:
+        path = agreement.pyhrv_file(name)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
     if not path.exists():
         pytest.skip(f"{path} not found")
     return path
@@ -34,35 +33,25 @@ def pyhrv_series(name: str) -> np.ndarray:
 
 @pytest.mark.parametrize("name", ["SampleNNISeriesShort.npy", "SampleNNISeriesLong.npy"])
 def test_agrees_with_neurokit2_on_real_series(name: str) -> None:
-    nk = pytest.importorskip("neurokit2", reason="NeuroKit2 is the reference (test extra)")
+    pytest.importorskip("neurokit2", reason="NeuroKit2 is the reference (test extra)")
     rr = pyhrv_series(name)
-    ours = hrv(rr)
-    assert ours.count == len(rr)  # nothing dropped as implausible
-    peaks = nk.intervals_to_peaks(rr, sampling_rate=1000)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # NeuroKit2's own warnings, not ours
-        time = nk.hrv_time(peaks, sampling_rate=1000).iloc[0]
-        freq = nk.hrv_frequency(peaks, sampling_rate=1000, normalize=False).iloc[0]
-        # hrv_nonlinear computes some 50 indices (minutes on the 60-minute series): call
-        # the two that are compared here instead. Its Poincare helper is private API.
-        from neurokit2.hrv.hrv_nonlinear import _hrv_nonlinear_poincare
-
-        poincare = _hrv_nonlinear_poincare(rr, out={})
-        sampen, _ = nk.entropy_sample(rr, dimension=2, tolerance=0.2 * np.std(rr, ddof=1))
-    within_1_pct = {
-        "mean_nn_ms": time["HRV_MeanNN"],
-        "sdnn_ms": time["HRV_SDNN"],
-        "rmssd_ms": time["HRV_RMSSD"],
-        "pnn50_pct": time["HRV_pNN50"],
-        "sd1_ms": poincare["SD1"],
-        "sd2_ms": poincare["SD2"],
-        "sample_entropy": sampen,
+    assert hrv(rr).count == len(rr)  # nothing dropped as implausible
+    # The comparison `python -m tests.agreement` prints for docs/hrv.md.
+    compared = agreement.hrv_against_neurokit2(name)
+    within_5_pct = {"lf_ms2", "hf_ms2", "lf_hf"}
+    for field, row in compared.items():
+        tolerance = 0.05 if field in within_5_pct else 0.01
+        assert row["vigil"] == pytest.approx(row["neurokit2"], rel=tolerance), field
+    assert set(compared) == {
+        "mean_nn_ms",
+        "sdnn_ms",
+        "rmssd_ms",
+        "pnn50_pct",
+        "sd1_ms",
+        "sd2_ms",
+        "sample_entropy",
+        *within_5_pct,
     }
-    for field, reference in within_1_pct.items():
-        assert getattr(ours, field) == pytest.approx(reference, rel=0.01), field
-    assert ours.lf_hf == pytest.approx(freq["HRV_LFHF"], rel=0.05)
-    assert ours.lf_ms2 == pytest.approx(freq["HRV_LF"], rel=0.05)
-    assert ours.hf_ms2 == pytest.approx(freq["HRV_HF"], rel=0.05)
 
 
 def test_time_domain_by_hand() -> None:
