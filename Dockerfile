@@ -10,6 +10,6 @@ COPY device_sim device_sim
 COPY consult_bridge consult_bridge
 COPY storage storage
 COPY vigil vigil
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir ".[kafka]"
 USER nobody
 CMD ["vigil", "run"]

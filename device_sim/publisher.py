@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import msgspec
 import paho.mqtt.client as paho
@@ -23,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from device_sim.scenario import Scenario
 from device_sim.wristband import SimulatedWristband
-from schemas import encode
+from schemas import TelemetryBatchV1, encode
 from schemas.topics import telemetry_topic
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,34 @@ def _backlog_starts(history_s: float, step_s: float) -> list[float]:
     return [-(count - i) * step_s for i in range(count)]
 
 
+def fleet_batches(
+    plan: FleetPlan, start: dt.datetime
+) -> Iterator[tuple[int, SimulatedWristband, TelemetryBatchV1]]:
+    """Every batch of the plan in publishing order, with its tick (-1: recorded history).
+
+    Device time starts at ``start``; the backlogs come first, then one batch per band
+    and tick. This is the whole input a run publishes, so a test or benchmark can
+    record it once and play it through several runners.
+    """
+    bands = build_fleet(plan, start)
+    step_s = plan.speed / plan.rate_hz
+    for band in bands:
+        backlog_step_s = min(step_s, BACKLOG_BATCH_S)
+        for t_s in _backlog_starts(band.scenario.history_s, backlog_step_s):
+            yield -1, band, band.batch(t_s, t_s + backlog_step_s)
+    for k in range(max(1, round(plan.seconds * plan.rate_hz))):
+        for band in bands:
+            yield k, band, band.batch(k * step_s, (k + 1) * step_s)
+
+
+def recorded_fleet(plan: FleetPlan, start: dt.datetime) -> list[tuple[str, bytes]]:
+    """The plan's messages as ``(topic, payload)`` in publishing order."""
+    return [
+        (telemetry_topic(band.device_id), encode(batch))
+        for _tick, band, batch in fleet_batches(plan, start)
+    ]
+
+
 async def run_fleet(
     plan: FleetPlan,
     publisher: MqttPublisher,
@@ -136,31 +164,27 @@ async def run_fleet(
     """Publish the fleet's batches at the plan's rate until its time is up or ``stop``."""
     stats = PublishStats()
     interval_wall = 1.0 / plan.rate_hz
-    step_s = plan.speed * interval_wall
     start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=plan.seconds * plan.speed)
-    bands = build_fleet(plan, start)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    ticks = max(1, round(plan.seconds * plan.rate_hz))
-    for band in bands:
-        backlog_step_s = min(step_s, BACKLOG_BATCH_S)
-        for t_s in _backlog_starts(band.scenario.history_s, backlog_step_s):
-            batch = band.batch(t_s, t_s + backlog_step_s)
-            publisher.publish(telemetry_topic(band.device_id), encode(batch))
-            stats.batches += 1
-            stats.samples += len(batch.samples)
-    for k in range(ticks):
-        if stop is not None and stop.is_set():
-            break
-        for band in bands:
-            batch = band.batch(k * step_s, (k + 1) * step_s)
-            publisher.publish(telemetry_topic(band.device_id), encode(batch))
-            stats.batches += 1
-            stats.samples += len(batch.samples)
+    tick = -1
+    for k, band, batch in fleet_batches(plan, start):
+        if k != tick:
+            # A new tick: report the last one and keep to the plan's rate.
+            if tick >= 0:
+                if on_tick is not None:
+                    on_tick(stats)
+                delay = t0 + (tick + 1) * interval_wall - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            tick = k
+            if stop is not None and stop.is_set():
+                break
+        publisher.publish(telemetry_topic(band.device_id), encode(batch))
+        stats.batches += 1
+        stats.samples += len(batch.samples)
+    else:
         if on_tick is not None:
             on_tick(stats)
-        delay = t0 + (k + 1) * interval_wall - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
     stats.failed = await asyncio.to_thread(publisher.flush)
     return stats

@@ -45,7 +45,7 @@ class StoreTransaction(Protocol):
         ...
 
     def add_scores(self, scores: Sequence[ScoreRecord]) -> None:
-        """Store NEWS2 evaluations."""
+        """Store NEWS2 evaluations; one already stored for its device and time is skipped."""
         ...
 
     def add_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:

@@ -171,12 +171,21 @@ class _PostgresTransaction:
         self.finish_copy()
         if not scores:
             return
-        with (
-            self._conn.cursor() as cur,
-            cur.copy(f"COPY scores ({SCORE_COLUMNS}) FROM STDIN") as copy,
-        ):
-            for s in scores:
-                copy.write_row(score_row(s))
+        # COPY cannot skip a score already stored (a re-read after a worker restart):
+        # the rows go through a session-local table and are inserted unless present.
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS scores_incoming "
+                "(LIKE scores INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            with cur.copy(f"COPY scores_incoming ({SCORE_COLUMNS}) FROM STDIN") as copy:
+                for s in scores:
+                    copy.write_row(score_row(s))
+            cur.execute(
+                f"INSERT INTO scores ({SCORE_COLUMNS}) SELECT {SCORE_COLUMNS} "
+                "FROM scores_incoming ON CONFLICT DO NOTHING"
+            )
+            cur.execute("DELETE FROM scores_incoming")
 
     def add_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
         self.finish_copy()

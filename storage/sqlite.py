@@ -118,7 +118,7 @@ class _SqliteTransaction:
 
     def add_scores(self, scores: Sequence[ScoreRecord]) -> None:
         self._conn.executemany(
-            f"INSERT INTO scores ({SCORE_COLUMNS}) VALUES ({_placeholders(11)})",
+            f"INSERT OR IGNORE INTO scores ({SCORE_COLUMNS}) VALUES ({_placeholders(11)})",
             [_row(score_row(s)) for s in scores],
         )
 

@@ -17,9 +17,14 @@ compared with those raised before:
 * an alert only the replay raises is raised as usual.
 
 A batch older than the newest by more than the lateness is *too late*: its readings
-are stored, but it is not scored, since the state it would need is gone. Duplicates
-never reach here (storage drops them by ``(device_id, boot_id, seq)``). Events (SOS,
+are stored, but it is not scored, since the state it would need is gone. Events (SOS,
 fall) do not depend on the state and are handled at once, in any order.
+
+A *duplicate* (the same ``(boot_id, seq)`` again) yields nothing. The embedded runner's
+store already drops them, but a Kafka worker that restarts re-reads what it processed
+after its last offset commit, possibly against a state that already holds it: a
+retained batch or one of the last ``RECENT_EVENTS`` events is recognised here, and an
+older batch is too late anyway.
 
 Re-scored batches yield their index values again (storage keeps one value per
 wearer, time and index), but not their NEWS2 scores: the stored score history stays
@@ -47,6 +52,7 @@ from stream_processors.device import (
 )
 
 Key = tuple[dt.datetime, int, int]  # newest sample time, boot id, seq
+RECENT_EVENTS = 64  # events remembered (boot id, seq) to drop a redelivered one
 
 
 class Retained(msgspec.Struct, frozen=True):
@@ -64,6 +70,7 @@ class OrderedState(msgspec.Struct, frozen=True, kw_only=True):
 
     checkpoint: DeviceState | None = None  # the state before the oldest retained batch
     retained: tuple[Retained, ...] = ()
+    recent_events: tuple[tuple[int, int], ...] = ()  # (boot id, seq), newest last
 
     @property
     def current(self) -> DeviceState | None:
@@ -78,7 +85,7 @@ class OrderedResult(msgspec.Struct, frozen=True, kw_only=True):
     scores: tuple[ScoreRecord, ...] = ()
     alerts: tuple[Alert, ...] = ()  # new, amended and retracted alerts
     indices: tuple[IndexRecord, ...] = ()
-    order: Literal["in_order", "reordered", "too_late"] = "in_order"
+    order: Literal["in_order", "reordered", "too_late", "duplicate"] = "in_order"
 
 
 def batch_key(batch: TelemetryBatchV1) -> Key:
@@ -92,7 +99,10 @@ def _retained(key: Key, batch: TelemetryBatchV1, r: StepResult) -> Retained:
 
 
 def _prune(
-    entries: list[Retained], checkpoint: DeviceState | None, lateness: dt.timedelta
+    entries: list[Retained],
+    checkpoint: DeviceState | None,
+    lateness: dt.timedelta,
+    recent: tuple[tuple[int, int], ...],
 ) -> OrderedState:
     """Keep the batches within ``lateness`` of the newest; the rest fold into the checkpoint."""
     newest = entries[-1].key[0]
@@ -100,7 +110,9 @@ def _prune(
     while keep_from < len(entries) - 1 and entries[keep_from].key[0] < newest - lateness:
         checkpoint = entries[keep_from].state
         keep_from += 1
-    return OrderedState(checkpoint=checkpoint, retained=tuple(entries[keep_from:]))
+    return OrderedState(
+        checkpoint=checkpoint, retained=tuple(entries[keep_from:]), recent_events=recent
+    )
 
 
 def _amended(original: Alert, alert: Alert, cause: str) -> Alert:
@@ -165,17 +177,26 @@ def step_in_order(
 ) -> OrderedResult:
     """Process one message of one device in device-time order (see the module docstring)."""
     ordered = ordered or OrderedState()
+    ident = (message.boot_id, message.seq)
     if isinstance(message, EventV1):
+        if ident in ordered.recent_events:
+            return OrderedResult(state=ordered, order="duplicate")
         r = step(ordered.current, message, profile, settings)
-        return OrderedResult(state=ordered, alerts=r.alerts)
+        recent = (*ordered.recent_events, ident)[-RECENT_EVENTS:]
+        return OrderedResult(
+            state=msgspec.structs.replace(ordered, recent_events=recent), alerts=r.alerts
+        )
+    if any((e.batch.boot_id, e.batch.seq) == ident for e in ordered.retained):
+        return OrderedResult(state=ordered, order="duplicate")
     key = batch_key(message)
     entries = list(ordered.retained)
     lateness = dt.timedelta(seconds=settings.lateness_s)
+    recent = ordered.recent_events
     if not entries or key >= entries[-1].key:
         r = step(ordered.current, message, profile, settings)
         entries.append(_retained(key, message, r))
         return OrderedResult(
-            state=_prune(entries, ordered.checkpoint, lateness),
+            state=_prune(entries, ordered.checkpoint, lateness, recent),
             scores=r.scores,
             alerts=r.alerts,
             indices=r.indices,
@@ -208,7 +229,7 @@ def step_in_order(
         i for e in replayed for i in e.indices if before_indices.get((i.evaluated_at, i.name)) != i
     ]
     return OrderedResult(
-        state=_prune([*entries[:at], *replayed], ordered.checkpoint, lateness),
+        state=_prune([*entries[:at], *replayed], ordered.checkpoint, lateness, recent),
         scores=first.scores,
         alerts=tuple(changes),
         indices=tuple(indices),

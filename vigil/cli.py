@@ -1,4 +1,4 @@
-"""The ``vigil`` command line: demo, run, sim, db, schemas, analyze-ecg, validate-af, ..."""
+"""The ``vigil`` command line: demo, run, bridge, worker, sim, db, schemas, analyze-ecg, ..."""
 
 from __future__ import annotations
 
@@ -55,6 +55,19 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     del args
     return asyncio.run(run_service(settings))
+
+
+def _cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.kafka_service import bridge_service  # noqa: PLC0415
+
+    del args
+    return asyncio.run(bridge_service(settings))
+
+
+def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.kafka_service import worker_service  # noqa: PLC0415
+
+    return worker_service(settings, sink=not args.no_sink)
 
 
 def _cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
@@ -221,49 +234,8 @@ def _cmd_validate_af(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``vigil``."""
-    parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    demo = sub.add_parser("demo", help="broker + simulator + pipeline in one process, no servers")
-    demo.add_argument("--seconds", type=float, default=30.0)
-    demo.add_argument("--devices", type=int, default=5)
-    demo.add_argument("--rate", type=float, default=1.0, help="batches per second per device")
-    demo.add_argument(
-        "--speed",
-        type=float,
-        default=None,
-        help="device seconds per wall second (default: whole scenario in --seconds)",
-    )
-    demo.add_argument("--seed", type=int, default=1)
-    demo.add_argument("--db", type=Path, default=None, help="keep the SQLite file here")
-    demo.add_argument("--json", action="store_true", help="end stdout with one JSON summary line")
-    demo.set_defaults(func=_cmd_demo)
-
-    run = sub.add_parser("run", help="the pipeline against the configured broker and database")
-    run.set_defaults(func=_cmd_run)
-
-    sim = sub.add_parser("sim", help="publish a simulated fleet to the configured broker")
-    sim.add_argument("--devices", type=int, default=10)
-    sim.add_argument("--rate", type=float, default=1.0, help="batches per second per device")
-    sim.add_argument("--seconds", type=float, default=30.0)
-    sim.add_argument("--speed", type=float, default=1.0, help="device seconds per wall second")
-    sim.add_argument("--scenario", default="healthy", help="built-in name or a .toml path")
-    sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--id-prefix", default="wb")
-    sim.set_defaults(func=_cmd_sim)
-
-    db = sub.add_parser("db", help="database maintenance")
-    db_sub = db.add_subparsers(dest="db_command", required=True)
-    db_sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=_cmd_db_migrate)
-
-    schemas = sub.add_parser("schemas", help="wire schemas")
-    schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True)
-    export = schemas_sub.add_parser("export", help="write the JSON Schema files")
-    export.add_argument("--out", type=Path, default=None)
-    export.set_defaults(func=_cmd_schemas_export)
-
+def _add_analysis_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The offline commands: score, analyze-ecg, analyze-rr, validate-af."""
     score = sub.add_parser("score", help="NEWS2 for JSON lines of vital sets (stdin or a file)")
     score.add_argument("input", type=Path, nargs="?", default=None)
     score.set_defaults(func=_cmd_score)
@@ -289,6 +261,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("--json", action="store_true", help="one JSON line")
     validate.set_defaults(func=_cmd_validate_af)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``vigil``."""
+    parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="broker + simulator + pipeline in one process, no servers")
+    demo.add_argument("--seconds", type=float, default=30.0)
+    demo.add_argument("--devices", type=int, default=5)
+    demo.add_argument("--rate", type=float, default=1.0, help="batches per second per device")
+    demo.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="device seconds per wall second (default: whole scenario in --seconds)",
+    )
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--db", type=Path, default=None, help="keep the SQLite file here")
+    demo.add_argument("--json", action="store_true", help="end stdout with one JSON summary line")
+    demo.set_defaults(func=_cmd_demo)
+
+    run = sub.add_parser("run", help="the pipeline against the configured broker and database")
+    run.set_defaults(func=_cmd_run)
+
+    bridge = sub.add_parser("bridge", help="forward MQTT to Kafka, keyed by device (scale-out)")
+    bridge.set_defaults(func=_cmd_bridge)
+
+    worker = sub.add_parser("worker", help="a Faust worker running the processors (scale-out)")
+    worker.add_argument(
+        "--no-sink", action="store_true", help="leave storage to other workers or consumers"
+    )
+    worker.set_defaults(func=_cmd_worker)
+
+    sim = sub.add_parser("sim", help="publish a simulated fleet to the configured broker")
+    sim.add_argument("--devices", type=int, default=10)
+    sim.add_argument("--rate", type=float, default=1.0, help="batches per second per device")
+    sim.add_argument("--seconds", type=float, default=30.0)
+    sim.add_argument("--speed", type=float, default=1.0, help="device seconds per wall second")
+    sim.add_argument("--scenario", default="healthy", help="built-in name or a .toml path")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--id-prefix", default="wb")
+    sim.set_defaults(func=_cmd_sim)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=_cmd_db_migrate)
+
+    schemas = sub.add_parser("schemas", help="wire schemas")
+    schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True)
+    export = schemas_sub.add_parser("export", help="write the JSON Schema files")
+    export.add_argument("--out", type=Path, default=None)
+    export.set_defaults(func=_cmd_schemas_export)
+
+    _add_analysis_commands(sub)
 
     dead = sub.add_parser("dead-letters", help="list the newest dead letters")
     dead.add_argument("--limit", type=int, default=20)

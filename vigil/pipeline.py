@@ -28,6 +28,7 @@ from schemas import Alert, AlertLevel, GatewayStatusV1, TelemetryBatchV1, encode
 from schemas.records import DeadLetter, Received
 from storage.base import StorageUnavailable, Store
 from stream_processors.fleet import Fleet, Plan
+from vigil.delivery import deliver
 
 log = logging.getLogger(__name__)
 
@@ -164,16 +165,7 @@ class Pipeline:
         return await self._deliver(pending)
 
     async def _deliver(self, alerts: Sequence[Alert]) -> int:
-        delivered = []
-        for alert in alerts:
-            try:
-                for notifier in self.notifiers:
-                    await notifier.notify(alert)
-            except Exception:
-                # Left in the outbox: delivered again on the next pass or start.
-                log.exception("delivering alert %s failed", alert.alert_id)
-                continue
-            delivered.append(alert.alert_id)
+        delivered = await deliver(alerts, self.notifiers)
         if delivered:
             await asyncio.to_thread(self.store.mark_notified, delivered, self._clock())
         return len(delivered)

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.mqtt.source import MqttSettings
 from stream_processors.device import ProcessorSettings
+from vigil.kafka_topics import KafkaTopics
 
 
 class Settings(BaseSettings):
@@ -53,6 +54,24 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="how far out of device-time order a batch is re-ordered"
     )
 
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092", description="host:port of a Kafka broker (bridge, worker)"
+    )
+    kafka_topic_prefix: str = Field(default="vigil", pattern=r"^[A-Za-z0-9._-]+$")
+    kafka_app_id: str = Field(
+        default="vigil-worker",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="the workers' consumer group; also names the state changelog topic",
+    )
+    kafka_partitions: int = Field(default=8, ge=1, le=10_000)
+    kafka_declare_topics: bool = Field(
+        default=True, description="let the worker create its topics (off for a mock broker)"
+    )
+    kafka_session_timeout_s: float = Field(default=10.0, gt=0)
+    kafka_rebalance_timeout_s: float = Field(default=10.0, gt=0)
+    kafka_heartbeat_s: float = Field(default=3.0, gt=0)
+    worker_chunk_max: int = Field(default=500, ge=1, le=10_000)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def mqtt(self, **overrides: object) -> MqttSettings:
@@ -71,6 +90,10 @@ class Settings(BaseSettings):
         }
         values.update(overrides)
         return MqttSettings(**values)  # type: ignore[arg-type]
+
+    def kafka_topics(self) -> KafkaTopics:
+        """The Kafka tier's topic names."""
+        return KafkaTopics(prefix=self.kafka_topic_prefix, app_id=self.kafka_app_id)
 
     def processor(self) -> ProcessorSettings:
         """The per-device processor's timing rules."""

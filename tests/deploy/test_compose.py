@@ -25,6 +25,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.mqtt.source import Inbound, MqttSettings, MqttSource
+from vigil.cli import build_parser
 from vigil.embedded_broker import free_port
 from vigil.settings import Settings
 
@@ -40,6 +41,18 @@ def test_compose_sets_only_settings_that_vigil_reads() -> None:
         unknown = {k for k in service.get("environment", {}) if k not in fields}
         assert not unknown, f"{name} sets {unknown}, which Vigil does not read"
     assert COMPOSE["services"]["vigil-run"]["command"] == ["vigil", "run"]
+
+
+def test_compose_scale_out_profile_runs_the_bridge_and_workers_on_kafka() -> None:
+    services = COMPOSE["services"]
+    for name in ("kafka", "vigil-bridge", "vigil-worker"):
+        assert services[name]["profiles"] == ["scale-out"]
+    for name, command in (("vigil-bridge", "bridge"), ("vigil-worker", "worker")):
+        assert services[name]["command"] == ["vigil", command]
+        build_parser().parse_args([command])  # a command the CLI has
+        bootstrap = services[name]["environment"]["VIGIL_KAFKA_BOOTSTRAP"]
+        assert bootstrap in services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert "kafka" in ROOT.joinpath("Dockerfile").read_text(encoding="utf-8")  # the extra
 
 
 def test_compose_mounts_files_that_exist() -> None:

@@ -177,6 +177,20 @@ def test_scores_round_trip(store: Store) -> None:
     assert back.evaluated_at == T0
 
 
+def test_a_score_stored_again_is_kept_once(store: Store) -> None:
+    """A restarted Kafka worker may compute a score again; the sink stores it once."""
+    first = ScoreRecord(device_id="wb-1", evaluated_at=T0, news2=news2(Vitals(pulse_bpm=120)))
+    later = ScoreRecord(
+        device_id="wb-1", evaluated_at=T0 + dt.timedelta(minutes=1), news2=news2(Vitals())
+    )
+    with store.transaction() as tx:
+        tx.add_scores([first])
+    with store.transaction() as tx:
+        tx.add_scores([first, later])
+        tx.add_scores([later])
+    assert [s.evaluated_at for s in store.scores("wb-1")] == [T0, later.evaluated_at]
+
+
 def test_index_values_and_shared_reminders_round_trip(store: Store) -> None:
     judged = IndexRecord(
         device_id="wb-1",

@@ -9,14 +9,24 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 
 class VigilRun:
-    """``python -m vigil run`` with its settings in the environment; waits for 'ready'."""
+    """``python -m vigil run`` (or another command) with its settings in the environment.
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    ``start`` waits for a line containing ``ready`` (None: returns at once).
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        command: tuple[str, ...] = ("run",),
+        ready: str | None = "ready: ingesting",
+    ) -> None:
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.command = command
+        self.ready = ready
         self.process: subprocess.Popen[str] | None = None
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
@@ -24,7 +34,7 @@ class VigilRun:
 
     def start(self, timeout_s: float = 30.0) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "vigil", "run"],
+            [sys.executable, "-m", "vigil", *self.command],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -32,6 +42,8 @@ class VigilRun:
         )
         self._pump_thread = threading.Thread(target=self._pump, args=(self.process,), daemon=True)
         self._pump_thread.start()
+        if self.ready is None:
+            return
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
@@ -40,9 +52,10 @@ class VigilRun:
                 if self.process.poll() is not None:
                     break
                 continue
-            if "ready: ingesting" in line:
+            if self.ready in line:
                 return
-        raise RuntimeError("vigil run did not become ready:\n" + "".join(self.log[-40:]))
+        name = " ".join(self.command)
+        raise RuntimeError(f"vigil {name} did not become ready:\n" + "".join(self.log[-40:]))
 
     def _pump(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
@@ -76,3 +89,13 @@ class VigilRun:
                 self.process.wait()
         self._close()
         return self.process.returncode
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

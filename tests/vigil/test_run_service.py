@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 import schemas
 from schemas.topics import telemetry_topic
 from storage import Store, open_store
-from tests.vigil.service_process import VigilRun
+from tests.vigil.service_process import VigilRun, wait_for
 from vigil.local_servers import MosquittoProcess
 
 pytestmark = [pytest.mark.mosquitto]
@@ -49,15 +49,6 @@ def store(database_url: str) -> Iterator[Store]:
     s.migrate()
     yield s
     s.close()
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def doc_commands() -> list[list[str]]:

@@ -1,0 +1,82 @@
+"""A device's ordered state as bytes, for a Kafka worker's changelog-backed table.
+
+An ``OrderedState`` keeps the processor state after each retained batch so a late
+batch can be slotted in. In memory those states share almost everything, but written
+out each would be a full copy (the open HRV window's RR intervals, a day of stress
+windows, six weeks of daily aggregates), and a changelog record is written for every
+batch. So only the checkpoint state is written, with the retained batches and the
+alerts and index values they produced; reading it back steps the processor over the
+retained batches again, which it does deterministically (the alert ids derive from
+the batches). The alerts are kept as stored, under the ids they were published with.
+
+Readings are replayed under the wearer profile given at decode time: a profile a
+clinician changed since applies to the retained seconds too, as it would to the
+next batch.
+
+The format is MessagePack over ``msgspec.to_builtins``: times as RFC 3339 text, since
+MessagePack's own timestamps are UTC and would drop the UTC offset the band reported
+(replayed alerts would then differ from the originals in their text), and floats as
+floats, since JSON has no NaN for an empty day. A version number comes first; a
+version this code does not know is an error, never a silent reset of the wearer's
+baselines.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from schemas import Alert, TelemetryBatchV1
+from schemas.scores import IndexRecord
+from stream_processors.device import DeviceState, ProcessorSettings, WearerProfile, step
+from stream_processors.event_time import Key, OrderedState, Retained
+
+FORMAT_VERSION = 1
+
+
+class _StoredBatch(msgspec.Struct, frozen=True, array_like=True):
+    key: Key
+    batch: TelemetryBatchV1
+    alerts: tuple[Alert, ...]
+    indices: tuple[IndexRecord, ...]
+
+
+class _Stored(msgspec.Struct, frozen=True, array_like=True):
+    version: int
+    checkpoint: DeviceState | None
+    retained: tuple[_StoredBatch, ...]
+    recent_events: tuple[tuple[int, int], ...]
+
+
+class StateFormatError(ValueError):
+    """Bytes that are not a device state this version can read."""
+
+
+def encode_state(state: OrderedState) -> bytes:
+    """The state as bytes: checkpoint, retained batches and their outputs."""
+    stored = _Stored(
+        version=FORMAT_VERSION,
+        checkpoint=state.checkpoint,
+        retained=tuple(_StoredBatch(r.key, r.batch, r.alerts, r.indices) for r in state.retained),
+        recent_events=state.recent_events,
+    )
+    return msgspec.msgpack.encode(msgspec.to_builtins(stored))
+
+
+def decode_state(data: bytes, profile: WearerProfile, settings: ProcessorSettings) -> OrderedState:
+    """The state ``encode_state`` wrote, the retained batches' states recomputed."""
+    try:
+        stored = msgspec.convert(msgspec.msgpack.decode(data), _Stored)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise StateFormatError(f"not a device state: {exc}") from exc
+    if stored.version != FORMAT_VERSION:
+        raise StateFormatError(f"device state format {stored.version} is not {FORMAT_VERSION}")
+    state = stored.checkpoint
+    retained = []
+    for entry in stored.retained:
+        state = step(state, entry.batch, profile, settings).state
+        retained.append(Retained(entry.key, entry.batch, state, entry.alerts, entry.indices))
+    return OrderedState(
+        checkpoint=stored.checkpoint,
+        retained=tuple(retained),
+        recent_events=stored.recent_events,
+    )

@@ -1,0 +1,151 @@
+"""The Kafka worker's chunk processing and storage sink, without a broker.
+
+The broker-backed behaviour (partitions, changelog recovery, a killed worker) is in
+test_kafka_tier.py; here the same functions run over a dict standing in for the
+Faust table, which is enough to pin what a chunk yields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from device_sim.publisher import FleetPlan, recorded_fleet
+from device_sim.scenario import load_scenario
+from schemas import Alert, GatewayStatusV1, TelemetryBatchV1, decode, encode
+from schemas.records import DeadLetter
+from schemas.scores import ScoreRecord
+from schemas.topics import gateway_status_topic, telemetry_topic
+from storage.sqlite import SqliteStore
+from stream_processors.device import ProcessorSettings, WearerProfile
+from stream_processors.fleet import Fleet
+from vigil.kafka_topics import Forwarded, KafkaTopics, decode_forwarded, encode_forwarded
+from vigil.kafka_worker import DeviceStates, Output, Processed, Sink, process_chunk
+
+pytest.importorskip("faust", reason="the Kafka tier needs the [kafka] extra (dev installs it)")
+
+TOPICS = KafkaTopics(prefix="t")
+SETTINGS = ProcessorSettings()
+RECEIVED = dt.datetime(2026, 11, 2, 8, tzinfo=dt.UTC)
+
+
+class DictTable:
+    """The Faust table's two operations over a dict (the partition is recorded)."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.partitions: dict[bytes, int] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        self.data[key] = value
+        self.partitions[key] = partition
+
+
+def forwarded(topic: str, payload: bytes) -> bytes:
+    return encode_forwarded(Forwarded(topic, RECEIVED, payload))
+
+
+def deteriorating() -> list[tuple[str, bytes]]:
+    plan = FleetPlan(
+        devices=2,
+        rate_hz=1,
+        seconds=60,
+        speed=15,
+        scenarios={
+            "wb-0001": load_scenario("deteriorating"),
+            "wb-0002": load_scenario("healthy"),
+        },
+    )
+    return recorded_fleet(plan, dt.datetime(2026, 11, 2, 7, tzinfo=dt.UTC))
+
+
+def run(records: list[tuple[int, bytes]], states: DeviceStates) -> Processed:
+    result = process_chunk(records, states, TOPICS, lambda _d: WearerProfile(), SETTINGS)
+    for device, (partition, state) in result.states.items():
+        states.put(device, partition, state)
+    return result
+
+
+def of_topic(result: Processed, topic: str) -> list[Output]:
+    return [o for o in result.outputs if o.topic == topic]
+
+
+def test_a_chunk_yields_what_the_embedded_runner_yields_and_a_redelivery_nothing() -> None:
+    messages = deteriorating()
+    table = DictTable()
+    states = DeviceStates(table, lambda _d: WearerProfile(), SETTINGS)
+    records = [(7, forwarded(t, p)) for t, p in messages]
+    result = run(records, states)
+
+    embedded = Fleet(SETTINGS).plan(
+        [decode_forwarded_message(value) for _partition, value in records]
+    )
+    alerts = [msgspec.json.decode(o.value, type=Alert) for o in of_topic(result, TOPICS.alerts)]
+    assert alerts == embedded.alerts
+    assert alerts, "the deteriorating wearer raises alerts"
+    scores = [
+        msgspec.json.decode(o.value, type=ScoreRecord) for o in of_topic(result, TOPICS.scores)
+    ]
+    assert scores == embedded.scores
+    assert {o.key for o in result.outputs} <= {b"wb-0001", b"wb-0002"}
+    assert set(table.partitions.values()) == {7}  # the state follows its ingest partition
+
+    again = run(records, states)  # a restarted worker re-reading after its last commit
+    assert again.outputs == []
+    # Retained batches are recognised; older ones are beyond the lateness bound anyway.
+    assert again.duplicates >= 1
+    assert again.duplicates + again.too_late == len(records)
+
+
+def decode_forwarded_message(value: bytes) -> TelemetryBatchV1:
+    item = decode_forwarded(value)
+    message = decode(item.topic, item.payload)
+    assert isinstance(message, TelemetryBatchV1)
+    return message
+
+
+def test_bad_records_become_dead_letters_and_the_chunk_goes_on() -> None:
+    good_topic, good_payload = deteriorating()[0]
+    status = GatewayStatusV1(gateway_id="gw-1", state="online", reported_at=RECEIVED)
+    records = [
+        (0, b"not an envelope"),
+        (0, forwarded(telemetry_topic("wb-0001"), b'{"schema": "telemetry_batch/v1"')),
+        (0, forwarded(gateway_status_topic("gw-1"), encode(status))),
+        (0, forwarded(good_topic, good_payload)),
+    ]
+    states = DeviceStates(DictTable(), lambda _d: WearerProfile(), SETTINGS)
+    result = run(records, states)
+    letters = of_topic(result, TOPICS.dead_letters)
+    reasons = [msgspec.json.decode(o.value, type=DeadLetter).reason for o in letters]
+    assert reasons[0] == "bad_envelope"
+    assert len(reasons) == 2
+    assert reasons[1] != "bad_envelope"  # the malformed payload, with intake's reason
+    assert list(result.states) == ["wb-0001"]
+    assert of_topic(result, TOPICS.scores), "the good batch was scored"
+
+
+def test_the_sink_stores_a_re_read_chunk_once(tmp_path: Path) -> None:
+    messages = deteriorating()
+    states = DeviceStates(DictTable(), lambda _d: WearerProfile(), SETTINGS)
+    records = [(0, forwarded(t, p)) for t, p in messages]
+    result = run(records, states)
+    chunk = [(TOPICS.ingest, value) for _p, value in records]
+    chunk += [(o.topic, o.value) for o in result.outputs]
+    store = SqliteStore(tmp_path / "sink.db")
+    store.migrate()
+    sink = Sink(store, TOPICS, [])
+    first = sink.store_chunk(chunk)
+    assert first
+    assert sink.store_chunk(chunk) == []  # the same records after a restart
+    assert store.count_messages() == len(messages)
+    assert len(store.alerts()) == len(first)
+    scores = of_topic(result, TOPICS.scores)
+    assert len(store.scores("wb-0001")) + len(store.scores("wb-0002")) == len(scores)
+    store.close()
+    assert decode_forwarded(records[0][1]).received_at == RECEIVED

@@ -1,0 +1,79 @@
+"""``vigil bridge`` and ``vigil worker``: the scale-out runner's two processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from alerting.console import ConsoleNotifier
+from ingest.mqtt.errors import NotAuthorized
+from storage import StorageError, open_store
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def bridge_service(settings: Settings) -> int:
+    """Forward MQTT to Kafka until SIGINT or SIGTERM."""
+    from vigil.kafka_bridge import run_bridge  # noqa: PLC0415 - Kafka is an optional extra
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        stats = await run_bridge(
+            settings.mqtt(),
+            settings.kafka_bootstrap,
+            settings.kafka_topics(),
+            stop,
+            settings.ingest_chunk_max,
+        )
+    except NotAuthorized as exc:
+        log.error("MQTT: %s", exc)  # noqa: TRY400
+        return 4
+    log.info("stopped: %d messages forwarded", stats.forwarded)
+    return 0
+
+
+def worker_service(settings: Settings, *, sink: bool = True) -> int:
+    """Run a Faust worker (processors, and the storage sink unless ``sink`` is off)."""
+    from faust.worker import Worker  # noqa: PLC0415 - Kafka is an optional extra
+
+    from vigil.kafka_worker import Sink, WorkerConfig, build_app  # noqa: PLC0415
+
+    topics = settings.kafka_topics()
+    storage_sink = None
+    if sink:
+        try:
+            store = open_store(settings.database_url)
+            applied = store.migrate()
+        except StorageError as exc:
+            log.error("storage: %s", exc)  # noqa: TRY400
+            return 3
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+        storage_sink = Sink(store, topics, [ConsoleNotifier(sys.stdout)])
+    config = WorkerConfig(
+        bootstrap=settings.kafka_bootstrap,
+        topics=topics,
+        partitions=settings.kafka_partitions,
+        declare_topics=settings.kafka_declare_topics,
+        chunk_max=settings.worker_chunk_max,
+        session_timeout_s=settings.kafka_session_timeout_s,
+        rebalance_timeout_s=settings.kafka_rebalance_timeout_s,
+        heartbeat_s=settings.kafka_heartbeat_s,
+        processor=settings.processor(),
+    )
+    app = build_app(config, sink=storage_sink)
+    # What ``faust -A ... worker`` does to an app before starting it.
+    app.finalize()
+    app.worker_init()
+    app.worker_init_post_autodiscover()
+    worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    try:
+        worker.execute_from_commandline()  # runs until signalled, then raises SystemExit
+    except SystemExit as exc:
+        return int(exc.code or 0)

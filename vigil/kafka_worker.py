@@ -1,0 +1,352 @@
+"""``vigil worker``: the per-device processors as a Faust app on Kafka, with a storage sink.
+
+The ``process`` agent reads ``<prefix>.ingest`` (partitioned by device id) in chunks,
+validates each message with the embedded runner's ``intake``, and steps the same
+``step_in_order`` processor. Each device's state lives in the ``device_state`` table,
+backed by its changelog topic (``stream_processors.state_codec`` bytes), so a worker
+that takes over a partition, or restarts, recovers the states from the changelog.
+
+Order of writes, and why nothing is lost or raised twice (at-least-once Kafka):
+
+1. a chunk's outputs (scores, alerts, index values, dead letters) are sent and their
+   acknowledgements awaited;
+2. only then are the new states written to the table (its changelog);
+3. Faust flushes the producer before it commits the input offsets.
+
+A worker killed at any point restarts from the last committed offset. A message whose
+new state reached the changelog is recognised as a duplicate by the state itself
+(``step_in_order``) and yields nothing again, and its outputs were already acknowledged
+(step 1 before 2). A message whose state did not reach the changelog is processed
+again from the older state and yields the same outputs under the same ids (alert ids
+derive from the batch), which the sink stores once (alerts by id, scores by device and
+time, index values by device, time and name). A consumer of the output topics other
+than the sink should likewise treat ``alert_id`` as the identity of an alert.
+
+The ``sink`` agent stores the forwarded messages (readings, events, gateway status)
+and the output topics in one transaction per chunk, and hands the alerts that were new
+to the notifiers (the outbox, as in the embedded runner).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import faust
+import msgspec
+
+from alerting.notifier import Notifier
+from ingest.intake import intake
+from schemas import Alert, GatewayStatusV1, encode
+from schemas.records import DeadLetter, Received
+from schemas.scores import IndexRecord, ScoreRecord
+from storage.base import Store
+from stream_processors.device import ProcessorSettings, WearerProfile
+from stream_processors.event_time import OrderedState, step_in_order
+from stream_processors.state_codec import decode_state, encode_state
+from vigil.delivery import deliver
+from vigil.kafka_topics import Forwarded, KafkaTopics, decode_forwarded
+
+log = logging.getLogger(__name__)
+
+Profiles = Callable[[str], WearerProfile]
+
+
+class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """How a worker reaches Kafka and chunks its input."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    topics: KafkaTopics = KafkaTopics()
+    partitions: int = 8
+    declare_topics: bool = True  # False for a broker without CreateTopics (the mock)
+    chunk_max: int = 500
+    chunk_within_s: float = 0.2
+    session_timeout_s: float = 10.0
+    rebalance_timeout_s: float = 10.0
+    heartbeat_s: float = 3.0
+    processor: ProcessorSettings = ProcessorSettings()
+
+
+class Output(msgspec.Struct, frozen=True, array_like=True):
+    """One record for an output topic."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+
+class Processed(msgspec.Struct, frozen=True, kw_only=True):
+    """What a chunk produced, and the device states to write once it is acknowledged."""
+
+    outputs: list[Output]
+    states: dict[str, tuple[int, OrderedState]]  # device -> (partition, new state)
+    alerts: int = 0
+    too_late: int = 0
+    duplicates: int = 0
+
+
+class StateTable(Protocol):
+    """Where state bytes live: a Faust table (``FaustStateTable``) or, in tests, a dict."""
+
+    def get(self, key: bytes) -> bytes | None:
+        """The bytes stored under ``key``."""
+        ...
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        """Store ``value``, its changelog record in ``partition``."""
+        ...
+
+
+class FaustStateTable:
+    """A Faust table written with an explicit changelog partition.
+
+    ``table[key] = value`` takes the partition from the stream's current event, and
+    a chunk (``take_events``) has none; the partition of the device's own ingest
+    record is the right one (co-partitioning: a worker that owns a device's ingest
+    partition owns its state).
+    """
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def get(self, key: bytes) -> bytes | None:
+        """The bytes stored under ``key`` (recovered from the changelog at start)."""
+        value: bytes | None = self._table.get(key)
+        return value
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        """Write the local store and send the changelog record."""
+        self._table.send_changelog(partition, key, value)
+        self._table.data[key] = value
+
+
+class DeviceStates:
+    """Decoded device states over a table of state bytes, each value decoded once."""
+
+    def __init__(self, table: StateTable, profiles: Profiles, settings: ProcessorSettings) -> None:
+        self._table = table
+        self._profiles = profiles
+        self._settings = settings
+        self._decoded: dict[str, tuple[bytes, OrderedState]] = {}
+
+    def get(self, device_id: str) -> OrderedState | None:
+        """The device's state, decoded again only if the table's value changed.
+
+        The table's value changes under us when the partition was recovered from
+        the changelog (a restart, or a partition handed over and back).
+        """
+        raw = self._table.get(device_id.encode())
+        if raw is None:
+            self._decoded.pop(device_id, None)
+            return None
+        cached = self._decoded.get(device_id)
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        state = decode_state(raw, self._profiles(device_id), self._settings)
+        self._decoded[device_id] = (raw, state)
+        return state
+
+    def put(self, device_id: str, partition: int, state: OrderedState) -> None:
+        """Write a state to the table (and so to its changelog)."""
+        raw = encode_state(state)
+        self._table.put(partition, device_id.encode(), raw)
+        self._decoded[device_id] = (raw, state)
+
+
+def _dead_letter(topics: KafkaTopics, key: bytes, letter: DeadLetter) -> Output:
+    return Output(topics.dead_letters, key, msgspec.json.encode(letter))
+
+
+def process_chunk(
+    records: Sequence[tuple[int, bytes]],
+    states: DeviceStates,
+    topics: KafkaTopics,
+    profiles: Profiles,
+    settings: ProcessorSettings,
+) -> Processed:
+    """Validate and process ``(partition, value)`` records (pure but for reading states)."""
+    outputs: list[Output] = []
+    staged: dict[str, tuple[int, OrderedState]] = {}
+    counts = {"alerts": 0, "too_late": 0, "duplicate": 0}
+    for partition, value in records:
+        try:
+            item = decode_forwarded(value)
+        except msgspec.DecodeError as exc:
+            now = dt.datetime.now(dt.UTC)
+            letter = DeadLetter.of(
+                received_at=now,
+                topic=topics.ingest,
+                reason="bad_envelope",
+                detail=str(exc),
+                payload=value,
+            )
+            outputs.append(_dead_letter(topics, b"", letter))
+            continue
+        received = intake(item.topic, item.payload, item.received_at, size=item.size)
+        if isinstance(received, DeadLetter):
+            outputs.append(_dead_letter(topics, item.topic.encode(), received))
+            continue
+        message = received.message
+        if isinstance(message, GatewayStatusV1):
+            continue  # stored by the sink; gateway status drives no processor yet
+        device = message.device_id
+        key = device.encode()
+        state = staged[device][1] if device in staged else states.get(device)
+        try:
+            result = step_in_order(state, message, profiles(device), settings)
+        except Exception as exc:  # noqa: BLE001 - a bug for one message must not stop all
+            log.error("processing failed for a message of %s: %s", device, exc)  # noqa: TRY400
+            letter = DeadLetter.of(
+                received_at=item.received_at,
+                topic="(processing)",
+                reason="processing_error",
+                detail=f"{type(exc).__name__}: {exc}",
+                payload=encode(message),
+            )
+            outputs.append(_dead_letter(topics, key, letter))
+            continue
+        staged[device] = (partition, result.state)
+        if result.order in ("too_late", "duplicate"):
+            counts[result.order] += 1
+        outputs.extend(Output(topics.scores, key, msgspec.json.encode(s)) for s in result.scores)
+        outputs.extend(Output(topics.alerts, key, msgspec.json.encode(a)) for a in result.alerts)
+        outputs.extend(Output(topics.indices, key, msgspec.json.encode(i)) for i in result.indices)
+        counts["alerts"] += len(result.alerts)
+    return Processed(
+        outputs=outputs,
+        states=staged,
+        alerts=counts["alerts"],
+        too_late=counts["too_late"],
+        duplicates=counts["duplicate"],
+    )
+
+
+class Sink:
+    """Stores a chunk of the tier's topics in one transaction, then delivers new alerts."""
+
+    def __init__(self, store: Store, topics: KafkaTopics, notifiers: Sequence[Notifier]) -> None:
+        self.store = store
+        self.topics = topics
+        self.notifiers = list(notifiers)
+
+    def store_chunk(self, records: Sequence[tuple[str, bytes]]) -> list[Alert]:
+        """Store ``(kafka topic, value)`` records; return the alerts not stored before."""
+        t = self.topics
+        messages: list[Received] = []
+        scores: list[ScoreRecord] = []
+        alerts: list[Alert] = []
+        indices: list[IndexRecord] = []
+        letters: list[DeadLetter] = []
+        for topic, value in records:
+            if topic == t.ingest:
+                try:
+                    item: Forwarded = decode_forwarded(value)
+                except msgspec.DecodeError:
+                    continue  # the process agent dead-letters it
+                received = intake(item.topic, item.payload, item.received_at, size=item.size)
+                if isinstance(received, Received):
+                    messages.append(received)
+            elif topic == t.scores:
+                scores.append(msgspec.json.decode(value, type=ScoreRecord))
+            elif topic == t.alerts:
+                alerts.append(msgspec.json.decode(value, type=Alert))
+            elif topic == t.indices:
+                indices.append(msgspec.json.decode(value, type=IndexRecord))
+            elif topic == t.dead_letters:
+                letters.append(msgspec.json.decode(value, type=DeadLetter))
+        with self.store.transaction() as tx:
+            tx.add_messages(messages)
+            tx.add_scores(scores)
+            tx.add_indices(indices)
+            new_alerts = tx.add_alerts(alerts)
+            tx.add_dead_letters(letters)
+        return new_alerts
+
+    async def handle(self, records: Sequence[tuple[str, bytes]]) -> None:
+        """Store a chunk and deliver its new alerts (undelivered ones stay in the outbox)."""
+        new_alerts = self.store_chunk(records)
+        delivered = await deliver(new_alerts, self.notifiers)
+        if delivered:
+            self.store.mark_notified(delivered, dt.datetime.now(dt.UTC))
+
+    async def deliver_pending(self) -> None:
+        """Deliver alerts stored earlier but not delivered (e.g. before a crash)."""
+        pending = self.store.unnotified_alerts()
+        delivered = await deliver(pending, self.notifiers)
+        if delivered:
+            self.store.mark_notified(delivered, dt.datetime.now(dt.UTC))
+
+
+def raw_schema() -> faust.Schema[Any, Any]:
+    """Bytes keys and values, left as they are.
+
+    A new one for each topic and table: a table sharing its ``Schema`` object with
+    a topic left that topic's agent receiving nothing (faust-streaming 0.15.3).
+    """
+    return faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
+def build_app(
+    config: WorkerConfig,
+    *,
+    profiles: Profiles | None = None,
+    sink: Sink | None = None,
+) -> faust.App:
+    """The Faust app: the ``process`` agent, its state table, and the ``sink`` agent."""
+    profiles = profiles or (lambda _device_id: WearerProfile())
+    topics = config.topics
+    app = faust.App(
+        topics.app_id,
+        broker=f"kafka://{config.bootstrap}",
+        store="memory://",
+        processing_guarantee="at_least_once",
+        topic_partitions=config.partitions,
+        topic_allow_declare=config.declare_topics,
+        topic_disable_leader=True,
+        web_enabled=False,
+        broker_session_timeout=config.session_timeout_s,
+        broker_rebalance_timeout=config.rebalance_timeout_s,
+        broker_heartbeat_interval=config.heartbeat_s,
+        producer_acks=-1,
+    )
+    ingest = app.topic(topics.ingest, schema=raw_schema(), partitions=config.partitions)
+    out = {name: app.topic(name, schema=raw_schema()) for name in topics.outputs}
+    # bytes key and value types make the changelog raw (Faust derives a table's
+    # serializers from its types, not from a schema; without them it writes JSON).
+    table = app.Table(
+        "device_state",
+        default=None,
+        partitions=config.partitions,
+        key_type=bytes,
+        value_type=bytes,
+    )
+    states = DeviceStates(FaustStateTable(table), profiles, config.processor)
+
+    @app.agent(ingest, name="process")
+    async def process(stream: Any) -> None:
+        async for events in stream.take_events(config.chunk_max, within=config.chunk_within_s):
+            records = [(e.message.partition, e.value) for e in events]
+            result = process_chunk(records, states, topics, profiles, config.processor)
+            pending = [await out[o.topic].send(key=o.key, value=o.value) for o in result.outputs]
+            if pending:
+                await asyncio.gather(*pending)  # acknowledged before the states move on
+            for device, (partition, state) in result.states.items():
+                states.put(device, partition, state)
+            if result.too_late:
+                log.info("%d batches beyond the lateness bound: not scored", result.too_late)
+
+    if sink is not None:
+        sink_channel = app.topic(topics.ingest, *topics.outputs, schema=raw_schema())
+
+        @app.agent(sink_channel, name="sink")
+        async def store(stream: Any) -> None:
+            await sink.deliver_pending()  # stored before a crash, never delivered
+            async for events in stream.take_events(config.chunk_max, within=0.5):
+                await sink.handle([(e.message.topic, e.value) for e in events])
+
+    return app
