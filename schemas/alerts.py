@@ -41,6 +41,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     missing: tuple[str, ...] = ()
     share_with_contacts: bool = False  # for yellow reminders the wearer agreed to share
     # A correction after late readings (stream_processors.event_time): "amended" or
-    # "retracted", and the alert_id of the alert it corrects.
-    change: Literal["raised", "amended", "retracted"] = "raised"
+    # "retracted"; or "resolved" when the condition ended (a lost signal came back);
+    # with the alert_id of the alert it refers to.
+    change: Literal["raised", "amended", "retracted", "resolved"] = "raised"
     refers_to: str | None = None

@@ -117,7 +117,7 @@ def alert_of(row: Sequence[object], raised_at: dt.datetime) -> Alert:
         partial=bool(row[7]),
         missing=split_csv(str(row[8])),
         share_with_contacts=bool(row[9]),
-        change=cast("Literal['raised', 'amended', 'retracted']", row[10]),
+        change=cast("Literal['raised', 'amended', 'retracted', 'resolved']", row[10]),
         refers_to=None if row[11] is None else str(row[11]),
     )
 

@@ -65,6 +65,9 @@ from schemas.telemetry import AnySample
 from scoring import vital_quality
 from scoring.news2 import Consciousness, Vitals, news2
 from stream_processors.geofence import Fence, FenceSet, FenceStatus, Fix
+from stream_processors.sedentary import SedentarySettings, SedentaryState
+from stream_processors.sedentary import advance as sedentary_advance
+from stream_processors.silence import SilenceSettings
 from stream_processors.wellbeing import (
     IndexWarning,
     WellbeingSettings,
@@ -113,6 +116,8 @@ class ProcessorSettings(msgspec.Struct, frozen=True, kw_only=True):
     critical: tuple[CriticalRule, ...] = DEFAULT_CRITICAL
     wellbeing: WellbeingSettings = WellbeingSettings()
     lateness_s: float = 10.0  # how far out of device-time order a batch is re-ordered
+    sedentary: SedentarySettings = SedentarySettings()
+    silence: SilenceSettings = SilenceSettings()
 
 
 Condition = Literal["hypercapnic_respiratory_failure", "permanent_af"]
@@ -150,6 +155,8 @@ class WearerProfile(msgspec.Struct, frozen=True, kw_only=True):
     conditions: frozenset[Condition] = frozenset()
     tz: str = "UTC"
     share_wellbeing_warnings: bool = False
+    sedentary_reminders: bool = True
+    at_risk: bool = False  # a clinician's mark: a silent band is alerted as at medium risk
 
     def __post_init__(self) -> None:
         """Reject an unknown time zone when the profile is made, not at every message."""
@@ -202,6 +209,7 @@ class DeviceState(msgspec.Struct, frozen=True, kw_only=True):
     fences: dict[str, FenceStatus] = msgspec.field(default_factory=dict)
     af_since: dt.datetime | None = None  # start of the AF episode already alerted
     wellbeing: WellbeingState = msgspec.field(default_factory=WellbeingState)
+    sedentary: SedentaryState = msgspec.field(default_factory=SedentaryState)
 
 
 class StepResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -459,6 +467,33 @@ def _index_alert(batch: TelemetryBatchV1, warning: IndexWarning, profile: Wearer
     )
 
 
+def _sedentary(
+    state: DeviceState,
+    batch: TelemetryBatchV1,
+    samples: tuple[AnySample, ...],
+    profile: WearerProfile,
+    settings: ProcessorSettings,
+) -> tuple[SedentaryState, tuple[Alert, ...]]:
+    """The still spell after the batch, and a reminder if one fell due (sedentary.py)."""
+    if not profile.sedentary_reminders:
+        return state.sedentary, ()
+    new, due = sedentary_advance(
+        state.sedentary, samples, tz=profile.tz, settings=settings.sedentary
+    )
+    if due is None:
+        return new, ()
+    minutes = round(settings.sedentary.after_s / 60)
+    reminder = Alert(
+        alert_id=_alert_id(batch, "sedentary", AlertLevel.YELLOW),
+        device_id=batch.device_id,
+        level=AlertLevel.YELLOW,
+        raised_at=due,
+        source="sedentary",
+        summary=f"Little movement for {minutes} minutes: a reminder to get up and move",
+    )
+    return new, (reminder,)
+
+
 def _score_batch(
     state: DeviceState,
     batch: TelemetryBatchV1,
@@ -476,7 +511,8 @@ def _score_batch(
         settings=settings.wellbeing,
     )
     index_alerts = [_index_alert(batch, w, profile) for w in wellbeing.warnings]
-    side_alerts = [*fence_alerts, *af_alerts, *index_alerts]
+    sedentary, reminder = _sedentary(state, batch, samples, profile, settings)
+    side_alerts = [*fence_alerts, *af_alerts, *index_alerts, *reminder]
     got = _take_readings(state, samples, settings)
     context = {
         "on_wrist": got.on_wrist,
@@ -484,6 +520,7 @@ def _score_batch(
         "fences": fence_states,
         "af_since": af_since,
         "wellbeing": wellbeing.state,
+        "sedentary": sedentary,
     }
     if got.newest is None:
         return StepResult(

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
@@ -84,6 +85,8 @@ class Pipeline:
         clock: Callable[[], dt.datetime] = utc_now,
         max_chunk: int = 500,
         retry_max_s: float = 10.0,
+        tick_every_s: float = 15.0,
+        catch_up_s: float = 30.0,
     ) -> None:
         self.store = store
         self.fleet = fleet
@@ -92,6 +95,8 @@ class Pipeline:
         self._clock = clock
         self._max_chunk = max_chunk
         self._retry_max_s = retry_max_s
+        self._tick_every_s = tick_every_s
+        self._catch_up_s = catch_up_s
         self._rng = random.Random()  # noqa: S311 - jitter only
 
     def decode_chunk(self, chunk: Sequence[Inbound]) -> DecodedChunk:
@@ -116,7 +121,8 @@ class Pipeline:
         with self.store.transaction() as tx:
             new = tx.add_messages(accepted)
             sequenced = [r.message for r in new if not isinstance(r.message, GatewayStatusV1)]
-            plan = self.fleet.plan(sequenced)
+            statuses = [r.message for r in new if isinstance(r.message, GatewayStatusV1)]
+            plan = self.fleet.plan(sequenced, received_at=decoded.received_at, gateways=statuses)
             for message, error in plan.failures:
                 log.error("processing failed for a message of %s: %s", message.device_id, error)
                 dead.append(
@@ -169,6 +175,38 @@ class Pipeline:
         if delivered:
             await asyncio.to_thread(self.store.mark_notified, delivered, self._clock())
         return len(delivered)
+
+    def backend_ok(self, source: MqttSource) -> bool:
+        """Whether silence can be blamed on the bands: connected, caught up, not queued up."""
+        since = source.connected_since
+        return (
+            since is not None
+            and time.monotonic() - since >= self._catch_up_s
+            and source.pending() < self._max_chunk
+        )
+
+    def commit_tick(self, backend_ok: bool) -> tuple[Plan, list[Alert]]:
+        """Store the "signal lost" alerts a tick raises (blocking; one transaction)."""
+        plan = self.fleet.tick(self._clock(), backend_ok=backend_ok)
+        if not plan.alerts:
+            return plan, []
+        with self.store.transaction() as tx:
+            new_alerts = tx.add_alerts(plan.alerts)
+        return plan, new_alerts
+
+    async def tick(self, source: MqttSource) -> int:
+        """Check every band for a lost signal; return how many alerts were raised."""
+        try:
+            plan, new_alerts = await asyncio.to_thread(self.commit_tick, self.backend_ok(source))
+        except StorageUnavailable as exc:
+            log.warning("store unavailable, silence checks wait: %s", exc)
+            return 0
+        self.fleet.adopt(plan)
+        for alert in new_alerts:
+            self.stats.alerts[alert.level.label] += 1
+        if new_alerts:
+            await self._deliver(new_alerts)
+        return len(new_alerts)
 
     async def _finish(
         self, source: MqttSource, decoded: DecodedChunk, result: ChunkResult
@@ -228,6 +266,7 @@ class Pipeline:
         redeliver_every = 30.0
         loop = asyncio.get_running_loop()
         next_redeliver = loop.time() + redeliver_every
+        next_tick = loop.time() + self._tick_every_s
         ready: DecodedChunk | None = None
         while ready is not None or not stop.is_set():
             current = ready or await self._next(source, wait_s=0.2)
@@ -242,6 +281,9 @@ class Pipeline:
                 finally:
                     result = await commit
                 await self._finish(source, current, result)
+            if loop.time() >= next_tick:
+                next_tick = loop.time() + self._tick_every_s
+                await self.tick(source)
             if loop.time() >= next_redeliver:
                 next_redeliver = loop.time() + redeliver_every
                 await self.deliver_pending()

@@ -26,6 +26,7 @@ import collections
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Literal, Self
@@ -200,6 +201,9 @@ class MqttSource:
         self._generation = 0
         self._task: asyncio.Task[None] | None = None
         self.connected_once = False
+        # When the current connection's subscriptions took (monotonic), None while down:
+        # a runner that has been disconnected cannot tell a silent band from its own gap.
+        self.connected_since: float | None = None
 
     # -- called by the connection ---------------------------------------------------------
 
@@ -313,6 +317,7 @@ class MqttSource:
         finally:
             if self._conn is conn:
                 self._conn = None
+                self.connected_since = None
             if conn.transport is not None and not conn.transport.is_closing():
                 conn.abort()  # a graceful close() in progress must flush, not abort
 
@@ -323,6 +328,7 @@ class MqttSource:
             log.info("MQTT connected to %s:%d and subscribed", s.host, s.port)
         self._ready.set()
         self.connected_once = True
+        self.connected_since = time.monotonic()
 
     @staticmethod
     async def _keep_alive(conn: _Connection, keepalive_s: int) -> None:
@@ -361,6 +367,10 @@ class MqttSource:
         if conn is not None and conn.paused and len(queue) < self.settings.queue_size // 2 + 1:
             conn.resume()
         return items
+
+    def pending(self) -> int:
+        """Messages received and not yet taken by ``receive``."""
+        return len(self._queue)
 
     def ack(self, messages: Sequence[Inbound]) -> int:
         """Acknowledge stored messages; return how many PUBACKs were sent.
