@@ -13,7 +13,7 @@ from typing import Protocol
 
 from schemas import Alert, AlertLevel
 from schemas.scores import IndexRecord
-from storage.records import DeadLetter, Received, ScoreRecord
+from storage.records import DeadLetter, Heard, Received, ScoreRecord
 
 
 class StorageError(Exception):
@@ -110,4 +110,12 @@ class Store(Protocol):
 
     def indices(self, device_id: str) -> list[IndexRecord]:
         """A wearer's wellbeing index values in device-time order."""
+        ...
+
+    def last_heard(self, since: dt.datetime) -> list[Heard]:
+        """Bands heard from since ``since``: when last, and their newest score's risk.
+
+        A runner that restarts seeds its silence checks with these, so a band that
+        never speaks again is still noticed.
+        """
         ...

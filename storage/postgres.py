@@ -42,6 +42,7 @@ from storage.records import (
     EVENT_COLUMNS,
     READING_COLUMNS,
     DeadLetter,
+    Heard,
     Received,
     ScoreRecord,
     ecg_rows,
@@ -412,6 +413,17 @@ class PostgresStore:
         for level, n in self._fetch("SELECT level, count(*) FROM alerts GROUP BY level"):
             counts[AlertLevel(level)] = int(n)
         return counts
+
+    def last_heard(self, since: dt.datetime) -> list[Heard]:
+        rows = self._fetch(
+            "SELECT m.device_id, m.received_at, m.gateway_id, s.risk FROM ("
+            " SELECT DISTINCT ON (device_id) device_id, received_at, gateway_id FROM messages"
+            " WHERE received_at >= %s ORDER BY device_id, received_at DESC) m "
+            "LEFT JOIN LATERAL (SELECT risk FROM scores WHERE scores.device_id = m.device_id"
+            " ORDER BY evaluated_at DESC LIMIT 1) s ON true ORDER BY m.device_id",
+            (since,),
+        )
+        return [Heard(device_id=r[0], received_at=r[1], gateway_id=r[2], risk=r[3]) for r in rows]
 
     def scores(self, device_id: str) -> list[ScoreRecord]:
         rows = self._fetch(

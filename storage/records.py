@@ -13,8 +13,17 @@ import msgspec
 
 from schemas import EventV1, GatewayStatusV1, TelemetryBatchV1
 from schemas.records import DEAD_LETTER_MAX_BYTES, DeadLetter, Received
-from schemas.scores import ScoreRecord
+from schemas.scores import Risk, ScoreRecord
 from schemas.telemetry import Ecg
+
+
+class Heard(msgspec.Struct, frozen=True, kw_only=True):
+    """When a band was last heard from, through which gateway, at which NEWS2 risk."""
+
+    device_id: str
+    received_at: dt.datetime
+    gateway_id: str | None
+    risk: Risk | None  # of its newest stored score, if any
 
 
 def dedup_key(message: TelemetryBatchV1 | EventV1) -> tuple[str, int, int]:

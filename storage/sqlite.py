@@ -37,6 +37,7 @@ from storage.records import (
     EVENT_COLUMNS,
     READING_COLUMNS,
     DeadLetter,
+    Heard,
     Received,
     ScoreRecord,
     ecg_rows,
@@ -277,6 +278,26 @@ class SqliteStore:
             for level, n in self._conn.execute("SELECT level, COUNT(*) FROM alerts GROUP BY level"):
                 counts[AlertLevel(level)] = n
         return counts
+
+    def last_heard(self, since: dt.datetime) -> list[Heard]:
+        # SQLite takes the bare columns of a max() aggregate from the row with the max;
+        # times are stored as UTC ISO text, so text order is time order.
+        rows = self._conn.execute(
+            "SELECT m.device_id, max(m.received_at), m.gateway_id, ("
+            " SELECT risk FROM scores s WHERE s.device_id = m.device_id"
+            " ORDER BY evaluated_at DESC LIMIT 1) "
+            "FROM messages m WHERE m.received_at >= ? GROUP BY m.device_id ORDER BY m.device_id",
+            (since.astimezone(dt.UTC).isoformat(),),
+        ).fetchall()
+        return [
+            Heard(
+                device_id=r[0],
+                received_at=dt.datetime.fromisoformat(r[1]),
+                gateway_id=r[2],
+                risk=r[3],
+            )
+            for r in rows
+        ]
 
     def scores(self, device_id: str) -> list[ScoreRecord]:
         with self._lock:

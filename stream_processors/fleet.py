@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 import msgspec
 
 from schemas import Alert, EventV1, GatewayStatusV1, TelemetryBatchV1
-from schemas.scores import IndexRecord, ScoreRecord
+from schemas.scores import IndexRecord, Risk, ScoreRecord
 from stream_processors.device import ProcessorSettings, WearerProfile
 from stream_processors.event_time import OrderedState, step_in_order
 from stream_processors.silence import (
@@ -108,7 +108,7 @@ class Fleet:
         )
 
     def tick(self, now: dt.datetime, *, backend_ok: bool = True) -> Plan:
-        """ "Signal lost" for bands silent too long for their wearer's risk (receive time).
+        """Raise "signal lost" for bands silent too long for their risk (receive time).
 
         ``backend_ok`` false (the runner is not receiving, or has not caught up since it
         reconnected) raises nothing: the silence may be Vigil's own.
@@ -118,7 +118,7 @@ class Fleet:
         for device, contact in self._contacts.items():
             state = self._states.get(device)
             last = state.current.last_recorded if state and state.current else None
-            risk = last.news2.risk if last is not None else "low"
+            risk = last.news2.risk if last is not None else (contact.risk or "low")
             gateway = self._gateways.get(contact.gateway_id) if contact.gateway_id else None
             new, alert = check(
                 device,
@@ -134,6 +134,19 @@ class Fleet:
                 contacts[device] = new
                 alerts.append(alert)
         return Plan(states={}, scores=[], alerts=alerts, indices=[], failures=[], contacts=contacts)
+
+    def seed_contact(
+        self,
+        device_id: str,
+        received_at: dt.datetime,
+        gateway_id: str | None = None,
+        risk: Risk | None = None,
+    ) -> None:
+        """Know a band from before a restart (its last message and risk, as stored)."""
+        if device_id not in self._contacts:
+            self._contacts[device_id] = Contact(
+                received_at=received_at, gateway_id=gateway_id, risk=risk
+            )
 
     def silence_causes(self, *, backend_ok: bool = True) -> dict[str, Cause]:
         """Each known band's likely cause of silence, were it silent now (for status pages)."""

@@ -66,6 +66,7 @@ class Contact(msgspec.Struct, frozen=True, kw_only=True):
     battery_pct: float | None = None
     battery_event: bool = False  # a low-battery event since the last battery reading
     lost: Alert | None = None  # the standing "signal lost" alert
+    risk: Risk | None = None  # as stored before a restart, until the processor has its own
 
 
 class Gateway(msgspec.Struct, frozen=True, kw_only=True):

@@ -176,6 +176,16 @@ class Pipeline:
             await asyncio.to_thread(self.store.mark_notified, delivered, self._clock())
         return len(delivered)
 
+    def seed_silence_checks(self, horizon: dt.timedelta = dt.timedelta(days=1)) -> int:
+        """Know the bands heard from within ``horizon`` before a (re)start; return how many.
+
+        Without this, a band that goes silent while Vigil is down would never be missed.
+        """
+        heard = self.store.last_heard(self._clock() - horizon)
+        for h in heard:
+            self.fleet.seed_contact(h.device_id, h.received_at, h.gateway_id, h.risk)
+        return len(heard)
+
     def backend_ok(self, source: MqttSource) -> bool:
         """Whether silence can be blamed on the bands: connected, caught up, not queued up."""
         since = source.connected_since
@@ -263,6 +273,7 @@ class Pipeline:
         order, each against the states the previous one left.
         """
         await self.deliver_pending()
+        await asyncio.to_thread(self.seed_silence_checks)
         redeliver_every = 30.0
         loop = asyncio.get_running_loop()
         next_redeliver = loop.time() + redeliver_every

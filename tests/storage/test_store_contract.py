@@ -295,3 +295,34 @@ def test_postgres_copy_text_stores_every_sample_type_exactly(postgres_dsn: str) 
                 assert g == pytest.approx(w, rel=1e-6), column  # real columns: float4
             else:
                 assert g == w, column
+
+
+def test_last_heard_gives_each_bands_newest_message_and_risk(store: Store) -> None:
+    minute = dt.timedelta(minutes=1)
+    via_gw2 = msgspec.structs.replace(vitals_batch(3), gateway_id="gw-2")
+    with store.transaction() as tx:
+        tx.add_messages(
+            [
+                received(vitals_batch(1), T0),
+                received(via_gw2, T0 + 5 * minute),
+                received(vitals_batch(2), T0 + 2 * minute),  # arrived before seq 3
+                received(vitals_batch(1, device_id="wb-2"), T0 + minute),
+                received(vitals_batch(1, device_id="wb-old"), T0 - 60 * minute),
+            ]
+        )
+        tx.add_scores(
+            [
+                ScoreRecord(device_id="wb-1", evaluated_at=T0, news2=news2(Vitals())),
+                ScoreRecord(
+                    device_id="wb-1",
+                    evaluated_at=T0 + minute,
+                    news2=news2(Vitals(pulse_bpm=135, spo2_pct=89, respiration_rate_per_min=27)),
+                ),
+            ]
+        )
+    heard = store.last_heard(T0 - 10 * minute)
+    assert [(h.device_id, h.gateway_id, h.risk) for h in heard] == [
+        ("wb-1", "gw-2", "high"),
+        ("wb-2", None, None),
+    ]
+    assert heard[0].received_at == T0 + 5 * minute

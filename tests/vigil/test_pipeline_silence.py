@@ -81,3 +81,23 @@ def test_no_silence_is_blamed_on_bands_until_the_runner_has_caught_up(
             return before, eager.backend_ok(source), careful.backend_ok(source)
 
     assert asyncio.run(scenario()) == (False, True, False)
+
+
+def test_a_band_that_went_quiet_while_vigil_was_down_is_still_missed(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "v.db")
+    store.migrate()
+    clock = Clock(dt.datetime(2026, 11, 2, 3, 0, tzinfo=dt.UTC))
+    before = Pipeline(store, Fleet(), [], clock=clock)
+    sick = vitals_at(0, hr=135, spo2=89, resp=27)
+    batch = TelemetryBatchV1(device_id="wb-1", seq=1, sent_at=at(0), samples=sick)
+    before.commit_decoded(before.decode_chunk([inbound(batch, 1)]))
+    # Vigil restarts with empty processors; the band never speaks again.
+    clock.now += dt.timedelta(minutes=8)
+    after = Pipeline(store, Fleet(), [], clock=clock)
+    assert after.commit_tick(backend_ok=True)[1] == []  # knows nothing yet
+    assert after.seed_silence_checks() == 1
+    _plan, raised = after.commit_tick(backend_ok=True)
+    assert [(a.device_id, a.source, a.level) for a in raised] == [
+        ("wb-1", "signal_lost", AlertLevel.ORANGE)
+    ]
+    store.close()
