@@ -1,0 +1,32 @@
+"""The stream benchmark measures what it says: many devices, and a state at its bounds."""
+
+from __future__ import annotations
+
+from bench.stream import bounded_state, fleet_payloads
+from schemas import TelemetryBatchV1, decode
+from stream_processors.device import ProcessorSettings, WearerProfile
+from stream_processors.state_codec import decode_state, encode_state
+
+
+def test_the_payloads_spread_over_every_device_in_order() -> None:
+    payloads = fleet_payloads(devices=50, messages=150)
+    messages = [m for t, p in payloads if isinstance(m := decode(t, p), TelemetryBatchV1)]
+    assert len(messages) == 150
+    assert all(len(m.samples) == 10 for m in messages)
+    assert len({m.device_id for m in messages}) == 50
+    seqs = [m.seq for m in messages if m.device_id == "wb-00007"]
+    assert seqs == [0, 1, 2]
+
+
+def test_the_measured_state_is_filled_to_its_bounds_and_survives_the_codec() -> None:
+    settings = ProcessorSettings()
+    state = bounded_state(settings)
+    assert state.retained
+    for device_state in (state.checkpoint, *(r.state for r in state.retained)):
+        assert device_state is not None
+        w = device_state.wellbeing
+        assert len(w.stress_si) == settings.wellbeing.stress_baseline_windows
+        assert len(w.daily) == settings.wellbeing.history_days
+    back = decode_state(encode_state(state), WearerProfile(), settings)
+    assert back.current is not None
+    assert len(back.current.wellbeing.daily) == settings.wellbeing.history_days
