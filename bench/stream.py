@@ -8,11 +8,11 @@ Two measurements, each beside its baseline in the same run:
   session keeps it), so the publisher's speed is not measured. Baseline: ``mosquitto_sub``
   draining the same queue the same way (QoS 1, persistent session).
 * **memory**: one device's processor state at its bounds (a day of 5-minute stress windows,
-  six weeks of daily aggregates, a full open HRV window, the lateness window's retained
-  batches), decoded from its changelog bytes once per device for ``--state-devices``
-  devices, measured with tracemalloc. Baselines:
-  the same state as changelog bytes (``state_codec``), and a naive state that keeps only
-  each vital's latest value.
+  the day's window values just before the day closes, six weeks of daily aggregates, a
+  full open HRV window, the lateness window's retained batches), decoded from its
+  changelog bytes once per device for ``--state-devices`` devices, measured with
+  tracemalloc. Baselines: the same state as changelog bytes (``state_codec``), and a
+  naive state that keeps only each vital's latest value.
 
 Not yet measured here (issue 4 part 9): the Faust worker against a naive agent, and two
 workers against one.
@@ -160,6 +160,10 @@ def bounded_state(settings: ProcessorSettings) -> OrderedState:
         stress_si=tuple(100.0 + i % 17 for i in range(w.stress_baseline_windows)),
         stress_lf_hf=tuple(1.5 + (i % 7) / 10 for i in range(w.stress_baseline_windows)),
         window_rr=tuple(850.0 + i % 23 for i in range(400)),  # a full 5-minute window
+        # The day's window values just before it closes: a day of 5-minute windows.
+        day_ln_rmssd=tuple(3.4 + (i % 11) / 50 for i in range(288)),
+        day_sdnn=tuple(40.0 + i % 13 for i in range(288)),
+        day_hf=tuple(300.0 + i % 29 for i in range(288)),
         daily=days,
     )
 
@@ -238,7 +242,8 @@ def main() -> None:
         "device's state; the baseline is `mosquitto_sub` draining the same queue (QoS 1, "
         "persistent session). The runner is not sharded yet (issue 4 part 6): one process "
         "scores and stores. Memory: a real device's state with its wellbeing history filled "
-        "to its bounds (288 stress windows, 42 days, a full HRV window), one copy per "
+        "to its bounds (288 stress windows, a day's 288 window values, 42 days, a full HRV "
+        "window), one copy per "
         "device decoded from its changelog bytes as a recovering worker does (the retained "
         "batches stepped again, sharing what they did not change), measured with "
         "tracemalloc; beside it the same state as changelog bytes and a naive "

@@ -27,6 +27,7 @@ def test_the_measured_state_is_filled_to_its_bounds_and_survives_the_codec() -> 
         w = device_state.wellbeing
         assert len(w.stress_si) == settings.wellbeing.stress_baseline_windows
         assert len(w.daily) == settings.wellbeing.history_days
+        assert len(w.day_ln_rmssd) == len(w.day_sdnn) == len(w.day_hf) == 288
     back = decode_state(encode_state(state), WearerProfile(), settings)
     assert back.current is not None
     assert len(back.current.wellbeing.daily) == settings.wellbeing.history_days
