@@ -44,7 +44,7 @@ from storage.sqlite import SqliteStore
 from stream_processors.device import ProcessorSettings, WearerProfile
 from stream_processors.event_time import OrderedState, step_in_order
 from stream_processors.state_codec import decode_state, encode_state
-from stream_processors.wellbeing import DailyAggregate
+from stream_processors.wellbeing import DailyAggregate, packed
 from vigil.local_servers import MosquittoProcess
 
 SAMPLES = 10
@@ -157,13 +157,13 @@ def bounded_state(settings: ProcessorSettings) -> OrderedState:
     )
     full = msgspec.structs.replace(
         wellbeing,
-        stress_si=tuple(100.0 + i % 17 for i in range(w.stress_baseline_windows)),
-        stress_lf_hf=tuple(1.5 + (i % 7) / 10 for i in range(w.stress_baseline_windows)),
-        window_rr=tuple(850.0 + i % 23 for i in range(400)),  # a full 5-minute window
+        stress_si=packed(100.0 + i % 17 for i in range(w.stress_baseline_windows)),
+        stress_lf_hf=packed(1.5 + (i % 7) / 10 for i in range(w.stress_baseline_windows)),
+        window_rr=packed(850.0 + i % 23 for i in range(400)),  # a full 5-minute window
         # The day's window values just before it closes: a day of 5-minute windows.
-        day_ln_rmssd=tuple(3.4 + (i % 11) / 50 for i in range(288)),
-        day_sdnn=tuple(40.0 + i % 13 for i in range(288)),
-        day_hf=tuple(300.0 + i % 29 for i in range(288)),
+        day_ln_rmssd=packed(3.4 + (i % 11) / 50 for i in range(288)),
+        day_sdnn=packed(40.0 + i % 13 for i in range(288)),
+        day_hf=packed(300.0 + i % 29 for i in range(288)),
         daily=days,
     )
 

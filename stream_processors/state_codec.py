@@ -15,10 +15,10 @@ next batch.
 
 The format is MessagePack over ``msgspec.to_builtins``: times as RFC 3339 text, since
 MessagePack's own timestamps are UTC and would drop the UTC offset the band reported
-(replayed alerts would then differ from the originals in their text), and floats as
-floats, since JSON has no NaN for an empty day. A version number comes first; a
-version this code does not know is an error, never a silent reset of the wearer's
-baselines.
+(replayed alerts would then differ from the originals in their text), floats as
+floats, since JSON has no NaN for an empty day, and the packed float series as bytes.
+A version number comes first; a version this code does not know is an error, never a
+silent reset of the wearer's baselines.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from schemas.scores import IndexRecord
 from stream_processors.device import DeviceState, ProcessorSettings, WearerProfile, step
 from stream_processors.event_time import Key, OrderedState, Retained
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: wellbeing float series packed as bytes
 
 
 class _StoredBatch(msgspec.Struct, frozen=True, array_like=True):
@@ -59,7 +59,7 @@ def encode_state(state: OrderedState) -> bytes:
         retained=tuple(_StoredBatch(r.key, r.batch, r.alerts, r.indices) for r in state.retained),
         recent_events=state.recent_events,
     )
-    return msgspec.msgpack.encode(msgspec.to_builtins(stored))
+    return msgspec.msgpack.encode(msgspec.to_builtins(stored, builtin_types=(bytes,)))
 
 
 def decode_state(data: bytes, profile: WearerProfile, settings: ProcessorSettings) -> OrderedState:

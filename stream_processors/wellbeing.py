@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
+from array import array
 from collections.abc import Iterable, Sequence
 from typing import cast
 from zoneinfo import ZoneInfo
@@ -88,15 +90,18 @@ class Warned(msgspec.Struct, frozen=True, array_like=True):
 class WellbeingState(msgspec.Struct, frozen=True, kw_only=True):
     """What the wellbeing part of the processor remembers about one wearer."""
 
+    # Series of floats are packed float64 (``packed``/``unpacked``): 8 bytes a value
+    # where a tuple of floats takes 32, and a wearer's state holds about 2,000 of them
+    # (bench/stream measures the state per device).
     window_start: dt.datetime | None = None
-    window_rr: tuple[float, ...] = ()
+    window_rr: bytes = b""  # the open window's RR intervals (ms)
     window_spoiled: str | None = None  # why the open window cannot be used
-    stress_si: tuple[float, ...] = ()
-    stress_lf_hf: tuple[float, ...] = ()
+    stress_si: bytes = b""  # baseline windows' Baevsky stress index
+    stress_lf_hf: bytes = b""  # and their LF/HF
     day: dt.date | None = None
-    day_ln_rmssd: tuple[float, ...] = ()
-    day_sdnn: tuple[float, ...] = ()
-    day_hf: tuple[float, ...] = ()
+    day_ln_rmssd: bytes = b""  # the open day's windows
+    day_sdnn: bytes = b""
+    day_hf: bytes = b""
     day_steps: int | None = None
     day_sleep_s: float | None = None
     daily: tuple[DailyAggregate, ...] = ()
@@ -122,6 +127,30 @@ class WellbeingResult(msgspec.Struct, frozen=True, kw_only=True):
 def _aligned(at: dt.datetime, seconds: float) -> dt.datetime:
     epoch = at.timestamp()
     return dt.datetime.fromtimestamp(epoch - epoch % seconds, dt.UTC)
+
+
+def packed(values: Iterable[float]) -> bytes:
+    """Floats as little-endian float64 bytes (the state's series)."""
+    series = values if isinstance(values, array) else array("d", values)
+    if sys.byteorder == "big":
+        series = array("d", series)
+        series.byteswap()
+    return series.tobytes()
+
+
+def unpacked(data: bytes) -> array[float]:
+    """A packed series back as floats (a new array: appending to it changes no state)."""
+    series = array("d")
+    series.frombytes(data)
+    if sys.byteorder == "big":
+        series.byteswap()
+    return series
+
+
+def _appended(data: bytes, value: float, keep: int | None = None) -> bytes:
+    """A packed series with ``value`` added, the oldest dropped beyond ``keep`` values."""
+    out = data + packed((value,))
+    return out[max(0, len(out) - keep * 8) :] if keep is not None else out
 
 
 def _median(values: Sequence[float]) -> float:
@@ -160,7 +189,7 @@ class _Run:
         self.device_id = device_id
         self.tz = tz
         self.settings = settings
-        self.rr = list(state.window_rr)  # the open window's intervals (appended in place)
+        self.rr = unpacked(state.window_rr)  # the open window's intervals (appended in place)
         self.records: list[IndexRecord] = []
         self.warnings: list[IndexWarning] = []
 
@@ -189,7 +218,7 @@ class _Run:
     # -- HRV windows ------------------------------------------------------------------
     def close_window(self) -> None:
         start, rr, spoiled = self.s.window_start, self.rr, self.s.window_spoiled
-        self.rr = []
+        self.rr = array("d")
         self.replace(window_start=None, window_spoiled=None)
         length = self.settings.hrv_window_s
         if start is None or spoiled or sum(rr) < self.settings.min_coverage * length * 1000.0:
@@ -202,15 +231,15 @@ class _Run:
         index = mental_stress(
             metrics.stress_index,
             metrics.lf_hf,
-            {"stress_index": self.s.stress_si, "lf_hf": self.s.stress_lf_hf},
+            {"stress_index": unpacked(self.s.stress_si), "lf_hf": unpacked(self.s.stress_lf_hf)},
         )
         # The baseline learns the wearer's usual state, not the episodes it flags:
         # otherwise an afternoon of stress would become "usual" within the hour.
         if index.value is None or index.value < self.settings.thresholds.limit(index.name):
             self.replace(
-                stress_si=(*self.s.stress_si, metrics.stress_index)[-keep:],
+                stress_si=_appended(self.s.stress_si, metrics.stress_index, keep),
                 stress_lf_hf=(
-                    (*self.s.stress_lf_hf, metrics.lf_hf)[-keep:]
+                    _appended(self.s.stress_lf_hf, metrics.lf_hf, keep)
                     if metrics.lf_hf is not None
                     else self.s.stress_lf_hf
                 ),
@@ -219,9 +248,9 @@ class _Run:
         # The window counts for the day it ended in (a closed day takes no more data).
         if self.s.day is None or end.astimezone(self.tz).date() >= self.s.day:
             self.replace(
-                day_ln_rmssd=(*self.s.day_ln_rmssd, math.log(metrics.rmssd_ms)),
-                day_sdnn=(*self.s.day_sdnn, _nan_if_none(metrics.sdnn_ms)),
-                day_hf=(*self.s.day_hf, _nan_if_none(metrics.hf_ms2)),
+                day_ln_rmssd=_appended(self.s.day_ln_rmssd, math.log(metrics.rmssd_ms)),
+                day_sdnn=_appended(self.s.day_sdnn, _nan_if_none(metrics.sdnn_ms)),
+                day_hf=_appended(self.s.day_hf, _nan_if_none(metrics.hf_ms2)),
             )
 
     def window_for(self, at: dt.datetime) -> bool:
@@ -263,9 +292,9 @@ class _Run:
             return
         aggregate = DailyAggregate(
             day=s.day,
-            ln_rmssd=_median(s.day_ln_rmssd),
-            sdnn_ms=float(np.nanmedian(s.day_sdnn)) if s.day_sdnn else math.nan,
-            hf_ms2=float(np.nanmedian(s.day_hf)) if s.day_hf else math.nan,
+            ln_rmssd=_median(unpacked(s.day_ln_rmssd)),
+            sdnn_ms=float(np.nanmedian(unpacked(s.day_sdnn))) if s.day_sdnn else math.nan,
+            hf_ms2=float(np.nanmedian(unpacked(s.day_hf))) if s.day_hf else math.nan,
             steps=math.nan if s.day_steps is None else float(s.day_steps),
             sleep_hours=math.nan if s.day_sleep_s is None else s.day_sleep_s / 3600.0,
         )
@@ -273,9 +302,9 @@ class _Run:
         next_day = s.day + dt.timedelta(days=1)
         self.replace(
             day=next_day,
-            day_ln_rmssd=(),
-            day_sdnn=(),
-            day_hf=(),
+            day_ln_rmssd=b"",
+            day_sdnn=b"",
+            day_hf=b"",
             day_steps=None,
             day_sleep_s=None,
             daily=daily,
@@ -364,5 +393,5 @@ def advance(
     run = _Run(state, device_id, ZoneInfo(tz), settings)
     for sample in samples:
         run.take(sample)
-    state = msgspec.structs.replace(run.s, window_rr=tuple(run.rr))
+    state = msgspec.structs.replace(run.s, window_rr=packed(run.rr))
     return WellbeingResult(state=state, records=tuple(run.records), warnings=tuple(run.warnings))

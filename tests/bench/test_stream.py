@@ -6,6 +6,7 @@ from bench.stream import bounded_state, fleet_payloads
 from schemas import TelemetryBatchV1, decode
 from stream_processors.device import ProcessorSettings, WearerProfile
 from stream_processors.state_codec import decode_state, encode_state
+from stream_processors.wellbeing import unpacked
 
 
 def test_the_payloads_spread_over_every_device_in_order() -> None:
@@ -25,9 +26,9 @@ def test_the_measured_state_is_filled_to_its_bounds_and_survives_the_codec() -> 
     for device_state in (state.checkpoint, *(r.state for r in state.retained)):
         assert device_state is not None
         w = device_state.wellbeing
-        assert len(w.stress_si) == settings.wellbeing.stress_baseline_windows
+        assert len(unpacked(w.stress_si)) == settings.wellbeing.stress_baseline_windows
         assert len(w.daily) == settings.wellbeing.history_days
-        assert len(w.day_ln_rmssd) == len(w.day_sdnn) == len(w.day_hf) == 288
+        assert [len(unpacked(x)) for x in (w.day_ln_rmssd, w.day_sdnn, w.day_hf)] == [288] * 3
     back = decode_state(encode_state(state), WearerProfile(), settings)
     assert back.current is not None
     assert len(back.current.wellbeing.daily) == settings.wellbeing.history_days
