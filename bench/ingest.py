@@ -34,26 +34,31 @@ SAMPLES = 10
 DEVICE = "wb-bench"
 
 
+def ten_samples(t: dt.datetime, seq: int) -> tuple[schemas.AnySample, ...]:
+    """Five vitals at ``t`` and half a second later: the benchmarks' 10-sample batch."""
+    samples: list[schemas.AnySample] = []
+    for at in (t, t + dt.timedelta(milliseconds=500)):
+        samples += [
+            schemas.HeartRate(measured_at=at, heart_rate_bpm=70 + seq % 9, rr_ms=(850.0,)),
+            schemas.SpO2(measured_at=at, spo2_pct=97),
+            schemas.Respiration(measured_at=at, respiration_rate_per_min=15),
+            schemas.Temperature(measured_at=at, temp_c=36.9, site="estimated_core"),
+            schemas.Steps(measured_at=at, steps=3, interval_s=0.5),
+        ]
+    return tuple(samples)
+
+
 def payloads(count: int) -> list[bytes]:
     """``count`` telemetry batches of ten samples (five vitals at two instants)."""
     out = []
     start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=count)
     for seq in range(count):
         t = start + dt.timedelta(seconds=seq)
-        t2 = t + dt.timedelta(milliseconds=500)
-        samples: list[schemas.AnySample] = []
-        for at in (t, t2):
-            samples += [
-                schemas.HeartRate(measured_at=at, heart_rate_bpm=70 + seq % 9, rr_ms=(850.0,)),
-                schemas.SpO2(measured_at=at, spo2_pct=97),
-                schemas.Respiration(measured_at=at, respiration_rate_per_min=15),
-                schemas.Temperature(measured_at=at, temp_c=36.9, site="estimated_core"),
-                schemas.Steps(measured_at=at, steps=3, interval_s=0.5),
-            ]
+        samples = ten_samples(t, seq)
         out.append(
             schemas.encode(
                 schemas.TelemetryBatchV1(
-                    device_id=DEVICE, boot_id=1, seq=seq, sent_at=t, samples=tuple(samples)
+                    device_id=DEVICE, boot_id=1, seq=seq, sent_at=t, samples=samples
                 )
             )
         )

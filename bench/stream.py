@@ -37,6 +37,7 @@ import msgspec
 
 import schemas
 from bench._report import final_line, write_section
+from bench.ingest import ten_samples
 from device_sim.publisher import FleetPlan, MqttPublisher, fleet_batches
 from device_sim.scenario import load_scenario
 from schemas.topics import TELEMETRY_FILTER, telemetry_topic
@@ -57,17 +58,8 @@ def fleet_payloads(devices: int, messages: int) -> list[tuple[str, bytes]]:
     for i in range(messages):
         device, seq = f"wb-{i % devices:05d}", i // devices
         t = start + dt.timedelta(seconds=seq)
-        samples: list[schemas.AnySample] = []
-        for at in (t, t + dt.timedelta(milliseconds=500)):
-            samples += [
-                schemas.HeartRate(measured_at=at, heart_rate_bpm=70 + seq % 9, rr_ms=(850.0,)),
-                schemas.SpO2(measured_at=at, spo2_pct=97),
-                schemas.Respiration(measured_at=at, respiration_rate_per_min=15),
-                schemas.Temperature(measured_at=at, temp_c=36.9, site="estimated_core"),
-                schemas.Steps(measured_at=at, steps=3, interval_s=0.5),
-            ]
         batch = schemas.TelemetryBatchV1(
-            device_id=device, boot_id=1, seq=seq, sent_at=t, samples=tuple(samples)
+            device_id=device, boot_id=1, seq=seq, sent_at=t, samples=ten_samples(t, seq)
         )
         out.append((telemetry_topic(device), schemas.encode(batch)))
     return out
@@ -114,7 +106,7 @@ def vigil_drain(port: int, payloads: list[tuple[str, bytes]], db: Path) -> float
     store = SqliteStore(db)
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     try:
-        count, t0 = 0, 0.0
+        count, t0, first_count = 0, 0.0, 0
         deadline = time.perf_counter() + 900
         while count < len(payloads) and time.perf_counter() < deadline:
             if proc.poll() is not None:
@@ -125,6 +117,8 @@ def vigil_drain(port: int, payloads: list[tuple[str, bytes]], db: Path) -> float
             time.sleep(0.05)
         if count != len(payloads):
             raise RuntimeError(f"vigil run stored {count} of {len(payloads)}")
+        if first_count == count:
+            raise RuntimeError("stored before the first poll: too few messages to time")
         return (time.perf_counter() - t0) * len(payloads) / (len(payloads) - first_count)
     finally:
         proc.terminate()
