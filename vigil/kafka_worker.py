@@ -249,14 +249,29 @@ class Sink:
                 received = intake(item.topic, item.payload, item.received_at, size=item.size)
                 if isinstance(received, Received):
                     messages.append(received)
-            elif topic == t.scores:
-                scores.append(msgspec.json.decode(value, type=ScoreRecord))
-            elif topic == t.alerts:
-                alerts.append(msgspec.json.decode(value, type=Alert))
-            elif topic == t.indices:
-                indices.append(msgspec.json.decode(value, type=IndexRecord))
-            elif topic == t.dead_letters:
-                letters.append(msgspec.json.decode(value, type=DeadLetter))
+                continue
+            try:
+                if topic == t.scores:
+                    scores.append(msgspec.json.decode(value, type=ScoreRecord))
+                elif topic == t.alerts:
+                    alerts.append(msgspec.json.decode(value, type=Alert))
+                elif topic == t.indices:
+                    indices.append(msgspec.json.decode(value, type=IndexRecord))
+                elif topic == t.dead_letters:
+                    letters.append(msgspec.json.decode(value, type=DeadLetter))
+            except msgspec.DecodeError as exc:
+                # Only workers write these topics, but a stray producer must not stop the
+                # sink (the chunk would fail again on every restart).
+                log.error("a record on %s is not one Vigil wrote: %s", topic, exc)  # noqa: TRY400
+                letters.append(
+                    DeadLetter.of(
+                        received_at=dt.datetime.now(dt.UTC),
+                        topic=topic,
+                        reason="bad_output_record",
+                        detail=str(exc),
+                        payload=value,
+                    )
+                )
         with self.store.transaction() as tx:
             tx.add_messages(messages)
             tx.add_scores(scores)

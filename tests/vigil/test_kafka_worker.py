@@ -149,3 +149,24 @@ def test_the_sink_stores_a_re_read_chunk_once(tmp_path: Path) -> None:
     assert len(store.scores("wb-0001")) + len(store.scores("wb-0002")) == len(scores)
     store.close()
     assert decode_forwarded(records[0][1]).received_at == RECEIVED
+
+
+def test_a_stray_record_on_an_output_topic_is_a_dead_letter_not_a_stuck_sink(
+    tmp_path: Path,
+) -> None:
+    messages = deteriorating()
+    states = DeviceStates(DictTable(), lambda _d: WearerProfile(), SETTINGS)
+    result = run([(0, forwarded(t, p)) for t, p in messages], states)
+    scores = of_topic(result, TOPICS.scores)
+    chunk = [(TOPICS.scores, b'{"not": "a score"}'), (TOPICS.alerts, b"\x00garbage")]
+    chunk += [(o.topic, o.value) for o in scores]
+    store = SqliteStore(tmp_path / "sink.db")
+    store.migrate()
+    Sink(store, TOPICS, []).store_chunk(chunk)
+    letters = store.dead_letters()
+    assert sorted((d.topic, d.reason) for d in letters) == [
+        (TOPICS.alerts, "bad_output_record"),
+        (TOPICS.scores, "bad_output_record"),
+    ]
+    assert len(store.scores("wb-0001")) + len(store.scores("wb-0002")) == len(scores)
+    store.close()
