@@ -172,7 +172,7 @@ def check(
     silent_s = (now - contact.received_at).total_seconds()
     if allowed is None or silent_s < allowed:
         return contact, None
-    cause = classify(contact, gateway, settings, backend_ok=backend_ok)
+    cause = classify(contact, gateway, settings, backend_ok=True)  # not raised otherwise
     level = AlertLevel.ORANGE if risk == "high" else AlertLevel.YELLOW
     alert = Alert(
         alert_id=f"{device_id}:signal_lost:{contact.received_at.isoformat()}",

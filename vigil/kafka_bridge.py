@@ -28,7 +28,6 @@ class BridgeStats(msgspec.Struct, kw_only=True):
     """What the bridge forwarded."""
 
     forwarded: int = 0
-    chunks: int = 0
 
 
 async def forward(
@@ -38,10 +37,9 @@ async def forward(
     stop: asyncio.Event,
     *,
     chunk_max: int = 500,
-    stats: BridgeStats | None = None,
 ) -> BridgeStats:
     """Forward chunks until ``stop`` is set; each is acknowledged once Kafka has it."""
-    stats = stats or BridgeStats()
+    stats = BridgeStats()
     while not stop.is_set():
         chunk = await source.receive(chunk_max, wait_s=0.2)
         if not chunk:
@@ -58,7 +56,6 @@ async def forward(
         await asyncio.gather(*sent)
         source.ack(chunk)
         stats.forwarded += len(chunk)
-        stats.chunks += 1
     return stats
 
 

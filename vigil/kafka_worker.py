@@ -83,7 +83,6 @@ class Processed(msgspec.Struct, frozen=True, kw_only=True):
 
     outputs: list[Output]
     states: dict[str, tuple[int, OrderedState]]  # device -> (partition, new state)
-    alerts: int = 0
     too_late: int = 0
     duplicates: int = 0
 
@@ -170,7 +169,7 @@ def process_chunk(
     """Validate and process ``(partition, value)`` records (pure but for reading states)."""
     outputs: list[Output] = []
     staged: dict[str, tuple[int, OrderedState]] = {}
-    counts = {"alerts": 0, "too_late": 0, "duplicate": 0}
+    too_late = duplicates = 0
     for partition, value in records:
         try:
             item = decode_forwarded(value)
@@ -209,19 +208,12 @@ def process_chunk(
             outputs.append(_dead_letter(topics, key, letter))
             continue
         staged[device] = (partition, result.state)
-        if result.order in ("too_late", "duplicate"):
-            counts[result.order] += 1
+        too_late += result.order == "too_late"
+        duplicates += result.order == "duplicate"
         outputs.extend(Output(topics.scores, key, msgspec.json.encode(s)) for s in result.scores)
         outputs.extend(Output(topics.alerts, key, msgspec.json.encode(a)) for a in result.alerts)
         outputs.extend(Output(topics.indices, key, msgspec.json.encode(i)) for i in result.indices)
-        counts["alerts"] += len(result.alerts)
-    return Processed(
-        outputs=outputs,
-        states=staged,
-        alerts=counts["alerts"],
-        too_late=counts["too_late"],
-        duplicates=counts["duplicate"],
-    )
+    return Processed(outputs=outputs, states=staged, too_late=too_late, duplicates=duplicates)
 
 
 class Sink:
@@ -282,15 +274,14 @@ class Sink:
 
     async def handle(self, records: Sequence[tuple[str, bytes]]) -> None:
         """Store a chunk and deliver its new alerts (undelivered ones stay in the outbox)."""
-        new_alerts = self.store_chunk(records)
-        delivered = await deliver(new_alerts, self.notifiers)
-        if delivered:
-            self.store.mark_notified(delivered, dt.datetime.now(dt.UTC))
+        await self._deliver(self.store_chunk(records))
 
     async def deliver_pending(self) -> None:
         """Deliver alerts stored earlier but not delivered (e.g. before a crash)."""
-        pending = self.store.unnotified_alerts()
-        delivered = await deliver(pending, self.notifiers)
+        await self._deliver(self.store.unnotified_alerts())
+
+    async def _deliver(self, alerts: Sequence[Alert]) -> None:
+        delivered = await deliver(alerts, self.notifiers)
         if delivered:
             self.store.mark_notified(delivered, dt.datetime.now(dt.UTC))
 
