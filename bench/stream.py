@@ -4,7 +4,8 @@ Two measurements, each beside its baseline in the same run:
 
 * **embedded**: ``vigil run`` (embedded defaults: SQLite) draining a Mosquitto queue of
   ``--messages`` 10-sample batches from ``--devices`` devices, so the processors hold
-  state for every device. The queue is filled while Vigil is stopped (its persistent
+  state for every device; once with one shard, once with ``--shards`` child-process
+  shards. The queue is filled while Vigil is stopped (its persistent
   session keeps it), so the publisher's speed is not measured. Baseline: ``mosquitto_sub``
   draining the same queue the same way (QoS 1, persistent session).
 * **memory**: one device's processor state at its bounds (a day of 5-minute stress windows,
@@ -17,7 +18,8 @@ Two measurements, each beside its baseline in the same run:
 Not yet measured here (issue 4 part 9): the Faust worker against a naive agent, and two
 workers against one.
 
-Usage: ``python -m bench.stream [--devices 10000] [--messages 30000] [--state-devices 10000]``
+Usage: ``python -m bench.stream [--devices 10000] [--messages 30000] [--state-devices 10000]
+[--shards 2]``
 """
 
 from __future__ import annotations
@@ -88,10 +90,15 @@ def sub_baseline(port: int, payloads: list[tuple[str, bytes]]) -> float:
     return time.perf_counter() - t0
 
 
-def vigil_drain(port: int, payloads: list[tuple[str, bytes]], db: Path) -> float:
-    """Seconds for ``vigil run`` to store the queue, from its first stored message."""
+def vigil_drain(port: int, payloads: list[tuple[str, bytes]], db: Path, shards: int = 1) -> float:
+    """Seconds for ``vigil run`` to store the queue, from its first stored message.
+
+    ``shards`` > 1 runs that many shards in child processes.
+    """
     env = {
         **os.environ,
+        "VIGIL_SHARDS": str(shards),
+        "VIGIL_SHARD_PROCESSES": "true" if shards > 1 else "false",
         "VIGIL_MQTT_PORT": str(port),
         "VIGIL_DATABASE_URL": f"sqlite:///{db}",
         "VIGIL_MQTT_CLIENT_ID": f"bench-vigil-{uuid.uuid4().hex[:6]}",
@@ -188,6 +195,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--messages", type=int, default=30_000)
     parser.add_argument("--state-devices", type=int, default=10_000)
+    parser.add_argument(
+        "--shards", type=int, default=2, help="child-process shards of the sharded run"
+    )
     args = parser.parse_args()
     n = args.messages
 
@@ -195,6 +205,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, MosquittoProcess(Path(tmp) / "broker") as broker:
         sub_s = sub_baseline(broker.port, payloads)
         vigil_s = vigil_drain(broker.port, payloads, Path(tmp) / "vigil.db")
+        sharded_s = vigil_drain(broker.port, payloads, Path(tmp) / "sharded.db", args.shards)
 
     settings = ProcessorSettings()
     state = bounded_state(settings)
@@ -218,6 +229,10 @@ def main() -> None:
         "vigil_messages_per_s": round(n / vigil_s),
         "sub_baseline_messages_per_s": round(n / sub_s),
         "ratio_to_sub_baseline": round(sub_s / vigil_s, 3),
+        "shards": args.shards,
+        "sharded_messages_per_s": round(n / sharded_s),
+        "sharded_ratio_to_one_shard": round(vigil_s / sharded_s, 2),
+        "sharded_ratio_to_sub_baseline": round(sub_s / sharded_s, 3),
         "state_devices": args.state_devices,
         "state_bytes_per_device": round(state_bytes),
         "state_gb_per_100k_devices": round(state_bytes * 100_000 / 1e9, 2),
@@ -229,13 +244,15 @@ def main() -> None:
     write_section(
         "stream",
         f"python -m bench.stream --devices {args.devices} --messages {n} "
-        f"--state-devices {args.state_devices}",
+        f"--state-devices {args.state_devices} --shards {args.shards}",
         figures,
         "Embedded: `vigil run` on its embedded defaults (SQLite) drains a Mosquitto queue of "
         "10-sample batches from every device in turn, so each message meets a different "
         "device's state; the baseline is `mosquitto_sub` draining the same queue (QoS 1, "
-        "persistent session). The runner is not sharded yet (issue 4 part 6): one process "
-        "scores and stores. Memory: a real device's state with its wellbeing history filled "
+        "persistent session). It runs once with one shard (one process scores and stores) "
+        "and once with its devices sharded over `--shards` child processes "
+        "(`VIGIL_SHARDS`, `VIGIL_SHARD_PROCESSES=true`), each draining a fresh queue into a "
+        "fresh database. Memory: a real device's state with its wellbeing history filled "
         "to its bounds (288 stress windows, a day's 288 window values, 42 days, a full HRV "
         "window), one copy per "
         "device decoded from its changelog bytes as a recovering worker does (the retained "

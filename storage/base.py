@@ -112,6 +112,14 @@ class Store(Protocol):
         """A wearer's wellbeing index values in device-time order."""
         ...
 
+    def unseen(self, messages: Sequence[Received]) -> list[Received]:
+        """What ``add_messages`` would store now (a read: it takes no write lock).
+
+        The sequenced messages (the first of each key) not stored yet, then every
+        gateway status; the same objects, in the order ``add_messages`` returns them.
+        """
+        ...
+
     def last_heard(self, since: dt.datetime) -> list[Heard]:
         """Bands heard from since ``since``: when last, and their newest score's risk.
 

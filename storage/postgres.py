@@ -45,6 +45,7 @@ from storage.records import (
     Heard,
     Received,
     ScoreRecord,
+    dedup_key,
     ecg_rows,
     event_row,
     gateway_row,
@@ -413,6 +414,20 @@ class PostgresStore:
         for level, n in self._fetch("SELECT level, count(*) FROM alerts GROUP BY level"):
             counts[AlertLevel(level)] = int(n)
         return counts
+
+    def unseen(self, messages: Sequence[Received]) -> list[Received]:
+        sequenced, statuses = split_new(messages)
+        keys = [dedup_key(m.message) for m in sequenced]  # type: ignore[arg-type]
+        stored = set()
+        if keys:
+            devices, boots, seqs = zip(*keys, strict=True)
+            rows = self._fetch(
+                "SELECT device_id, boot_id, seq FROM messages WHERE (device_id, boot_id, seq) IN"
+                " (SELECT * FROM unnest(%s::text[], %s::integer[], %s::bigint[]))",
+                (list(devices), list(boots), list(seqs)),
+            )
+            stored = {(r[0], r[1], r[2]) for r in rows}
+        return [m for m, key in zip(sequenced, keys, strict=True) if key not in stored] + statuses
 
     def last_heard(self, since: dt.datetime) -> list[Heard]:
         rows = self._fetch(

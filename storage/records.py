@@ -86,13 +86,41 @@ EVENT_COLUMNS = (
 )
 
 
+class ReadingLayout(msgspec.Struct, frozen=True):
+    """Where a sample type's fields go among ``READING_VALUE_COLUMNS``."""
+
+    tag: str
+    slots: tuple[tuple[int, str], ...]  # (position, field name)
+
+
+_LAYOUTS: dict[type, ReadingLayout] = {}
+
+
+def reading_layout(kind: type) -> ReadingLayout:
+    """The (cached) layout of a non-ECG sample type: worked out once, not per sample."""
+    layout = _LAYOUTS.get(kind)
+    if layout is None:
+        names = [f.name for f in msgspec.structs.fields(kind)]
+        layout = ReadingLayout(
+            tag=str(kind.__struct_config__.tag),  # type: ignore[attr-defined]
+            slots=tuple(
+                (READING_VALUE_COLUMNS.index(n), n) for n in names if n in READING_VALUE_COLUMNS
+            ),
+        )
+        _LAYOUTS[kind] = layout
+    return layout
+
+
 def reading_rows(batch: TelemetryBatchV1, received_at: dt.datetime) -> Iterator[tuple[Any, ...]]:
     """One row per non-ECG sample, in ``READING_COLUMNS`` order."""
+    width = len(READING_VALUE_COLUMNS)
     for index, sample in enumerate(batch.samples):
         if isinstance(sample, Ecg):
             continue
-        values = msgspec.structs.asdict(sample)
-        tag = type(sample).__struct_config__.tag
+        layout = reading_layout(type(sample))
+        values: list[Any] = [None] * width
+        for position, name in layout.slots:
+            values[position] = getattr(sample, name)
         yield (
             batch.device_id,
             batch.boot_id,
@@ -100,8 +128,8 @@ def reading_rows(batch: TelemetryBatchV1, received_at: dt.datetime) -> Iterator[
             index,
             sample.measured_at,
             received_at,
-            tag,
-            *(values.get(c) for c in READING_VALUE_COLUMNS),
+            layout.tag,
+            *values,
         )
 
 
@@ -160,13 +188,16 @@ __all__ = [
     "ECG_COLUMNS",
     "EVENT_COLUMNS",
     "READING_COLUMNS",
+    "READING_VALUE_COLUMNS",
     "DeadLetter",
+    "ReadingLayout",
     "Received",
     "ScoreRecord",
     "dedup_key",
     "ecg_rows",
     "event_row",
     "gateway_row",
+    "reading_layout",
     "reading_rows",
     "utc_offset_minutes",
 ]

@@ -35,6 +35,8 @@ from stream_processors.geofence import Fence
 from vigil.embedded_broker import embedded_broker
 from vigil.pipeline import Pipeline, alert_counts_json
 from vigil.settings import Settings
+from vigil.shard_work import ShardWork
+from vigil.shards import LocalShard
 
 DRAIN_TIMEOUT_S = 20.0
 
@@ -173,7 +175,8 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
         store = SqliteStore(db_path)
         store.migrate()
         fleet = Fleet(settings.processor(), lambda device: profiles.get(device, WearerProfile()))
-        pipeline = Pipeline(store, fleet, [notifier])
+        pipeline = Pipeline(store, [LocalShard(ShardWork(store, fleet))], [notifier])
+        await pipeline.start()
         async with embedded_broker() as port:
             mqtt = MqttSettings(port=port, protocol="3.1.1", client_id="vigil-demo-ingest")
             async with MqttSource(mqtt, INGEST_FILTERS) as source:

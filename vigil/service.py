@@ -11,12 +11,35 @@ from alerting.console import ConsoleNotifier
 from ingest.mqtt.errors import NotAuthorized
 from ingest.mqtt.source import MqttSource
 from schemas.topics import INGEST_FILTERS
-from storage import StorageError, open_store
+from storage import StorageError, Store, open_store
 from stream_processors.fleet import Fleet
 from vigil.pipeline import Pipeline
 from vigil.settings import Settings
+from vigil.shard_work import ShardWork
+from vigil.shards import LocalShard, ProcessShard, Shard, ShardError, shard_of
 
 log = logging.getLogger(__name__)
+
+
+def make_shards(settings: Settings, store: Store) -> list[Shard]:
+    """The runner's shards: one in process by default; more, or child processes, on request.
+
+    In-process shards beyond the first open their own store connection, so one shard's
+    transaction does not wait on another's lock (PostgreSQL takes them concurrently).
+    """
+    count = settings.shards
+    if settings.shard_processes:
+        return [ProcessShard(i, count, capacity=settings.shard_queue) for i in range(count)]
+    shards: list[Shard] = []
+    for i in range(count):
+        own = i > 0
+        work = ShardWork(
+            open_store(settings.database_url) if own else store,
+            Fleet(settings.processor()),
+            owns=lambda device_id, i=i: shard_of(device_id, count) == i,  # type: ignore[misc]
+        )
+        shards.append(LocalShard(work, capacity=settings.shard_queue, close_store=own))
+    return shards
 
 
 async def run_service(settings: Settings) -> int:
@@ -35,17 +58,27 @@ async def run_service(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     pipeline = Pipeline(
         store,
-        Fleet(settings.processor()),
+        make_shards(settings, store),
         [ConsoleNotifier(sys.stdout)],
         max_chunk=settings.ingest_chunk_max,
     )
     try:
+        seeded = await pipeline.start()
+        log.info(
+            "%d shard(s)%s; silence checks for %d bands heard from in the last day",
+            settings.shards,
+            " in child processes" if settings.shard_processes else "",
+            seeded,
+        )
         async with MqttSource(settings.mqtt(), INGEST_FILTERS) as source:
             log.info("ready: ingesting %s", ", ".join(INGEST_FILTERS))
             await pipeline.run(source, stop)
     except NotAuthorized as exc:
         log.error("MQTT: %s", exc)  # noqa: TRY400
         return 4
+    except ShardError as exc:
+        log.error("%s; unacknowledged messages will be redelivered", exc)  # noqa: TRY400
+        return 5
     finally:
         store.close()
     s = pipeline.stats

@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     mqtt_shared_group: str | None = None
 
     ingest_chunk_max: int = Field(default=500, ge=1, le=10_000)
+    shards: int = Field(
+        default=1, ge=1, le=64, description="device shards of the embedded runner (vigil run)"
+    )
+    shard_processes: bool = Field(
+        default=False, description="run each shard in a child process (uses more cores)"
+    )
+    shard_queue: int = Field(
+        default=2, ge=1, le=100, description="chunks queued per shard before ingest waits"
+    )
 
     freshness_s: float = Field(default=300.0, gt=0)
     sustain_s: float = Field(default=120.0, ge=0)

@@ -52,6 +52,25 @@ def test_new_messages_are_stored_and_duplicates_dropped(store: Store) -> None:
     assert store.count_readings("wb-2") == 0
 
 
+def test_unseen_names_exactly_what_add_messages_then_stores(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.add_messages([received(vitals_batch(1))])
+    status = schemas.GatewayStatusV1(gateway_id="gw-1", state="online", reported_at=T0)
+    chunk = [
+        received(vitals_batch(1)),  # stored before
+        received(vitals_batch(2)),
+        received(vitals_batch(2)),  # twice in the chunk
+        received(vitals_batch(1, boot_id=1)),  # a new boot
+        received(status),
+    ]
+    unseen = store.unseen(chunk)
+    assert [id(r) for r in unseen] == [id(chunk[1]), id(chunk[3]), id(chunk[4])]
+    with store.transaction() as tx:
+        new = tx.add_messages(chunk)
+    assert [id(r) for r in new] == [id(r) for r in unseen]
+    assert store.unseen(chunk) == [chunk[4]]  # a status is always applied (newest wins)
+
+
 def test_same_seq_under_a_new_boot_id_is_not_a_duplicate(store: Store) -> None:
     with store.transaction() as tx:
         tx.add_messages([received(vitals_batch(1, boot_id=1))])
@@ -248,15 +267,10 @@ def test_postgres_partitions_by_month_and_rescues_default_rows(postgres_dsn: str
     store.close()
 
 
-@pytest.mark.postgres
-def test_postgres_copy_text_stores_every_sample_type_exactly(postgres_dsn: str) -> None:
-    import psycopg
-
-    from storage.postgres import PostgresStore
-    from storage.records import READING_COLUMNS, reading_rows
-
+def every_sample_type() -> schemas.TelemetryBatchV1:
+    """One batch holding each non-ECG sample type once."""
     at = T0
-    batch = schemas.TelemetryBatchV1(
+    return schemas.TelemetryBatchV1(
         device_id="wb-1",
         boot_id=3,
         seq=1,
@@ -276,6 +290,16 @@ def test_postgres_copy_text_stores_every_sample_type_exactly(postgres_dsn: str) 
             schemas.WearState(measured_at=at, on_wrist=False),
         ),
     )
+
+
+@pytest.mark.postgres
+def test_postgres_copy_text_stores_every_sample_type_exactly(postgres_dsn: str) -> None:
+    import psycopg
+
+    from storage.postgres import PostgresStore
+    from storage.records import READING_COLUMNS, reading_rows
+
+    batch = every_sample_type()
     store = PostgresStore(postgres_dsn)
     store.migrate()
     with store.transaction() as tx:
@@ -293,6 +317,36 @@ def test_postgres_copy_text_stores_every_sample_type_exactly(postgres_dsn: str) 
                 assert list(g) == pytest.approx(list(w)), column
             elif isinstance(w, float):
                 assert g == pytest.approx(w, rel=1e-6), column  # real columns: float4
+            else:
+                assert g == w, column
+
+
+def test_sqlite_per_type_inserts_store_every_sample_type_exactly(tmp_path: Path) -> None:
+    """SQLite names only the columns each sample type fills; every value still lands."""
+    import json
+    import sqlite3
+
+    from storage.records import READING_COLUMNS, reading_rows
+    from storage.sqlite import SqliteStore
+
+    batch = every_sample_type()
+    store = SqliteStore(tmp_path / "vigil.db")
+    store.migrate()
+    with store.transaction() as tx:
+        tx.add_messages([received(batch)])
+    store.close()
+    with sqlite3.connect(tmp_path / "vigil.db") as conn:
+        rows = conn.execute(
+            f"SELECT {','.join(READING_COLUMNS)} FROM readings ORDER BY sample_index"
+        ).fetchall()
+    expected = list(reading_rows(batch, T0.astimezone(dt.UTC)))
+    assert len(rows) == len(expected) == 10
+    for got, want in zip(rows, expected, strict=True):
+        for column, g, w in zip(READING_COLUMNS, got, want, strict=True):
+            if isinstance(w, dt.datetime):
+                assert dt.datetime.fromisoformat(g) == w, column
+            elif isinstance(w, tuple):
+                assert json.loads(g) == list(w), column
             else:
                 assert g == w, column
 

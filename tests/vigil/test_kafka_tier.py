@@ -30,7 +30,7 @@ from stream_processors.fleet import Fleet
 from tests.vigil.service_process import VigilRun, wait_for
 from vigil.kafka_topics import KafkaTopics
 from vigil.local_servers import MosquittoProcess
-from vigil.pipeline import Pipeline
+from vigil.shard_work import ShardWork
 
 pytest.importorskip("faust", reason="the Kafka tier needs the [kafka] extra (dev installs it)")
 from tests.kafka_mock import MockKafka
@@ -82,14 +82,13 @@ def embedded_reference(messages: list[tuple[str, bytes]], db: Path) -> Outputs:
     """The embedded runner's pipeline over the same input, in chunks as MQTT gives them."""
     store = SqliteStore(db)
     store.migrate()
-    pipeline = Pipeline(store, Fleet(ProcessorSettings()), [])
+    work = ShardWork(store, Fleet(ProcessorSettings()))
     for at in range(0, len(messages), 50):
         chunk = [
             Inbound(topic=t, payload=p, qos=1, mid=i, generation=0)
             for i, (t, p) in enumerate(messages[at : at + 50])
         ]
-        result = pipeline.commit_decoded(pipeline.decode_chunk(chunk))
-        pipeline.fleet.adopt(result.plan)
+        work.process(chunk)
     outputs = stored_outputs(store)
     assert store.count_messages() == len(messages) - 3  # two malformed, one repeat
     store.close()
@@ -151,7 +150,9 @@ def test_the_kafka_tier_matches_the_embedded_runner_across_a_worker_kill(
     accepted = len(messages) - 3
 
     db = tmp_path / "kafka.db"
-    SqliteStore(db).migrate()  # so the test can count rows before a worker has started
+    early = SqliteStore(db)
+    early.migrate()  # so the test can count rows before a worker has started
+    early.close()
     env = tier_env(kafka, mosquitto, db)
     bridge = VigilRun(env, ("bridge",), ready="bridging")
     first = VigilRun(env, ("worker",), ready=None)

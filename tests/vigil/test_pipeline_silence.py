@@ -18,6 +18,8 @@ from stream_processors.fleet import Fleet
 from tests.stream_processors.test_device import at, vitals_at
 from vigil.local_servers import MosquittoProcess
 from vigil.pipeline import Pipeline
+from vigil.shard_work import ShardWork
+from vigil.shards import LocalShard
 
 
 class Clock:
@@ -40,21 +42,17 @@ def test_a_silent_high_risk_band_raises_signal_lost_and_its_return_resolves_it(
     store = SqliteStore(tmp_path / "v.db")
     store.migrate()
     clock = Clock(dt.datetime(2026, 11, 2, 3, 0, tzinfo=dt.UTC))
-    pipeline = Pipeline(store, Fleet(), [], clock=clock)
+    work = ShardWork(store, Fleet(), clock=clock)
 
     def receive(batch: TelemetryBatchV1) -> None:
-        result = pipeline.commit_decoded(pipeline.decode_chunk([inbound(batch, batch.seq)]))
-        pipeline.fleet.adopt(result.plan)
+        work.process([inbound(batch, batch.seq)])
 
     sick = vitals_at(0, hr=135, spo2=89, resp=27)
     receive(TelemetryBatchV1(device_id="wb-1", seq=1, sent_at=at(0), samples=sick))
     clock.now += dt.timedelta(minutes=4)
-    plan, raised = pipeline.commit_tick(backend_ok=True)
-    assert raised == []
+    assert work.tick(backend_ok=True) == []
     clock.now += dt.timedelta(minutes=2)
-    plan, raised = pipeline.commit_tick(backend_ok=True)
-    pipeline.fleet.adopt(plan)
-    (lost,) = raised
+    (lost,) = work.tick(backend_ok=True)
     assert (lost.source, lost.level) == ("signal_lost", AlertLevel.ORANGE)
     assert [a.alert_id for a in store.unnotified_alerts() if a.source == "signal_lost"] == [
         lost.alert_id
@@ -74,11 +72,15 @@ def test_no_silence_is_blamed_on_bands_until_the_runner_has_caught_up(
         store.migrate()
         settings = MqttSettings(port=mosquitto.port, client_id="silence-test")
         source = MqttSource(settings, INGEST_FILTERS)
-        eager = Pipeline(store, Fleet(), [], catch_up_s=0.0)
-        careful = Pipeline(store, Fleet(), [], catch_up_s=30.0)
+        shards = [LocalShard(ShardWork(store, Fleet()))]
+        eager = Pipeline(store, shards, [], catch_up_s=0.0)
+        careful = Pipeline(store, shards, [], catch_up_s=30.0)
         before = eager.backend_ok(source)  # not connected
-        async with source:
-            return before, eager.backend_ok(source), careful.backend_ok(source)
+        try:
+            async with source:
+                return before, eager.backend_ok(source), careful.backend_ok(source)
+        finally:
+            store.close()
 
     assert asyncio.run(scenario()) == (False, True, False)
 
@@ -87,13 +89,13 @@ def test_a_band_that_went_quiet_while_vigil_was_down_is_still_missed(tmp_path: P
     store = SqliteStore(tmp_path / "v.db")
     store.migrate()
     clock = Clock(dt.datetime(2026, 11, 2, 3, 0, tzinfo=dt.UTC))
-    before = Pipeline(store, Fleet(), [], clock=clock)
+    before = ShardWork(store, Fleet(), clock=clock)
     sick = vitals_at(0, hr=135, spo2=89, resp=27)
     batch = TelemetryBatchV1(device_id="wb-1", seq=1, sent_at=at(0), samples=sick)
-    before.commit_decoded(before.decode_chunk([inbound(batch, 1)]))
+    before.process([inbound(batch, 1)])
     # Vigil restarts with empty processors; the band never speaks again.
     clock.now += dt.timedelta(minutes=8)
-    after = Pipeline(store, Fleet(), [], clock=clock)
+    after = ShardWork(store, Fleet(), clock=clock)
     assert after.commit_tick(backend_ok=True)[1] == []  # knows nothing yet
     assert after.seed_silence_checks() == 1
     _plan, raised = after.commit_tick(backend_ok=True)
