@@ -47,7 +47,7 @@ from storage.sqlite import SqliteStore
 from stream_processors.device import ProcessorSettings, WearerProfile
 from stream_processors.event_time import OrderedState, step_in_order
 from stream_processors.state_codec import decode_state, encode_state
-from stream_processors.wellbeing import DailyAggregate, packed
+from stream_processors.wellbeing import DailyAggregate, packed, packed_days
 from vigil.local_servers import MosquittoProcess
 
 SAMPLES = 10
@@ -165,7 +165,7 @@ def bounded_state(settings: ProcessorSettings) -> OrderedState:
         day_ln_rmssd=packed(3.4 + (i % 11) / 50 for i in range(288)),
         day_sdnn=packed(40.0 + i % 13 for i in range(288)),
         day_hf=packed(300.0 + i % 29 for i in range(288)),
-        daily=days,
+        days=packed_days(days),
     )
 
     def filled(s: object) -> object:

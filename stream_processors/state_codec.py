@@ -30,7 +30,7 @@ from schemas.scores import IndexRecord
 from stream_processors.device import DeviceState, ProcessorSettings, WearerProfile, step
 from stream_processors.event_time import Key, OrderedState, Retained
 
-FORMAT_VERSION = 2  # 2: wellbeing float series packed as bytes
+FORMAT_VERSION = 3  # 2: wellbeing float series packed as bytes; 3: and the daily history
 
 
 class _StoredBatch(msgspec.Struct, frozen=True, array_like=True):

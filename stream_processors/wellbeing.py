@@ -36,7 +36,7 @@ import math
 import sys
 from array import array
 from collections.abc import Iterable, Sequence
-from typing import cast
+from typing import Literal, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -80,6 +80,28 @@ class DailyAggregate(msgspec.Struct, frozen=True, array_like=True):
     sleep_hours: float
 
 
+DAY_VALUES = 6  # a packed day: its ordinal, then the five aggregates
+
+
+def packed_days(days: Iterable[DailyAggregate]) -> bytes:
+    """Daily aggregates as float64 bytes, ``DAY_VALUES`` per day (the day as its ordinal)."""
+    return packed(
+        (
+            v
+            for d in days
+            for v in (
+                float(d.day.toordinal()),
+                d.ln_rmssd,
+                d.sdnn_ms,
+                d.hf_ms2,
+                d.steps,
+                d.sleep_hours,
+            )
+        ),
+        "d",
+    )
+
+
 class Warned(msgspec.Struct, frozen=True, array_like=True):
     """How many evaluations in a row were at or above the threshold, and if warned."""
 
@@ -104,8 +126,19 @@ class WellbeingState(msgspec.Struct, frozen=True, kw_only=True):
     day_hf: bytes = b""
     day_steps: int | None = None
     day_sleep_s: float | None = None
-    daily: tuple[DailyAggregate, ...] = ()
+    # The daily history, oldest first, packed (``packed_days``): 42 days as objects
+    # took 10 KB per wearer, as bytes 2 KB.
+    days: bytes = b""
     warned: dict[str, Warned] = msgspec.field(default_factory=dict)
+
+    @property
+    def daily(self) -> tuple[DailyAggregate, ...]:
+        """The daily history, oldest first."""
+        v = unpacked(self.days, "d")
+        return tuple(
+            DailyAggregate(dt.date.fromordinal(int(v[i])), *v[i + 1 : i + DAY_VALUES])
+            for i in range(0, len(v), DAY_VALUES)
+        )
 
 
 class IndexWarning(msgspec.Struct, frozen=True, kw_only=True):
@@ -129,28 +162,38 @@ def _aligned(at: dt.datetime, seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch - epoch % seconds, dt.UTC)
 
 
-def packed(values: Iterable[float]) -> bytes:
-    """Floats as little-endian float64 bytes (the state's series)."""
-    series = values if isinstance(values, array) else array("d", values)
+# The window series are kept as float32: RR intervals at the 1/1024 s resolution of the
+# Bluetooth Heart Rate Service (CLINICAL.md) are multiples of 125/128 ms, exact in float32,
+# and the window values a median or baseline is taken of keep 7 significant digits, far
+# finer than HRV varies. The daily history stays float64 (``packed_days``).
+SERIES: Literal["f", "d"] = "f"
+
+
+def packed(values: Iterable[float], typecode: Literal["f", "d"] = SERIES) -> bytes:
+    """Floats as little-endian bytes: float32 (``SERIES``) or, with ``"d"``, float64."""
+    series = values if isinstance(values, array) and values.typecode == typecode else None
+    if series is None:
+        series = array(typecode, values)
     if sys.byteorder == "big":
-        series = array("d", series)
+        series = array(typecode, series)
         series.byteswap()
     return series.tobytes()
 
 
-def unpacked(data: bytes) -> array[float]:
-    """A packed series back as floats (a new array: appending to it changes no state)."""
-    series = array("d")
+def unpacked(data: bytes, typecode: Literal["f", "d"] = SERIES) -> array[float]:
+    """A packed series back as float64 (a new array: appending to it changes no state)."""
+    series = array(typecode)
     series.frombytes(data)
     if sys.byteorder == "big":
         series.byteswap()
-    return series
+    return series if typecode == "d" else array("d", series)
 
 
 def _appended(data: bytes, value: float, keep: int | None = None) -> bytes:
     """A packed series with ``value`` added, the oldest dropped beyond ``keep`` values."""
     out = data + packed((value,))
-    return out[max(0, len(out) - keep * 8) :] if keep is not None else out
+    size = array(SERIES).itemsize
+    return out[max(0, len(out) - keep * size) :] if keep is not None else out
 
 
 def _median(values: Sequence[float]) -> float:
@@ -298,7 +341,8 @@ class _Run:
             steps=math.nan if s.day_steps is None else float(s.day_steps),
             sleep_hours=math.nan if s.day_sleep_s is None else s.day_sleep_s / 3600.0,
         )
-        daily = (*s.daily, aggregate)[-self.settings.history_days :]
+        kept = self.settings.history_days * DAY_VALUES * 8
+        history = (s.days + packed_days((aggregate,)))[-kept:]
         next_day = s.day + dt.timedelta(days=1)
         self.replace(
             day=next_day,
@@ -307,8 +351,9 @@ class _Run:
             day_hf=b"",
             day_steps=None,
             day_sleep_s=None,
-            daily=daily,
+            days=history,
         )
+        daily = self.s.daily
         # Day-level indices are stamped at the local midnight that closed the day.
         at = dt.datetime.combine(next_day, dt.time(), self.tz).astimezone(dt.UTC)
         # A day without any data is kept in the history but yields no records.

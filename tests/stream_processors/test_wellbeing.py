@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator, Sequence
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -14,10 +16,14 @@ from schemas.scores import IndexRecord
 from schemas.telemetry import AnySample
 from stream_processors.device import DeviceState, ProcessorSettings, WearerProfile, step
 from stream_processors.wellbeing import (
+    DailyAggregate,
     WellbeingResult,
     WellbeingSettings,
     WellbeingState,
     advance,
+    packed,
+    packed_days,
+    unpacked,
 )
 from tests.scoring.test_hrv import pyhrv_series
 
@@ -293,3 +299,24 @@ def test_the_processor_raises_a_yellow_reminder_and_stores_index_values(share: b
     # The reminder leaves the NEWS2 ladder alone (healthy pulse: nothing alerted there).
     assert state is not None
     assert state.alerted_level is AlertLevel.NONE
+
+
+def test_rr_at_ble_resolution_survives_the_float32_window_exactly() -> None:
+    """The Heart Rate Service sends RR in 1/1024 s: every such value packs without loss."""
+    rr_ms = [k * 1000 / 1024 for k in range(200, 2049)]  # 195 ms to 2 s
+    assert list(unpacked(packed(rr_ms))) == rr_ms
+    assert len(packed(rr_ms)) == 4 * len(rr_ms)  # and takes half the bytes of float64
+
+
+def test_the_packed_daily_history_keeps_days_and_missing_values_exactly() -> None:
+    days = [
+        DailyAggregate(dt.date(2026, 9, 1), 3.4567891234, 45.25, math.nan, 6012.0, 7.125),
+        DailyAggregate(dt.date(2026, 9, 2), math.nan, math.nan, 310.5, math.nan, math.nan),
+    ]
+    back = WellbeingState(days=packed_days(days)).daily
+    assert [d.day for d in back] == [d.day for d in days]
+    for got, want in zip(back, days, strict=True):
+        for g, w in zip(
+            msgspec.structs.astuple(got)[1:], msgspec.structs.astuple(want)[1:], strict=True
+        ):
+            assert g == w or (math.isnan(g) and math.isnan(w))
