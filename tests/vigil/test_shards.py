@@ -1,7 +1,7 @@
 """The sharded embedded runner: routing, backpressure, child-process shards end to end.
 
-``vigil run`` runs as a real child process against a private Mosquitto, with its
-shards in processes of their own; the recorded fleet of the Kafka tier test goes
+``vigil run`` runs as a real child process against a private Mosquitto, with two
+shards (in child processes of their own, or threads in process); the recorded fleet of the Kafka tier test goes
 through it, and the stored alerts, scores and index values must equal the unsharded
 pipeline's. A shard killed with SIGKILL stops the runner (exit 5) and a restart
 stores every message once.
@@ -142,8 +142,9 @@ def count_stored(db: Path) -> int:
 
 @pytest.mark.mosquitto
 @pytest.mark.slow
-def test_child_process_shards_store_what_the_unsharded_pipeline_does(
-    mosquitto: MosquittoProcess, tmp_path: Path
+@pytest.mark.parametrize("processes", [True, False], ids=["child-processes", "in-process"])
+def test_sharded_runs_store_what_the_unsharded_pipeline_does(
+    mosquitto: MosquittoProcess, tmp_path: Path, processes: bool
 ) -> None:
     messages = recorded_input()
     reference = embedded_reference(messages, tmp_path / "reference.db")
@@ -155,14 +156,14 @@ def test_child_process_shards_store_what_the_unsharded_pipeline_does(
         "VIGIL_MQTT_CLIENT_ID": "vigil-sharded-test",
         "VIGIL_DATABASE_URL": f"sqlite:///{db}",
         "VIGIL_SHARDS": "2",
-        "VIGIL_SHARD_PROCESSES": "true",
+        "VIGIL_SHARD_PROCESSES": str(processes).lower(),
         "VIGIL_INGEST_CHUNK_MAX": "40",
     }
     run = VigilRun(env)
     run.start()
     try:
         assert run.process is not None
-        assert len(shard_children(run.process.pid)) == 2
+        assert len(shard_children(run.process.pid)) == (2 if processes else 0)
         publish(mosquitto, messages)
         wait_for(lambda: count_stored(db) == len(messages) - 3, 60, "every message stored")
         store = SqliteStore(db)
