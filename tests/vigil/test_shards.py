@@ -1,10 +1,10 @@
-"""The sharded embedded runner: routing, backpressure, child-process shards end to end.
+"""The sharded embedded runner: routing, backpressure, shards end to end.
 
 ``vigil run`` runs as a real child process against a private Mosquitto, with two
-shards (in child processes of their own, or threads in process); the recorded fleet of the Kafka tier test goes
-through it, and the stored alerts, scores and index values must equal the unsharded
-pipeline's. A shard killed with SIGKILL stops the runner (exit 5) and a restart
-stores every message once.
+shards (child processes of their own, or threads in process). The recorded fleet of
+the Kafka tier test goes through it, and the stored alerts, scores and index values
+must equal the unsharded pipeline's. A shard killed with SIGKILL stops the runner
+(exit 5), and a restart stores every message once.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from stream_processors.fleet import Fleet
 from tests.factories import T0, vitals_batch
 from tests.vigil.service_process import VigilRun, wait_for
 from tests.vigil.test_kafka_tier import (
+    count_stored,
     embedded_reference,
     publish,
     recorded_input,
@@ -132,12 +133,18 @@ def shard_children(pid: int) -> list[int]:
     ]
 
 
-def count_stored(db: Path) -> int:
-    store = SqliteStore(db)
-    try:
-        return store.count_messages()
-    finally:
-        store.close()
+def sharded_env(
+    mosquitto: MosquittoProcess, db: Path, *, processes: bool, chunk: int
+) -> dict[str, str]:
+    """``vigil run`` with two shards and small chunks, so chunks span both shards."""
+    return {
+        "VIGIL_MQTT_PORT": str(mosquitto.port),
+        "VIGIL_MQTT_CLIENT_ID": f"vigil-sharded-{db.stem}",
+        "VIGIL_DATABASE_URL": f"sqlite:///{db}",
+        "VIGIL_SHARDS": "2",
+        "VIGIL_SHARD_PROCESSES": str(processes).lower(),
+        "VIGIL_INGEST_CHUNK_MAX": str(chunk),
+    }
 
 
 @pytest.mark.mosquitto
@@ -151,15 +158,7 @@ def test_sharded_runs_store_what_the_unsharded_pipeline_does(
     assert reference["alerts"]
     assert reference["indices"]
     db = tmp_path / "sharded.db"
-    env = {
-        "VIGIL_MQTT_PORT": str(mosquitto.port),
-        "VIGIL_MQTT_CLIENT_ID": "vigil-sharded-test",
-        "VIGIL_DATABASE_URL": f"sqlite:///{db}",
-        "VIGIL_SHARDS": "2",
-        "VIGIL_SHARD_PROCESSES": str(processes).lower(),
-        "VIGIL_INGEST_CHUNK_MAX": "40",
-    }
-    run = VigilRun(env)
+    run = VigilRun(sharded_env(mosquitto, db, processes=processes, chunk=40))
     run.start()
     try:
         assert run.process is not None
@@ -172,7 +171,7 @@ def test_sharded_runs_store_what_the_unsharded_pipeline_does(
         store.close()
     finally:
         assert run.terminate() == 0
-    assert "shard" not in "".join(line for line in run.log if "ERROR" in line)
+    assert [line for line in run.log if "ERROR" in line] == []
 
 
 @pytest.mark.mosquitto
@@ -181,14 +180,7 @@ def test_a_killed_shard_stops_the_runner_and_a_restart_loses_nothing(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
     db = tmp_path / "sharded.db"
-    env = {
-        "VIGIL_MQTT_PORT": str(mosquitto.port),
-        "VIGIL_MQTT_CLIENT_ID": "vigil-shard-kill-test",
-        "VIGIL_DATABASE_URL": f"sqlite:///{db}",
-        "VIGIL_SHARDS": "2",
-        "VIGIL_SHARD_PROCESSES": "true",
-        "VIGIL_INGEST_CHUNK_MAX": "20",
-    }
+    env = sharded_env(mosquitto, db, processes=True, chunk=20)
     start = dt.datetime(2026, 11, 2, 7, 0, tzinfo=dt.UTC)
     messages = [
         (telemetry_topic(b.device_id), encode(b))
