@@ -126,8 +126,8 @@ class WellbeingState(msgspec.Struct, frozen=True, kw_only=True):
     day_hf: bytes = b""
     day_steps: int | None = None
     day_sleep_s: float | None = None
-    # The daily history, oldest first, packed (``packed_days``): 42 days as objects
-    # took 10 KB per wearer, as bytes 2 KB.
+    # The daily history, oldest first, packed (``packed_days``): a tuple of objects per
+    # day cost several times its bytes (``bench.stream`` measures the whole state).
     days: bytes = b""
     warned: dict[str, Warned] = msgspec.field(default_factory=dict)
 

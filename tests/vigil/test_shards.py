@@ -168,6 +168,7 @@ def test_sharded_runs_store_what_the_unsharded_pipeline_does(
         store = SqliteStore(db)
         wait_for(lambda: stored_outputs(store) == reference, 30, "the same outputs")
         assert store.unnotified_alerts() == []
+        assert sorted(d.reason for d in store.dead_letters()) == ["invalid_json", "invalid_schema"]
         store.close()
     finally:
         assert run.terminate() == 0
