@@ -171,8 +171,9 @@ SERIES: Literal["f", "d"] = "f"
 
 def packed(values: Iterable[float], typecode: Literal["f", "d"] = SERIES) -> bytes:
     """Floats as little-endian bytes: float32 (``SERIES``) or, with ``"d"``, float64."""
-    series = values if isinstance(values, array) and values.typecode == typecode else None
-    if series is None:
+    if isinstance(values, array) and values.typecode == typecode:
+        series = values
+    else:
         series = array(typecode, values)
     if sys.byteorder == "big":
         series = array(typecode, series)

@@ -161,10 +161,8 @@ class Pipeline:
 
     async def start(self) -> int:
         """Start the shards (each seeds its silence checks); return how many bands."""
-        seeded = 0
-        for shard in self.shards:
-            seeded += await shard.start()
-        return seeded
+        # Concurrently: a child-process shard spends most of its start importing.
+        return sum(await asyncio.gather(*(shard.start() for shard in self.shards)))
 
     async def run(self, source: MqttSource, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; chunks handed over are finished first.

@@ -28,7 +28,6 @@ from vigil.shards import (
     Ready,
     Reply,
     Ticked,
-    Work,
     framed,
     outcome,
     shard_of,
@@ -61,14 +60,8 @@ def serve(sock: socket.socket, work: ShardWork) -> None:
     """Answer jobs until the socket closes."""
     _send(sock, Ready(seeded=work.seed_silence_checks()))
     while (body := _receive(sock)) is not None:
-        job = JOB_DECODER.decode(body)
-        result = outcome(job, work)
-        if isinstance(job, Work):
-            assert not isinstance(result, list)  # noqa: S101
-            _send(sock, Done(report=result))
-        else:
-            assert isinstance(result, list)  # noqa: S101
-            _send(sock, Ticked(alerts=result))
+        result = outcome(JOB_DECODER.decode(body), work)
+        _send(sock, Ticked(alerts=result) if isinstance(result, list) else Done(report=result))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

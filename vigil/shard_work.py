@@ -112,10 +112,6 @@ class ShardWork:
         self._owns = owns or (lambda _device_id: True)
         self._rng = random.Random()  # noqa: S311 - jitter only
 
-    def now(self) -> dt.datetime:
-        """The receive clock's "now"."""
-        return self._clock()
-
     def decode(
         self,
         messages: Sequence[Message],

@@ -22,7 +22,6 @@ import collections
 import contextlib
 import datetime as dt
 import logging
-import os
 import socket
 import struct
 import sys
@@ -210,7 +209,6 @@ class ProcessShard:
                 pass_fds=(child.fileno(),),
                 # Ctrl-C reaches the runner only; the child ends when its socket closes.
                 start_new_session=True,
-                env=os.environ.copy(),
             )
         finally:
             child.close()
