@@ -51,3 +51,9 @@ def parse_topic(topic: str) -> tuple[TopicKind, str] | None:
     if len(parts) == 5 and parts[:3] == ["vigil", "v1", "gateway"] and parts[4] == "status":
         return TopicKind.GATEWAY_STATUS, parts[3]
     return None
+
+
+def is_gateway_status(topic: str) -> bool:
+    """Whether ``topic`` is a gateway's status topic."""
+    parsed = parse_topic(topic)
+    return parsed is not None and parsed[0] is TopicKind.GATEWAY_STATUS

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from schemas import Alert, AlertLevel
 from schemas.scores import IndexRecord
-from storage.records import DeadLetter, Heard, Received, ScoreRecord
+from storage.records import DeadLetter, Heard, Received, ScoreRecord, WearerRecord
 
 
 class StorageError(Exception):
@@ -126,4 +126,12 @@ class Store(Protocol):
         A runner that restarts seeds its silence checks with these, so a band that
         never speaks again is still noticed.
         """
+        ...
+
+    def put_wearer(self, device_id: str, profile: bytes) -> int:
+        """Store a wearer's profile (JSON, validated by the caller); its new revision."""
+        ...
+
+    def wearers_since(self, revision: int) -> list[WearerRecord]:
+        """Profiles written after ``revision``, in revision order."""
         ...

@@ -45,6 +45,7 @@ from storage.records import (
     Heard,
     Received,
     ScoreRecord,
+    WearerRecord,
     dedup_key,
     ecg_rows,
     event_row,
@@ -439,6 +440,34 @@ class PostgresStore:
             (since,),
         )
         return [Heard(device_id=r[0], received_at=r[1], gateway_id=r[2], risk=r[3]) for r in rows]
+
+    def put_wearer(self, device_id: str, profile: bytes) -> int:
+        with self._lock:
+            conn = self._connection()
+            try:
+                with conn.transaction():
+                    # Revisions must commit in the order they are drawn, or a reader that
+                    # saw a later one would skip an earlier one committed after it.
+                    conn.execute("LOCK TABLE wearers IN SHARE ROW EXCLUSIVE MODE")
+                    row = conn.execute(
+                        "INSERT INTO wearers (device_id, profile, updated_at) "
+                        "VALUES (%s, %s::jsonb, now()) ON CONFLICT (device_id) DO UPDATE SET "
+                        "profile = excluded.profile, updated_at = excluded.updated_at, "
+                        "revision = nextval('wearers_revision_seq') RETURNING revision",
+                        (device_id, profile.decode()),
+                    ).fetchone()
+            except psycopg.OperationalError as exc:
+                raise StorageUnavailable(str(exc)) from exc
+        assert row is not None  # noqa: S101 - RETURNING always yields the row
+        return int(row[0])
+
+    def wearers_since(self, revision: int) -> list[WearerRecord]:
+        rows = self._fetch(
+            "SELECT device_id, profile::text, revision FROM wearers WHERE revision > %s "
+            "ORDER BY revision",
+            (revision,),
+        )
+        return [WearerRecord(device_id=r[0], profile=r[1].encode(), revision=r[2]) for r in rows]
 
     def scores(self, device_id: str) -> list[ScoreRecord]:
         rows = self._fetch(

@@ -26,6 +26,14 @@ class Heard(msgspec.Struct, frozen=True, kw_only=True):
     risk: Risk | None  # of its newest stored score, if any
 
 
+class WearerRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A wearer's stored profile: JSON of ``WearerProfile``, and its write's revision."""
+
+    device_id: str
+    profile: bytes
+    revision: int
+
+
 def dedup_key(message: TelemetryBatchV1 | EventV1) -> tuple[str, int, int]:
     """``(device_id, boot_id, seq)``: unique per message a device ever sends."""
     return (message.device_id, message.boot_id, message.seq)
@@ -193,6 +201,7 @@ __all__ = [
     "ReadingLayout",
     "Received",
     "ScoreRecord",
+    "WearerRecord",
     "dedup_key",
     "ecg_rows",
     "event_row",

@@ -43,6 +43,7 @@ from storage.records import (
     Heard,
     Received,
     ScoreRecord,
+    WearerRecord,
     dedup_key,
     ecg_rows,
     event_row,
@@ -380,6 +381,28 @@ class SqliteStore:
             )
             for r in rows
         ]
+
+    def put_wearer(self, device_id: str, profile: bytes) -> int:
+        with self.transaction():  # the writer lock: revisions follow commit order
+            revision = self._conn.execute(
+                "SELECT COALESCE(MAX(revision), 0) + 1 FROM wearers"
+            ).fetchone()[0]
+            self._conn.execute(
+                "INSERT INTO wearers VALUES (?,?,?,?) ON CONFLICT (device_id) DO UPDATE SET "
+                "profile=excluded.profile, updated_at=excluded.updated_at, "
+                "revision=excluded.revision",
+                (device_id, profile.decode(), dt.datetime.now(dt.UTC).isoformat(), revision),
+            )
+        return int(revision)
+
+    def wearers_since(self, revision: int) -> list[WearerRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT device_id, profile, revision FROM wearers WHERE revision > ? "
+                "ORDER BY revision",
+                (revision,),
+            ).fetchall()
+        return [WearerRecord(device_id=r[0], profile=r[1].encode(), revision=r[2]) for r in rows]
 
     def scores(self, device_id: str) -> list[ScoreRecord]:
         with self._lock:

@@ -155,6 +155,47 @@ def _cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_wearer_set(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import open_store  # noqa: PLC0415
+    from vigil.profiles import ProfileError, encode_profile, load_profile  # noqa: PLC0415
+
+    path = Path(args.profile)
+    try:
+        profile = load_profile(path.read_bytes(), toml=path.suffix == ".toml")
+    except OSError as exc:
+        print(f"vigil: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ProfileError as exc:
+        print(f"vigil: {path}: {exc}", file=sys.stderr)
+        return 2
+    store = open_store(settings.database_url)
+    try:
+        store.migrate()
+        revision = store.put_wearer(args.device_id, encode_profile(profile))
+    finally:
+        store.close()
+    print(f"stored the profile of {args.device_id} (revision {revision})")
+    return 0
+
+
+def _cmd_wearer_show(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import open_store  # noqa: PLC0415
+
+    store = open_store(settings.database_url)
+    try:
+        store.migrate()
+        stored = [r for r in store.wearers_since(0) if r.device_id == args.device_id]
+    finally:
+        store.close()
+    if not stored:
+        print(
+            f"vigil: no profile stored for {args.device_id} (the default applies)", file=sys.stderr
+        )
+        return 1
+    print(json.dumps(json.loads(stored[-1].profile), indent=2, sort_keys=True))
+    return 0
+
+
 def _cmd_analyze_ecg(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.wfdb import WfdbError  # noqa: PLC0415
     from scoring.ecg import EcgError  # noqa: PLC0415
@@ -316,6 +357,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_schemas_export)
 
     _add_analysis_commands(sub)
+
+    wearer = sub.add_parser("wearer", help="wearer profiles: fences, conditions, at-risk mark")
+    wearer_sub = wearer.add_subparsers(dest="wearer_command", required=True)
+    wearer_set = wearer_sub.add_parser("set", help="store a profile from a .toml or .json file")
+    wearer_set.add_argument("device_id")
+    wearer_set.add_argument("profile", help="a WearerProfile as TOML (.toml) or JSON")
+    wearer_set.set_defaults(func=_cmd_wearer_set)
+    wearer_show = wearer_sub.add_parser("show", help="print a wearer's stored profile")
+    wearer_show.add_argument("device_id")
+    wearer_show.set_defaults(func=_cmd_wearer_show)
 
     dead = sub.add_parser("dead-letters", help="list the newest dead letters")
     dead.add_argument("--limit", type=int, default=20)

@@ -34,6 +34,7 @@ from stream_processors.fleet import Fleet
 from stream_processors.geofence import Fence
 from vigil.embedded_broker import embedded_broker
 from vigil.pipeline import Pipeline, alert_counts_json
+from vigil.profiles import ProfileBook, encode_profile
 from vigil.settings import Settings
 from vigil.shard_work import ShardWork
 from vigil.shards import LocalShard
@@ -174,8 +175,13 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
     with _database(options.db_path) as db_path:
         store = SqliteStore(db_path)
         store.migrate()
-        fleet = Fleet(settings.processor(), lambda device: profiles.get(device, WearerProfile()))
-        pipeline = Pipeline(store, [LocalShard(ShardWork(store, fleet))], [notifier])
+        # The carers' set-up goes through the store, as ``vigil wearer set`` puts it.
+        for device, profile in profiles.items():
+            store.put_wearer(device, encode_profile(profile))
+        book = ProfileBook(store, refresh_s=settings.profile_refresh_s)
+        fleet = Fleet(settings.processor(), book)
+        work = ShardWork(store, fleet, profiles=book)
+        pipeline = Pipeline(store, [LocalShard(work)], [notifier])
         await pipeline.start()
         async with embedded_broker() as port:
             mqtt = MqttSettings(port=port, protocol="3.1.1", client_id="vigil-demo-ingest")

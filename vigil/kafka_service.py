@@ -10,6 +10,7 @@ import sys
 from alerting.console import ConsoleNotifier
 from ingest.mqtt.errors import NotAuthorized
 from storage import StorageError, open_store
+from vigil.profiles import ProfileBook
 from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,10 @@ log = logging.getLogger(__name__)
 
 async def bridge_service(settings: Settings) -> int:
     """Forward MQTT to Kafka until SIGINT or SIGTERM."""
-    from vigil.kafka_bridge import run_bridge  # noqa: PLC0415 - Kafka is an optional extra
+    from vigil.kafka_bridge import (  # noqa: PLC0415 - Kafka is an optional extra
+        BridgeTiming,
+        run_bridge,
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -29,7 +33,10 @@ async def bridge_service(settings: Settings) -> int:
             settings.kafka_bootstrap,
             settings.kafka_topics(),
             stop,
-            settings.ingest_chunk_max,
+            chunk_max=settings.ingest_chunk_max,
+            timing=BridgeTiming(
+                heartbeat_s=settings.bridge_heartbeat_s, catch_up_s=settings.catch_up_s
+            ),
         )
     except NotAuthorized as exc:
         log.error("MQTT: %s", exc)  # noqa: TRY400
@@ -45,17 +52,17 @@ def worker_service(settings: Settings, *, sink: bool = True) -> int:
     from vigil.kafka_worker import Sink, WorkerConfig, build_app  # noqa: PLC0415
 
     topics = settings.kafka_topics()
-    storage_sink = None
-    if sink:
-        try:
-            store = open_store(settings.database_url)
-            applied = store.migrate()
-        except StorageError as exc:
-            log.error("storage: %s", exc)  # noqa: TRY400
-            return 3
-        if applied:
-            log.info("applied migrations: %s", ", ".join(applied))
-        storage_sink = Sink(store, topics, [ConsoleNotifier(sys.stdout)])
+    # The store holds the wearer profiles every worker reads, and takes the sink's writes.
+    try:
+        store = open_store(settings.database_url)
+        applied = store.migrate()
+    except StorageError as exc:
+        log.error("storage: %s", exc)  # noqa: TRY400
+        return 3
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    profiles = ProfileBook(store, refresh_s=settings.profile_refresh_s)
+    storage_sink = Sink(store, topics, [ConsoleNotifier(sys.stdout)]) if sink else None
     config = WorkerConfig(
         bootstrap=settings.kafka_bootstrap,
         topics=topics,
@@ -66,8 +73,12 @@ def worker_service(settings: Settings, *, sink: bool = True) -> int:
         rebalance_timeout_s=settings.kafka_rebalance_timeout_s,
         heartbeat_s=settings.kafka_heartbeat_s,
         processor=settings.processor(),
+        bridge_heartbeat_s=settings.bridge_heartbeat_s,
+        silence_tick_s=settings.silence_tick_s,
     )
-    app = build_app(config, sink=storage_sink)
+    app = build_app(
+        config, profiles=profiles, refresh_profiles=profiles.refresh_if_due, sink=storage_sink
+    )
     # What ``faust -A ... worker`` does to an app before starting it.
     app.finalize()
     app.worker_init()

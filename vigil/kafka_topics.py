@@ -3,7 +3,11 @@
 ``vigil bridge`` forwards each MQTT message unchanged, in a ``Forwarded`` envelope with
 its MQTT topic and receive time, to ``<prefix>.ingest`` keyed by the device (or
 gateway) id from the MQTT topic, so one device's messages stay in one partition and
-in order. ``vigil worker`` validates them (the same ``intake`` as the embedded runner)
+in order. A gateway's status also goes, as an ``observe`` copy, to every partition: any
+band may be behind that gateway when its silence is classified. Every few seconds the
+bridge sends each partition a ``heartbeat`` saying whether it is receiving from MQTT, so
+a worker tells a silent band from a silent bridge (``vigil/kafka_silence.py``).
+``vigil worker`` validates them (the same ``intake`` as the embedded runner)
 and writes what the processors produce to ``<prefix>.scores``, ``.alerts``,
 ``.indices`` and ``.dead-letters``, keyed by device id, as JSON.
 """
@@ -11,6 +15,7 @@ and writes what the processors produce to ``<prefix>.scores``, ``.alerts``,
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 import msgspec
 
@@ -24,6 +29,12 @@ class Forwarded(msgspec.Struct, frozen=True, array_like=True):
     received_at: dt.datetime
     payload: bytes
     size: int | None = None  # the size on the wire when only the payload's head was kept
+    # "observe": a gateway status copied to every partition (stored by its own record);
+    # "heartbeat": the bridge's clock, payload b"1" while it is receiving, else b"0".
+    kind: Literal["message", "observe", "heartbeat"] = "message"
+
+
+HEARTBEAT_TOPIC = "$vigil/bridge-heartbeat"  # "$" topics are the broker's: no band sends one
 
 
 class KafkaTopics(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +74,11 @@ class KafkaTopics(msgspec.Struct, frozen=True, kw_only=True):
         return f"{self.app_id}-device_state-changelog"
 
     @property
+    def contact_changelog(self) -> str:
+        """The band contact table's changelog (silence checks)."""
+        return f"{self.app_id}-device_contact-changelog"
+
+    @property
     def leader(self) -> str:
         """Faust's leader-election topic (unused, but Faust subscribes to it)."""
         return f"{self.app_id}-__assignor-__leader"
@@ -74,7 +90,13 @@ class KafkaTopics(msgspec.Struct, frozen=True, kw_only=True):
 
     def all(self) -> tuple[str, ...]:
         """Every topic the tier uses, for a broker that cannot create topics itself."""
-        return (self.ingest, *self.outputs, self.state_changelog, self.leader)
+        return (
+            self.ingest,
+            *self.outputs,
+            self.state_changelog,
+            self.contact_changelog,
+            self.leader,
+        )
 
 
 def partition_key(mqtt_topic: str) -> bytes:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import faust
@@ -46,8 +46,10 @@ from schemas.scores import IndexRecord, ScoreRecord
 from storage.base import Store
 from stream_processors.device import ProcessorSettings, WearerProfile
 from stream_processors.event_time import OrderedState, step_in_order
+from stream_processors.silence import Contact, observe, observe_gateway
 from stream_processors.state_codec import decode_state, encode_state
 from vigil.delivery import deliver
+from vigil.kafka_silence import Beat, Watch, check_silence
 from vigil.kafka_topics import Forwarded, KafkaTopics, decode_forwarded
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,8 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     rebalance_timeout_s: float = 10.0
     heartbeat_s: float = 3.0
     processor: ProcessorSettings = ProcessorSettings()
+    bridge_heartbeat_s: float = 5.0  # the bridge's (VIGIL_BRIDGE_HEARTBEAT_S)
+    silence_tick_s: float = 15.0
 
 
 class Output(msgspec.Struct, frozen=True, array_like=True):
@@ -83,6 +87,7 @@ class Processed(msgspec.Struct, frozen=True, kw_only=True):
 
     outputs: list[Output]
     states: dict[str, tuple[int, OrderedState]]  # device -> (partition, new state)
+    contacts: dict[str, tuple[int, Contact]] = msgspec.field(default_factory=dict)
     too_late: int = 0
     duplicates: int = 0
 
@@ -96,6 +101,10 @@ class StateTable(Protocol):
 
     def put(self, partition: int, key: bytes, value: bytes) -> None:
         """Store ``value``, its changelog record in ``partition``."""
+        ...
+
+    def items(self) -> Iterable[tuple[bytes, bytes]]:
+        """Every key and value held here (the partitions this worker has had)."""
         ...
 
 
@@ -120,6 +129,11 @@ class FaustStateTable:
         """Write the local store and send the changelog record."""
         self._table.send_changelog(partition, key, value)
         self._table.data[key] = value
+
+    def items(self) -> Iterable[tuple[bytes, bytes]]:
+        """Every key and value of the local store."""
+        items: Iterable[tuple[bytes, bytes]] = self._table.data.items()
+        return items
 
 
 class DeviceStates:
@@ -162,13 +176,20 @@ def _dead_letter(topics: KafkaTopics, key: bytes, letter: DeadLetter) -> Output:
 def process_chunk(
     records: Sequence[tuple[int, bytes]],
     states: DeviceStates,
+    watch: Watch,
+    *,
     topics: KafkaTopics,
     profiles: Profiles,
     settings: ProcessorSettings,
 ) -> Processed:
-    """Validate and process ``(partition, value)`` records (pure but for reading states)."""
+    """Validate and process ``(partition, value)`` records (pure but for reading states).
+
+    Heartbeats and gateway statuses update ``watch`` at once: they are facts about
+    the bridge and gateways, true whether or not this chunk's outputs get written.
+    """
     outputs: list[Output] = []
     staged: dict[str, tuple[int, OrderedState]] = {}
+    contacts: dict[str, tuple[int, Contact]] = {}
     too_late = duplicates = 0
     for partition, value in records:
         try:
@@ -184,15 +205,26 @@ def process_chunk(
             )
             outputs.append(_dead_letter(topics, b"", letter))
             continue
+        if item.kind == "heartbeat":
+            watch.beats[partition] = Beat(item.received_at, item.payload == b"1")
+            continue
         received = intake(item.topic, item.payload, item.received_at, size=item.size)
         if isinstance(received, DeadLetter):
-            outputs.append(_dead_letter(topics, item.topic.encode(), received))
+            if item.kind == "message":  # a copy's original is dead-lettered once
+                outputs.append(_dead_letter(topics, item.topic.encode(), received))
             continue
         message = received.message
         if isinstance(message, GatewayStatusV1):
-            continue  # stored by the sink; gateway status drives no processor yet
+            if item.kind == "observe":  # the original is stored by the sink
+                watch.gateways[message.gateway_id] = observe_gateway(message, item.received_at)
+            continue
         device = message.device_id
         key = device.encode()
+        contact = contacts[device][1] if device in contacts else watch.contact(device)
+        contact, resolved = observe(contact, message, item.received_at)
+        contacts[device] = (partition, contact)
+        if resolved is not None:
+            outputs.append(Output(topics.alerts, key, msgspec.json.encode(resolved)))
         state = staged[device][1] if device in staged else states.get(device)
         try:
             result = step_in_order(state, message, profiles(device), settings)
@@ -213,7 +245,13 @@ def process_chunk(
         outputs.extend(Output(topics.scores, key, msgspec.json.encode(s)) for s in result.scores)
         outputs.extend(Output(topics.alerts, key, msgspec.json.encode(a)) for a in result.alerts)
         outputs.extend(Output(topics.indices, key, msgspec.json.encode(i)) for i in result.indices)
-    return Processed(outputs=outputs, states=staged, too_late=too_late, duplicates=duplicates)
+    return Processed(
+        outputs=outputs,
+        states=staged,
+        contacts=contacts,
+        too_late=too_late,
+        duplicates=duplicates,
+    )
 
 
 class Sink:
@@ -238,6 +276,8 @@ class Sink:
                     item: Forwarded = decode_forwarded(value)
                 except msgspec.DecodeError:
                     continue  # the process agent dead-letters it
+                if item.kind != "message":
+                    continue  # heartbeats and copies: for the processors only
                 received = intake(item.topic, item.payload, item.received_at, size=item.size)
                 if isinstance(received, Received):
                     messages.append(received)
@@ -301,10 +341,15 @@ def build_app(
     config: WorkerConfig,
     *,
     profiles: Profiles | None = None,
+    refresh_profiles: Callable[[], None] | None = None,
     sink: Sink | None = None,
 ) -> faust.App:
-    """The Faust app: the ``process`` agent, its state table, and the ``sink`` agent."""
-    profiles = profiles or (lambda _device_id: WearerProfile())
+    """The Faust app: the ``process`` agent, its tables, the silence timer, the ``sink``.
+
+    ``refresh_profiles`` (a ``ProfileBook``'s ``refresh_if_due``) runs in a thread
+    before each chunk and each silence check.
+    """
+    profile_of = profiles or (lambda _device_id: WearerProfile())
     topics = config.topics
     app = faust.App(
         topics.app_id,
@@ -322,29 +367,73 @@ def build_app(
     )
     ingest = app.topic(topics.ingest, schema=raw_schema(), partitions=config.partitions)
     out = {name: app.topic(name, schema=raw_schema()) for name in topics.outputs}
-    # bytes key and value types make the changelog raw (Faust derives a table's
-    # serializers from its types, not from a schema; without them it writes JSON).
-    table = app.Table(
-        "device_state",
-        default=None,
-        partitions=config.partitions,
-        key_type=bytes,
-        value_type=bytes,
-    )
-    states = DeviceStates(FaustStateTable(table), profiles, config.processor)
+
+    def table(name: str) -> FaustStateTable:
+        # bytes key and value types make the changelog raw (Faust derives a table's
+        # serializers from its types, not from a schema; without them it writes JSON).
+        return FaustStateTable(
+            app.Table(
+                name, default=None, partitions=config.partitions, key_type=bytes, value_type=bytes
+            )
+        )
+
+    states = DeviceStates(table("device_state"), profile_of, config.processor)
+    watch = Watch(table("device_contact"), config.bridge_heartbeat_s)
+    # The agent and the silence timer take turns: each reads contacts, awaits its
+    # sends, then writes contacts; interleaved, one would overwrite the other's.
+    turn = asyncio.Lock()
+
+    async def refresh() -> None:
+        if refresh_profiles is not None:
+            await asyncio.to_thread(refresh_profiles)
+
+    async def send_all(outputs: Sequence[Output]) -> None:
+        pending = [await out[o.topic].send(key=o.key, value=o.value) for o in outputs]
+        if pending:
+            await asyncio.gather(*pending)  # acknowledged before the states move on
 
     @app.agent(ingest, name="process")
     async def process(stream: Any) -> None:
         async for events in stream.take_events(config.chunk_max, within=config.chunk_within_s):
-            records = [(e.message.partition, e.value) for e in events]
-            result = process_chunk(records, states, topics, profiles, config.processor)
-            pending = [await out[o.topic].send(key=o.key, value=o.value) for o in result.outputs]
-            if pending:
-                await asyncio.gather(*pending)  # acknowledged before the states move on
-            for device, (partition, state) in result.states.items():
-                states.put(device, partition, state)
+            await refresh()
+            async with turn:
+                records = [(e.message.partition, e.value) for e in events]
+                result = process_chunk(
+                    records,
+                    states,
+                    watch,
+                    topics=topics,
+                    profiles=profile_of,
+                    settings=config.processor,
+                )
+                await send_all(result.outputs)
+                for device, (partition, state) in result.states.items():
+                    states.put(device, partition, state)
+                for device, (partition, contact) in result.contacts.items():
+                    watch.put(device, partition, contact)
             if result.too_late:
                 log.info("%d batches beyond the lateness bound: not scored", result.too_late)
+
+    @app.timer(interval=config.silence_tick_s, name="silence")  # type: ignore[untyped-decorator]
+    async def silence() -> None:
+        await refresh()
+        partitions = {
+            tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.ingest
+        }
+        async with turn:
+            raised = check_silence(
+                watch,
+                partitions,
+                states=states.get,
+                profiles=profile_of,
+                settings=config.processor,
+                now=dt.datetime.now(dt.UTC),
+            )
+            await send_all(
+                [Output(topics.alerts, d.encode(), msgspec.json.encode(a)) for d, _, _, a in raised]
+            )
+            for device, partition, contact, _ in raised:
+                watch.put(device, partition, contact)
 
     if sink is not None:
         sink_channel = app.topic(topics.ingest, *topics.outputs, schema=raw_schema())

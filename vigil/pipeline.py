@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
@@ -93,12 +92,7 @@ class Pipeline:
 
     def backend_ok(self, source: MqttSource) -> bool:
         """Whether silence can be blamed on the bands: connected, caught up, not queued up."""
-        since = source.connected_since
-        return (
-            since is not None
-            and time.monotonic() - since >= self._catch_up_s
-            and source.pending() < self._max_chunk
-        )
+        return source.receiving(self._catch_up_s, self._max_chunk)
 
     async def _hand_over(self, messages: list[Inbound], jobs: Sequence[Job | None]) -> None:
         """Queue each shard its job (waiting for room: backpressure), then track them."""

@@ -14,6 +14,7 @@ from schemas.topics import INGEST_FILTERS
 from storage import StorageError, Store, open_store
 from stream_processors.fleet import Fleet
 from vigil.pipeline import Pipeline
+from vigil.profiles import ProfileBook
 from vigil.settings import Settings
 from vigil.shard_work import ShardWork
 from vigil.shards import LocalShard, ProcessShard, Shard, ShardError, shard_of
@@ -33,10 +34,14 @@ def make_shards(settings: Settings, store: Store) -> list[Shard]:
     shards: list[Shard] = []
     for i in range(count):
         own = i > 0
+        shard_store = open_store(settings.database_url) if own else store
+
+        def owns(device_id: str, i: int = i) -> bool:
+            return shard_of(device_id, count) == i
+
+        profiles = ProfileBook(shard_store, refresh_s=settings.profile_refresh_s, owns=owns)
         work = ShardWork(
-            open_store(settings.database_url) if own else store,
-            Fleet(settings.processor()),
-            owns=lambda device_id, i=i: shard_of(device_id, count) == i,  # type: ignore[misc]
+            shard_store, Fleet(settings.processor(), profiles), owns=owns, profiles=profiles
         )
         shards.append(LocalShard(work, capacity=settings.shard_queue, close_store=own))
     return shards
@@ -61,6 +66,8 @@ async def run_service(settings: Settings) -> int:
         make_shards(settings, store),
         [ConsoleNotifier(sys.stdout)],
         max_chunk=settings.ingest_chunk_max,
+        tick_every_s=settings.silence_tick_s,
+        catch_up_s=settings.catch_up_s,
     )
     try:
         seeded = await pipeline.start()

@@ -12,7 +12,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.mqtt.source import MqttSettings
+from schemas.scores import Risk
 from stream_processors.device import ProcessorSettings
+from stream_processors.silence import SilenceSettings
 from vigil.kafka_topics import KafkaTopics
 
 
@@ -50,6 +52,23 @@ class Settings(BaseSettings):
         default=2, ge=1, le=100, description="chunks queued per shard before ingest waits"
     )
 
+    profile_refresh_s: float = Field(
+        default=30.0, gt=0, description="how often runners re-read changed wearer profiles"
+    )
+
+    catch_up_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="after (re)connecting, how long before a band's silence is its own",
+    )
+    silence_tick_s: float = Field(
+        default=15.0, gt=0, description="how often silent bands are checked for signal lost"
+    )
+    signal_lost_after_s: dict[Risk, float] = Field(
+        default_factory=lambda: dict(SilenceSettings().after_s),
+        description='silence allowed per NEWS2 risk before "signal lost" (JSON)',
+    )
+
     freshness_s: float = Field(default=300.0, gt=0)
     sustain_s: float = Field(default=120.0, ge=0)
     clear_after_s: float = Field(default=600.0, ge=0)
@@ -79,6 +98,9 @@ class Settings(BaseSettings):
     kafka_session_timeout_s: float = Field(default=10.0, gt=0)
     kafka_rebalance_timeout_s: float = Field(default=10.0, gt=0)
     kafka_heartbeat_s: float = Field(default=3.0, gt=0)
+    bridge_heartbeat_s: float = Field(
+        default=5.0, gt=0, description="how often the bridge tells each partition it is receiving"
+    )
     worker_chunk_max: int = Field(default=500, ge=1, le=10_000)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -113,4 +135,5 @@ class Settings(BaseSettings):
             score_every_s=self.score_every_s,
             flat_after_s=self.flat_after_s,
             lateness_s=self.lateness_s,
+            silence=SilenceSettings(after_s=self.signal_lost_after_s),
         )

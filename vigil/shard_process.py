@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from storage import open_store
 from stream_processors.fleet import Fleet
+from vigil.profiles import ProfileBook
 from vigil.settings import Settings
 from vigil.shard_work import ShardWork
 from vigil.shards import (
@@ -79,12 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sock = socket.socket(fileno=args.fd)
     store = open_store(settings.database_url)
+    index, count = int(args.index), int(args.count)
+
+    def owns(device_id: str) -> bool:
+        return shard_of(device_id, count) == index
+
     try:
-        work = ShardWork(
-            store,
-            Fleet(settings.processor()),
-            owns=lambda device_id: shard_of(device_id, args.count) == args.index,
-        )
+        profiles = ProfileBook(store, refresh_s=settings.profile_refresh_s, owns=owns)
+        work = ShardWork(store, Fleet(settings.processor(), profiles), owns=owns, profiles=profiles)
         serve(sock, work)
     finally:
         store.close()

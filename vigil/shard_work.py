@@ -29,6 +29,7 @@ from schemas import Alert, GatewayStatusV1, TelemetryBatchV1, encode
 from schemas.records import DeadLetter, Received
 from storage.base import StorageUnavailable, Store
 from stream_processors.fleet import Fleet, Plan
+from vigil.profiles import ProfileBook
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,11 @@ class ShardWork:
         clock: Callable[[], dt.datetime] = utc_now,
         retry_max_s: float = 10.0,
         owns: Callable[[str], bool] | None = None,
+        profiles: ProfileBook | None = None,
     ) -> None:
         self.store = store
         self.fleet = fleet
+        self.profiles = profiles  # the fleet's profile source, refreshed here
         self._clock = clock
         self._retry_max_s = retry_max_s
         self._owns = owns or (lambda _device_id: True)
@@ -212,6 +215,8 @@ class ShardWork:
         observe: Sequence[Message] = (),
     ) -> ChunkReport:
         """Decode, commit (retrying while the store is unavailable), adopt; the report."""
+        if self.profiles is not None:
+            self.profiles.refresh_if_due()
         decoded = self.decode(messages, received_at, observe)
         attempt = 0
         while True:
@@ -239,6 +244,8 @@ class ShardWork:
 
     def tick(self, backend_ok: bool) -> list[Alert]:
         """Check this shard's bands for a lost signal; the new alerts."""
+        if self.profiles is not None:
+            self.profiles.refresh_if_due()  # a wearer just marked at risk is checked now
         try:
             plan, new_alerts = self.commit_tick(backend_ok)
         except StorageUnavailable as exc:

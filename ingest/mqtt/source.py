@@ -372,6 +372,18 @@ class MqttSource:
         """Messages received and not yet taken by ``receive``."""
         return len(self._queue)
 
+    def receiving(self, catch_up_s: float, max_pending: int) -> bool:
+        """Connected for ``catch_up_s`` (the backlog since reconnecting is in) and keeping up.
+
+        When this is false a band's silence may be the pipeline's own, not the band's.
+        """
+        since = self.connected_since
+        return (
+            since is not None
+            and time.monotonic() - since >= catch_up_s
+            and self.pending() < max_pending
+        )
+
     def ack(self, messages: Sequence[Inbound]) -> int:
         """Acknowledge stored messages; return how many PUBACKs were sent.
 

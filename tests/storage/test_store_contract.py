@@ -380,3 +380,17 @@ def test_last_heard_gives_each_bands_newest_message_and_risk(store: Store) -> No
         ("wb-2", None, None),
     ]
     assert heard[0].received_at == T0 + 5 * minute
+
+
+def test_wearer_profiles_are_read_back_by_revision(store: Store) -> None:
+    first = store.put_wearer("wb-1", b'{"at_risk": true}')
+    second = store.put_wearer("wb-2", b'{"tz": "Europe/Paris"}')
+    assert second > first
+    everything = store.wearers_since(0)
+    assert [(w.device_id, w.revision) for w in everything] == [("wb-1", first), ("wb-2", second)]
+    third = store.put_wearer("wb-1", b'{"at_risk": false}')
+    changed = store.wearers_since(second)
+    assert [(w.device_id, w.revision) for w in changed] == [("wb-1", third)]
+    assert msgspec.json.decode(changed[0].profile) == {"at_risk": False}
+    assert [w.device_id for w in store.wearers_since(0)] == ["wb-2", "wb-1"]  # one each
+    assert store.wearers_since(third) == []

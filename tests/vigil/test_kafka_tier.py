@@ -23,13 +23,17 @@ import pytest
 from device_sim.publisher import FleetPlan, MqttPublisher, recorded_fleet
 from device_sim.scenario import load_scenario
 from ingest.mqtt.source import Inbound
+from schemas import Alert, encode
 from schemas.topics import telemetry_topic
 from storage.sqlite import SqliteStore
-from stream_processors.device import ProcessorSettings
+from stream_processors.device import ProcessorSettings, WearerProfile
 from stream_processors.fleet import Fleet
+from tests.factories import vitals_batch
 from tests.vigil.service_process import VigilRun, wait_for
+from vigil.demo import wearer_profile
 from vigil.kafka_topics import KafkaTopics
 from vigil.local_servers import MosquittoProcess
+from vigil.profiles import ProfileBook, encode_profile
 from vigil.shard_work import ShardWork
 
 pytest.importorskip("faust", reason="the Kafka tier needs the [kafka] extra (dev installs it)")
@@ -78,11 +82,20 @@ def stored_outputs(store: SqliteStore) -> Outputs:
     }
 
 
-def embedded_reference(messages: list[tuple[str, bytes]], db: Path) -> Outputs:
-    """The embedded runner's pipeline over the same input, in chunks as MQTT gives them."""
+def store_profiles(db: Path) -> None:
+    """The wandering wearer's fence, stored as ``vigil wearer set`` stores it."""
     store = SqliteStore(db)
     store.migrate()
-    work = ShardWork(store, Fleet(ProcessorSettings()))
+    store.put_wearer("wb-0002", encode_profile(wearer_profile(load_scenario("wandering"))))
+    store.close()
+
+
+def embedded_reference(messages: list[tuple[str, bytes]], db: Path) -> Outputs:
+    """The embedded runner's pipeline over the same input, in chunks as MQTT gives them."""
+    store_profiles(db)
+    store = SqliteStore(db)
+    book = ProfileBook(store)
+    work = ShardWork(store, Fleet(ProcessorSettings(), book), profiles=book)
     for at in range(0, len(messages), 50):
         chunk = [
             Inbound(topic=t, payload=p, qos=1, mid=i, generation=0)
@@ -91,6 +104,7 @@ def embedded_reference(messages: list[tuple[str, bytes]], db: Path) -> Outputs:
         work.process(chunk)
     outputs = stored_outputs(store)
     assert store.count_messages() == len(messages) - 3  # two malformed, one repeat
+    assert any(a.source == "geofence" for a in store.alerts("wb-0002")), "the fence is used"
     store.close()
     return outputs
 
@@ -150,9 +164,7 @@ def test_the_kafka_tier_matches_the_embedded_runner_across_a_worker_kill(
     accepted = len(messages) - 3
 
     db = tmp_path / "kafka.db"
-    early = SqliteStore(db)
-    early.migrate()  # so the test can count rows before a worker has started
-    early.close()
+    store_profiles(db)  # and the test can count rows before a worker has started
     env = tier_env(kafka, mosquitto, db)
     bridge = VigilRun(env, ("bridge",), ready="bridging")
     first = VigilRun(env, ("worker",), ready=None)
@@ -190,3 +202,51 @@ def test_the_kafka_tier_matches_the_embedded_runner_across_a_worker_kill(
     assert outputs["scores"] == reference["scores"]
     assert outputs["indices"] == reference["indices"]
     assert unnotified == []
+
+
+def test_workers_raise_signal_lost_from_the_bridges_heartbeats(
+    kafka: MockKafka, mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """A silent band at risk is alerted; a silent bridge is not blamed on the bands."""
+    db = tmp_path / "kafka.db"
+    store = SqliteStore(db)
+    store.migrate()
+    store.put_wearer("wb-1", encode_profile(WearerProfile(at_risk=True)))
+    env = {
+        **tier_env(kafka, mosquitto, db),
+        "VIGIL_SIGNAL_LOST_AFTER_S": '{"medium": 10}',  # at risk counts as medium at least
+        "VIGIL_SILENCE_TICK_S": "0.5",
+        "VIGIL_BRIDGE_HEARTBEAT_S": "1",  # a partition without one for 3 s is not receiving
+        "VIGIL_CATCH_UP_S": "0",
+    }
+    now = dt.datetime.now(dt.UTC)
+
+    def batch(device: str, seq: int) -> tuple[str, bytes]:
+        at = now + dt.timedelta(seconds=seq)
+        return telemetry_topic(device), encode(vitals_batch(seq, device_id=device, at=at))
+
+    def lost(device: str) -> list[Alert]:
+        return [a for a in store.alerts(device) if a.source == "signal_lost"]
+
+    bridge = VigilRun(env, ("bridge",), ready="bridging")
+    worker = VigilRun(env, ("worker",), ready=None)
+    bridge.start()
+    worker.start()
+    try:
+        publish(mosquitto, [batch("wb-1", 1), batch("wb-2", 1)])
+        wait_for(lambda: any(a.change == "raised" for a in lost("wb-1")), 60, "signal lost")
+        assert lost("wb-2") == [], "wb-2's wearer is not at risk"
+        publish(mosquitto, [batch("wb-1", 2)])
+        wait_for(lambda: any(a.change == "resolved" for a in lost("wb-1")), 30, "resolved")
+        bridge.terminate()  # from now on wb-1's silence is the bridge's
+        time.sleep(15)
+        assert len(lost("wb-1")) == 2, "nothing raised while the bridge was down"
+        bridge = VigilRun(env, ("bridge",), ready="bridging")
+        bridge.start()
+        wait_for(lambda: len(lost("wb-1")) == 3, 30, "signal lost once the bridge is back")
+    finally:
+        worker.terminate()
+        if bridge.alive():
+            bridge.terminate()
+        store.close()
+    assert [line for line in worker.log if "ERROR" in line] == []

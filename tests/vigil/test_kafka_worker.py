@@ -22,7 +22,16 @@ from schemas.topics import gateway_status_topic, telemetry_topic
 from storage.sqlite import SqliteStore
 from stream_processors.device import ProcessorSettings, WearerProfile
 from stream_processors.fleet import Fleet
-from vigil.kafka_topics import Forwarded, KafkaTopics, decode_forwarded, encode_forwarded
+from stream_processors.silence import Contact
+from tests.factories import vitals_batch
+from vigil.kafka_silence import Watch, check_silence
+from vigil.kafka_topics import (
+    HEARTBEAT_TOPIC,
+    Forwarded,
+    KafkaTopics,
+    decode_forwarded,
+    encode_forwarded,
+)
 from vigil.kafka_worker import DeviceStates, Output, Processed, Sink, process_chunk
 
 pytest.importorskip("faust", reason="the Kafka tier needs the [kafka] extra (dev installs it)")
@@ -46,6 +55,9 @@ class DictTable:
         self.data[key] = value
         self.partitions[key] = partition
 
+    def items(self) -> list[tuple[bytes, bytes]]:
+        return list(self.data.items())
+
 
 def forwarded(topic: str, payload: bytes) -> bytes:
     return encode_forwarded(Forwarded(topic, RECEIVED, payload))
@@ -65,10 +77,22 @@ def deteriorating() -> list[tuple[str, bytes]]:
     return recorded_fleet(plan, dt.datetime(2026, 11, 2, 7, tzinfo=dt.UTC))
 
 
-def run(records: list[tuple[int, bytes]], states: DeviceStates) -> Processed:
-    result = process_chunk(records, states, TOPICS, lambda _d: WearerProfile(), SETTINGS)
+def run(
+    records: list[tuple[int, bytes]], states: DeviceStates, watch: Watch | None = None
+) -> Processed:
+    watch = watch or Watch(DictTable(), heartbeat_s=5.0)
+    result = process_chunk(
+        records,
+        states,
+        watch,
+        topics=TOPICS,
+        profiles=lambda _d: WearerProfile(),
+        settings=SETTINGS,
+    )
     for device, (partition, state) in result.states.items():
         states.put(device, partition, state)
+    for device, (partition, contact) in result.contacts.items():
+        watch.put(device, partition, contact)
     return result
 
 
@@ -169,4 +193,87 @@ def test_a_stray_record_on_an_output_topic_is_a_dead_letter_not_a_stuck_sink(
         (TOPICS.scores, "bad_output_record"),
     ]
     assert len(store.scores("wb-0001")) + len(store.scores("wb-0002")) == len(scores)
+    store.close()
+
+
+def beat(at: dt.datetime, *, receiving: bool = True) -> bytes:
+    payload = b"1" if receiving else b"0"
+    return encode_forwarded(Forwarded(HEARTBEAT_TOPIC, at, payload, kind="heartbeat"))
+
+
+def band(device: str, seq: int, gateway: str = "gw-1") -> bytes:
+    batch = msgspec.structs.replace(
+        vitals_batch(seq, device_id=device, at=RECEIVED), gateway_id=gateway
+    )
+    return forwarded(telemetry_topic(device), encode(batch))
+
+
+def silence_at(
+    watch: Watch, states: DeviceStates, now: dt.datetime, profiles: dict[str, WearerProfile]
+) -> list[tuple[str, int, Contact, Alert]]:
+    return check_silence(
+        watch,
+        {0, 1},
+        states=states.get,
+        profiles=lambda d: profiles.get(d, WearerProfile()),
+        settings=SETTINGS,
+        now=now,
+    )
+
+
+def test_a_worker_raises_signal_lost_only_while_the_bridge_says_it_is_receiving() -> None:
+    profiles = {"wb-1": WearerProfile(at_risk=True), "wb-2": WearerProfile(at_risk=True)}
+    watch = Watch(DictTable(), heartbeat_s=5.0)
+    states = DeviceStates(DictTable(), lambda d: profiles[d], SETTINGS)
+    run([(0, band("wb-1", 1)), (1, band("wb-2", 1))], states, watch)
+    later = RECEIVED + dt.timedelta(minutes=16)  # at risk: medium, 15 minutes allowed
+    assert silence_at(watch, states, later, profiles) == [], "no heartbeat yet"
+    run(
+        [(0, beat(later - dt.timedelta(seconds=4))), (1, beat(later, receiving=False))],
+        states,
+        watch,
+    )
+    raised = silence_at(watch, states, later, profiles)
+    assert [(d, p, a.source) for d, p, _c, a in raised] == [("wb-1", 0, "signal_lost")]
+    assert silence_at(watch, states, later + dt.timedelta(seconds=16), profiles) == [], (
+        "a heartbeat older than three intervals: the bridge or this worker is behind"
+    )
+    for device, partition, contact, _alert in raised:
+        watch.put(device, partition, contact)
+    assert silence_at(watch, states, later, profiles) == [], "raised once"
+    back = run([(0, band("wb-1", 2))], states, watch)
+    resolved = [msgspec.json.decode(o.value, type=Alert) for o in of_topic(back, TOPICS.alerts)]
+    assert [(a.change, a.refers_to) for a in resolved] == [("resolved", raised[0][3].alert_id)]
+
+
+def test_gateway_copies_tell_every_partition_the_cause_and_are_not_stored_twice(
+    tmp_path: Path,
+) -> None:
+    profiles = {"wb-1": WearerProfile(at_risk=True)}
+    watch = Watch(DictTable(), heartbeat_s=5.0)
+    states = DeviceStates(DictTable(), lambda _d: profiles["wb-1"], SETTINGS)
+    offline = GatewayStatusV1(
+        gateway_id="gw-1", state="offline", reported_at=RECEIVED + dt.timedelta(seconds=30)
+    )
+    status_topic = gateway_status_topic("gw-1")
+    own = encode_forwarded(
+        Forwarded(status_topic, RECEIVED + dt.timedelta(seconds=30), encode(offline))
+    )
+    copy = encode_forwarded(
+        Forwarded(
+            status_topic, RECEIVED + dt.timedelta(seconds=30), encode(offline), kind="observe"
+        )
+    )
+    bad_copy = encode_forwarded(Forwarded(status_topic, RECEIVED, b"{", kind="observe"))
+    later = RECEIVED + dt.timedelta(minutes=16)
+    records = [(0, band("wb-1", 1)), (1, own), (0, copy), (0, bad_copy), (0, beat(later))]
+    result = run(records, states, watch)
+    assert of_topic(result, TOPICS.dead_letters) == [], "a bad copy's original is dead-lettered"
+    assert watch.gateways["gw-1"].online is False
+    (raised,) = silence_at(watch, states, later, profiles)
+    assert "its gateway is offline" in raised[3].summary
+    store = SqliteStore(tmp_path / "sink.db")
+    store.migrate()
+    Sink(store, TOPICS, []).store_chunk([(TOPICS.ingest, value) for _p, value in records])
+    assert store.count_messages() == 1  # the band's batch; heartbeats and copies are not kept
     store.close()

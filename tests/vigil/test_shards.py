@@ -31,6 +31,7 @@ from tests.vigil.test_kafka_tier import (
     embedded_reference,
     publish,
     recorded_input,
+    store_profiles,
     stored_outputs,
 )
 from vigil.local_servers import MosquittoProcess
@@ -158,6 +159,7 @@ def test_sharded_runs_store_what_the_unsharded_pipeline_does(
     assert reference["alerts"]
     assert reference["indices"]
     db = tmp_path / "sharded.db"
+    store_profiles(db)
     run = VigilRun(sharded_env(mosquitto, db, processes=processes, chunk=40))
     run.start()
     try:

@@ -1,0 +1,115 @@
+"""Data gaps in the Kafka tier: each band's contact, the gateways, the bridge's heartbeats.
+
+The embedded runner knows whether it is receiving (its own MQTT connection); a worker
+does not, so the bridge tells each partition every ``VIGIL_BRIDGE_HEARTBEAT_S`` whether
+it is receiving (``vigil/kafka_bridge.py``). A worker blames a band for its silence only
+if the band's partition had a heartbeat saying "receiving" within
+``STALE_BEATS`` heartbeats of now: a stopped bridge, a bridge cut off from MQTT, and a
+worker still working through a backlog all leave the partition without a fresh one.
+
+Each band's ``Contact`` (``stream_processors/silence.py``) lives in the
+``device_contact`` table (a changelog topic, like the device states), with the band's
+partition, so a restarted worker knows how long its bands have been silent. Gateway
+statuses reach every partition as ``observe`` copies and are kept in memory: after a
+restart a gateway's state is unknown until its next status, and a silent band's cause
+reads "unknown" instead of "gateway offline" meanwhile (the alert itself is the same).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from schemas import Alert
+from stream_processors.device import ProcessorSettings, WearerProfile
+from stream_processors.event_time import OrderedState
+from stream_processors.silence import Contact, Gateway, check
+
+if TYPE_CHECKING:
+    from vigil.kafka_worker import StateTable
+
+STALE_BEATS = 3  # heartbeats a partition may miss before its silence is Vigil's own
+
+
+class Beat(msgspec.Struct, frozen=True):
+    """The bridge's last heartbeat in one partition."""
+
+    at: dt.datetime
+    receiving: bool
+
+
+class ContactRecord(msgspec.Struct, frozen=True, array_like=True):
+    """A band's contact as its table stores it, with the partition it belongs to."""
+
+    partition: int
+    contact: Contact
+
+
+_contact_record = msgspec.msgpack.Decoder(ContactRecord)
+
+
+class Watch:
+    """One worker's view for silence checks: contacts, gateways and heartbeats."""
+
+    def __init__(self, table: StateTable, heartbeat_s: float) -> None:
+        self._table = table
+        self.heartbeat_s = heartbeat_s
+        self.gateways: dict[str, Gateway] = {}
+        self.beats: dict[int, Beat] = {}
+
+    def contact(self, device_id: str) -> Contact | None:
+        """The band's last contact, if it was ever heard from."""
+        raw = self._table.get(device_id.encode())
+        return None if raw is None else _contact_record.decode(raw).contact
+
+    def put(self, device_id: str, partition: int, contact: Contact) -> None:
+        """Write a band's contact (and its changelog record)."""
+        raw = msgspec.msgpack.encode(ContactRecord(partition, contact))
+        self._table.put(partition, device_id.encode(), raw)
+
+    def contacts(self, partitions: set[int]) -> Iterator[tuple[str, int, Contact]]:
+        """The contacts of bands in ``partitions``: ``(device, partition, contact)``."""
+        for key, raw in list(self._table.items()):
+            record = _contact_record.decode(raw)
+            if record.partition in partitions:
+                yield key.decode(), record.partition, record.contact
+
+    def receiving(self, partition: int, now: dt.datetime) -> bool:
+        """Whether the bridge said recently, in this partition, that it is receiving."""
+        beat = self.beats.get(partition)
+        stale = dt.timedelta(seconds=STALE_BEATS * self.heartbeat_s)
+        return beat is not None and beat.receiving and now - beat.at <= stale
+
+
+def check_silence(
+    watch: Watch,
+    partitions: set[int],
+    *,
+    states: Callable[[str], OrderedState | None],
+    profiles: Callable[[str], WearerProfile],
+    settings: ProcessorSettings,
+    now: dt.datetime,
+) -> list[tuple[str, int, Contact, Alert]]:
+    """Signal lost for the silent bands of ``partitions``: the alerts and new contacts."""
+    raised = []
+    for device, partition, contact in watch.contacts(partitions):
+        state = states(device)
+        last = state.current.last_recorded if state and state.current else None
+        risk = last.news2.risk if last is not None else (contact.risk or "low")
+        gateway = watch.gateways.get(contact.gateway_id) if contact.gateway_id else None
+        new, alert = check(
+            device,
+            contact,
+            risk=risk,
+            gateway=gateway,
+            now=now,
+            settings=settings.silence,
+            at_risk=profiles(device).at_risk,
+            backend_ok=watch.receiving(partition, now),
+        )
+        if alert is not None:
+            raised.append((device, partition, new, alert))
+    return raised
