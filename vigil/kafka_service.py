@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import Any
 
 from alerting.console import ConsoleNotifier
 from ingest.mqtt.errors import NotAuthorized
@@ -47,8 +48,6 @@ async def bridge_service(settings: Settings) -> int:
 
 def worker_service(settings: Settings, *, sink: bool = True) -> int:
     """Run a Faust worker (processors, and the storage sink unless ``sink`` is off)."""
-    from faust.worker import Worker  # noqa: PLC0415 - Kafka is an optional extra
-
     from vigil.kafka_worker import Sink, WorkerConfig, build_app  # noqa: PLC0415
 
     topics = settings.kafka_topics()
@@ -72,6 +71,7 @@ def worker_service(settings: Settings, *, sink: bool = True) -> int:
         session_timeout_s=settings.kafka_session_timeout_s,
         rebalance_timeout_s=settings.kafka_rebalance_timeout_s,
         heartbeat_s=settings.kafka_heartbeat_s,
+        commit_interval_s=settings.kafka_commit_interval_s,
         processor=settings.processor(),
         bridge_heartbeat_s=settings.bridge_heartbeat_s,
         silence_tick_s=settings.silence_tick_s,
@@ -79,11 +79,17 @@ def worker_service(settings: Settings, *, sink: bool = True) -> int:
     app = build_app(
         config, profiles=profiles, refresh_profiles=profiles.refresh_if_due, sink=storage_sink
     )
-    # What ``faust -A ... worker`` does to an app before starting it.
+    return run_faust_app(app, settings.log_level)
+
+
+def run_faust_app(app: Any, log_level: str) -> int:
+    """Run a Faust app as ``faust -A ... worker`` would, until signalled; the exit code."""
+    from faust.worker import Worker  # noqa: PLC0415 - Kafka is an optional extra
+
     app.finalize()
     app.worker_init()
     app.worker_init_post_autodiscover()
-    worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker = Worker(app, loglevel=log_level.lower(), quiet=True)
     try:
         worker.execute_from_commandline()  # runs until signalled, then raises SystemExit
     except SystemExit as exc:

@@ -69,6 +69,7 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     session_timeout_s: float = 10.0
     rebalance_timeout_s: float = 10.0
     heartbeat_s: float = 3.0
+    commit_interval_s: float = 2.8  # Faust's default
     processor: ProcessorSettings = ProcessorSettings()
     bridge_heartbeat_s: float = 5.0  # the bridge's (VIGIL_BRIDGE_HEARTBEAT_S)
     silence_tick_s: float = 15.0
@@ -363,6 +364,7 @@ def build_app(
         broker_session_timeout=config.session_timeout_s,
         broker_rebalance_timeout=config.rebalance_timeout_s,
         broker_heartbeat_interval=config.heartbeat_s,
+        broker_commit_interval=config.commit_interval_s,
         producer_acks=-1,
     )
     ingest = app.topic(topics.ingest, schema=raw_schema(), partitions=config.partitions)

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     kafka_session_timeout_s: float = Field(default=10.0, gt=0)
     kafka_rebalance_timeout_s: float = Field(default=10.0, gt=0)
     kafka_heartbeat_s: float = Field(default=3.0, gt=0)
+    kafka_commit_interval_s: float = Field(
+        default=2.8, gt=0, description="how often a worker commits its input offsets"
+    )
     bridge_heartbeat_s: float = Field(
         default=5.0, gt=0, description="how often the bridge tells each partition it is receiving"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench.stream import bounded_state, fleet_payloads
 from schemas import TelemetryBatchV1, decode
 from stream_processors.device import ProcessorSettings, WearerProfile
@@ -32,3 +34,20 @@ def test_the_measured_state_is_filled_to_its_bounds_and_survives_the_codec() -> 
     back = decode_state(encode_state(state), WearerProfile(), settings)
     assert back.current is not None
     assert len(back.current.wellbeing.daily) == settings.wellbeing.history_days
+
+
+def test_the_kafka_records_are_keyed_by_their_own_device_and_warm_up_devices_are_apart() -> None:
+    pytest.importorskip("aiokafka", reason="the Kafka tier needs the [kafka] extra")
+    from bench.stream_kafka import forwarded_values
+    from vigil.kafka_topics import decode_forwarded
+
+    measured = forwarded_values(devices=20, messages=40)
+    warmup = forwarded_values(devices=8, messages=8, prefix="warm")
+    devices = set()
+    for key, value in measured + warmup:
+        item = decode_forwarded(value)
+        message = decode(item.topic, item.payload)
+        assert isinstance(message, TelemetryBatchV1)
+        assert key == message.device_id.encode()  # one device, one partition
+        devices.add(message.device_id)
+    assert len(devices) == 28  # no warm-up device is also a measured one

@@ -1,7 +1,7 @@
 """The scale-out runner against a real Kafka wire protocol: same outputs, restart recovery.
 
 ``vigil bridge`` and ``vigil worker`` run as child processes against a private
-Mosquitto and librdkafka's mock Kafka cluster (tests/kafka_mock.py). A recorded fleet
+Mosquitto and librdkafka's mock Kafka cluster (vigil/kafka_mock.py). A recorded fleet
 (deteriorating, wandering, stressed and healthy wearers, plus malformed payloads and
 a repeated message) goes through them and, separately, through the embedded runner's
 pipeline; the stored alerts, scores and index values must be identical. The worker
@@ -37,7 +37,7 @@ from vigil.profiles import ProfileBook, encode_profile
 from vigil.shard_work import ShardWork
 
 pytest.importorskip("faust", reason="the Kafka tier needs the [kafka] extra (dev installs it)")
-from tests.kafka_mock import MockKafka
+from vigil.kafka_mock import MockKafka
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 

@@ -1,4 +1,4 @@
-"""A real Kafka wire-protocol broker for tests: librdkafka's mock cluster, in this process.
+"""A real Kafka wire-protocol broker for tests and benchmarks: librdkafka's mock cluster.
 
 It ships inside the ``confluent-kafka`` wheel (see ../shared/design/INTEGRATIONS.md):
 aiokafka and Faust connect to it over TCP like to any broker. It has no CreateTopics
