@@ -52,6 +52,8 @@ from storage.records import (
     gateway_row,
 )
 
+_MIGRATION_LOCK = 0x76_69_67_69_6C  # "vigil": the advisory lock migrations take turns on
+
 _MESSAGE_TYPES = (
     "text[]",
     "int[]",
@@ -252,30 +254,42 @@ class PostgresStore:
 
     def migrate(self) -> list[str]:
         variant = "timescaledb" if self.timescaledb else "plain"
-        applied = []
         with self._lock:
             conn = self._connection()
-            with conn.transaction():
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
-                    "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-                )
-            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            # Processes started together (workers, runners) take turns: none may see a
+            # migration as pending while another applies it.
+            conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
             conn.commit()
-            for m in migrator.load("postgres", variant):
-                if m.version in done:
-                    continue
-                try:
-                    with conn.transaction():
-                        conn.execute(m.sql.encode())
-                        conn.execute(
-                            "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                            (m.version, m.name),
-                        )
-                except psycopg.Error as exc:
-                    raise MigrationError(f"migration {m.version:04d}_{m.name}: {exc}") from exc
-                applied.append(f"{m.version:04d}_{m.name}")
+            try:
+                applied = self._apply_pending(conn, variant)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+                conn.commit()
         self.ensure_partitions(dt.datetime.now(dt.UTC))
+        return applied
+
+    def _apply_pending(self, conn: psycopg.Connection[Any], variant: str) -> list[str]:
+        applied = []
+        with conn.transaction():
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+                "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        conn.commit()
+        for m in migrator.load("postgres", variant):
+            if m.version in done:
+                continue
+            try:
+                with conn.transaction():
+                    conn.execute(m.sql.encode())
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                        (m.version, m.name),
+                    )
+            except psycopg.Error as exc:
+                raise MigrationError(f"migration {m.version:04d}_{m.name}: {exc}") from exc
+            applied.append(f"{m.version:04d}_{m.name}")
         return applied
 
     def ensure_partitions(
@@ -301,6 +315,8 @@ class PostgresStore:
                 lo, hi = _month_start(now, offset), _month_start(now, offset + 1)
                 name = f"readings_y{lo.year:04d}m{lo.month:02d}"
                 with conn.transaction():
+                    # Another process may be making the same partition right now.
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
                     exists = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
                     if exists and exists[0] is not None:
                         continue

@@ -213,7 +213,9 @@ class SqliteStore:
         )
 
     def migrate(self) -> list[str]:
-        with self._lock:
+        # Under the writer file lock: processes started together (shards, workers) must
+        # not both see a migration as pending and both apply it.
+        with self._lock, self._cross_process_writer():
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"

@@ -10,8 +10,9 @@ Order of writes, and why nothing is lost or raised twice (at-least-once Kafka):
 
 1. a chunk's outputs (scores, alerts, index values, dead letters) are sent and their
    acknowledgements awaited;
-2. only then are the new states written to the table (its changelog);
-3. Faust flushes the producer before it commits the input offsets.
+2. only then are the new states written to the table, and their changelog records
+   sent and acknowledged, before the agent takes its next chunk;
+3. Faust commits the input offsets of a chunk only after the agent is done with it.
 
 A worker killed at any point restarts from the last committed offset. A message whose
 new state reached the changelog is recognised as a duplicate by the state itself
@@ -110,16 +111,22 @@ class StateTable(Protocol):
 
 
 class FaustStateTable:
-    """A Faust table written with an explicit changelog partition.
+    """A Faust table written with an explicit changelog partition, its records in bulk.
 
     ``table[key] = value`` takes the partition from the stream's current event, and
     a chunk (``take_events``) has none; the partition of the device's own ingest
     record is the right one (co-partitioning: a worker that owns a device's ingest
     partition owns its state).
+
+    ``put`` writes the local store and stages the changelog record; ``flush`` sends the
+    staged records straight to the changelog topic and awaits their acknowledgements.
+    Faust's own ``send_changelog`` queues each record through its producer buffer, sent
+    one at a time by a single task, which held the worker back (``bench.stream_kafka``).
     """
 
     def __init__(self, table: Any) -> None:
         self._table = table
+        self._staged: list[tuple[int, bytes, bytes]] = []
 
     def get(self, key: bytes) -> bytes | None:
         """The bytes stored under ``key`` (recovered from the changelog at start)."""
@@ -127,9 +134,26 @@ class FaustStateTable:
         return value
 
     def put(self, partition: int, key: bytes, value: bytes) -> None:
-        """Write the local store and send the changelog record."""
-        self._table.send_changelog(partition, key, value)
+        """Write the local store and stage the changelog record."""
         self._table.data[key] = value
+        self._staged.append((partition, key, value))
+
+    async def flush(self) -> None:
+        """Send the staged changelog records and await their acknowledgements."""
+        staged, self._staged = self._staged, []
+        topic = self._table.changelog_topic
+        pending = [
+            await topic.send(
+                key=key,
+                value=value,
+                partition=partition,
+                key_serializer="raw",
+                value_serializer="raw",
+            )
+            for partition, key, value in staged
+        ]
+        if pending:
+            await asyncio.gather(*pending)
 
     def items(self) -> Iterable[tuple[bytes, bytes]]:
         """Every key and value of the local store."""
@@ -379,8 +403,15 @@ def build_app(
             )
         )
 
-    states = DeviceStates(table("device_state"), profile_of, config.processor)
-    watch = Watch(table("device_contact"), config.bridge_heartbeat_s)
+    state_table, contact_table = table("device_state"), table("device_contact")
+    states = DeviceStates(state_table, profile_of, config.processor)
+    watch = Watch(contact_table, config.bridge_heartbeat_s)
+
+    async def flush_tables() -> None:
+        # Acknowledged before the agent takes its next chunk, so before Faust commits
+        # the chunk's offsets.
+        await asyncio.gather(state_table.flush(), contact_table.flush())
+
     # The agent and the silence timer take turns: each reads contacts, awaits its
     # sends, then writes contacts; interleaved, one would overwrite the other's.
     turn = asyncio.Lock()
@@ -413,6 +444,7 @@ def build_app(
                     states.put(device, partition, state)
                 for device, (partition, contact) in result.contacts.items():
                     watch.put(device, partition, contact)
+                await flush_tables()
             if result.too_late:
                 log.info("%d batches beyond the lateness bound: not scored", result.too_late)
 
@@ -436,6 +468,7 @@ def build_app(
             )
             for device, partition, contact, _ in raised:
                 watch.put(device, partition, contact)
+            await flush_tables()
 
     if sink is not None:
         sink_channel = app.topic(topics.ingest, *topics.outputs, schema=raw_schema())

@@ -14,7 +14,7 @@ from schemas import Alert, AlertLevel
 from schemas.records import DeadLetter
 from schemas.scores import IndexRecord
 from scoring.news2 import Vitals, news2
-from storage import Store
+from storage import Store, migrator
 from storage.records import DEAD_LETTER_MAX_BYTES, ScoreRecord
 from tests.factories import T0, received, vitals_batch
 
@@ -394,3 +394,33 @@ def test_wearer_profiles_are_read_back_by_revision(store: Store) -> None:
     assert msgspec.json.decode(changed[0].profile) == {"at_risk": False}
     assert [w.device_id for w in store.wearers_since(0)] == ["wb-2", "wb-1"]  # one each
     assert store.wearers_since(third) == []
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_stores_started_together_migrate_once_without_failing(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Two workers starting at once on a fresh database: one applies, neither fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_one() -> Store:
+        if backend == "sqlite":
+            from storage.sqlite import SqliteStore
+
+            return SqliteStore(tmp_path / "vigil.db")
+        from storage.postgres import PostgresStore
+
+        return PostgresStore(request.getfixturevalue("postgres_dsn"))
+
+    stores = [open_one() for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(len(stores)) as pool:
+            applied = list(pool.map(lambda s: s.migrate(), stores))
+        assert sorted(len(a) for a in applied)[:-1] == [0] * (len(stores) - 1)
+        assert max(len(a) for a in applied) == len(migrator.load(backend))
+        assert all(s.migrate() == [] for s in stores)
+    finally:
+        for s in stores:
+            s.close()
