@@ -177,40 +177,26 @@ def drain(
 
 def naive_agent() -> int:
     """The baseline agent, configured like ``vigil worker`` from ``VIGIL_*`` settings."""
-    import faust  # noqa: PLC0415 - the [kafka] extra
-
     from ingest.intake import intake  # noqa: PLC0415
     from schemas import GatewayStatusV1  # noqa: PLC0415
     from schemas.records import DeadLetter  # noqa: PLC0415
     from stream_processors.device import WearerProfile  # noqa: PLC0415
     from stream_processors.event_time import step_in_order  # noqa: PLC0415
     from stream_processors.state_codec import decode_state, encode_state  # noqa: PLC0415
-    from vigil.kafka_service import run_faust_app  # noqa: PLC0415
+    from vigil.kafka_service import run_faust_app, worker_config  # noqa: PLC0415
     from vigil.kafka_topics import decode_forwarded  # noqa: PLC0415
-    from vigil.kafka_worker import raw_schema  # noqa: PLC0415
+    from vigil.kafka_worker import bytes_table, faust_app, raw_schema  # noqa: PLC0415
     from vigil.settings import Settings  # noqa: PLC0415
 
     settings = Settings()
-    topics = settings.kafka_topics()
-    processor = settings.processor()
+    config = worker_config(settings)  # the same app settings as ``vigil worker``
+    topics = config.topics
+    processor = config.processor
     profile = WearerProfile()
-    app = faust.App(
-        topics.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
-        topic_partitions=settings.kafka_partitions,
-        topic_allow_declare=False,
-        topic_disable_leader=True,
-        web_enabled=False,
-        broker_commit_interval=settings.kafka_commit_interval_s,
-        broker_session_timeout=settings.kafka_session_timeout_s,
-        broker_rebalance_timeout=settings.kafka_rebalance_timeout_s,
-        broker_heartbeat_interval=settings.kafka_heartbeat_s,
-        producer_acks=-1,
-    )
-    ingest = app.topic(topics.ingest, schema=raw_schema())
+    app = faust_app(config)
+    ingest = app.topic(topics.ingest, schema=raw_schema(), partitions=config.partitions)
     out = {name: app.topic(name, schema=raw_schema()) for name in topics.outputs}
-    table = app.Table("device_state", default=None, key_type=bytes, value_type=bytes)
+    table = bytes_table(app, "device_state", config.partitions)
 
     @app.agent(ingest, name="process")
     async def process(stream: Any) -> None:

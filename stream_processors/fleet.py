@@ -8,7 +8,7 @@ receive clock's "now" raises "signal lost" for silent bands of wearers at risk.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import msgspec
 
@@ -38,6 +38,36 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     too_late: int = 0  # batches older than the lateness bound: stored, not scored
     contacts: dict[str, Contact] = msgspec.field(default_factory=dict)
     gateways: dict[str, Gateway] = msgspec.field(default_factory=dict)
+
+
+def check_band(
+    device_id: str,
+    contact: Contact,
+    *,
+    state: OrderedState | None,
+    gateways: Mapping[str, Gateway],
+    profile: WearerProfile,
+    settings: ProcessorSettings,
+    now: dt.datetime,
+    backend_ok: bool,
+) -> tuple[Contact, Alert | None]:
+    """``silence.check`` for one band, at its current NEWS2 risk and through its gateway.
+
+    The risk is the processor's last score, else the one stored before a restart, else
+    low. Both runners use it: ``Fleet.tick`` and the Kafka workers' silence timer.
+    """
+    last = state.current.last_recorded if state and state.current else None
+    risk = last.news2.risk if last is not None else (contact.risk or "low")
+    return check(
+        device_id,
+        contact,
+        risk=risk,
+        gateway=gateways.get(contact.gateway_id) if contact.gateway_id else None,
+        now=now,
+        settings=settings.silence,
+        at_risk=profile.at_risk,
+        backend_ok=backend_ok,
+    )
 
 
 class Fleet:
@@ -116,18 +146,14 @@ class Fleet:
         contacts: dict[str, Contact] = {}
         alerts: list[Alert] = []
         for device, contact in self._contacts.items():
-            state = self._states.get(device)
-            last = state.current.last_recorded if state and state.current else None
-            risk = last.news2.risk if last is not None else (contact.risk or "low")
-            gateway = self._gateways.get(contact.gateway_id) if contact.gateway_id else None
-            new, alert = check(
+            new, alert = check_band(
                 device,
                 contact,
-                risk=risk,
-                gateway=gateway,
+                state=self._states.get(device),
+                gateways=self._gateways,
+                profile=self._profiles(device),
+                settings=self.settings,
                 now=now,
-                settings=self.settings.silence,
-                at_risk=self._profiles(device).at_risk,
                 backend_ok=backend_ok,
             )
             if alert is not None:

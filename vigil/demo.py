@@ -30,13 +30,12 @@ from schemas.topics import INGEST_FILTERS
 from scoring.geofence import Circle
 from storage.sqlite import SqliteStore
 from stream_processors.device import WELLBEING_SOURCES, WearerProfile
-from stream_processors.fleet import Fleet
 from stream_processors.geofence import Fence
 from vigil.embedded_broker import embedded_broker
 from vigil.pipeline import Pipeline, alert_counts_json
-from vigil.profiles import ProfileBook, encode_profile
+from vigil.profiles import encode_profile
 from vigil.settings import Settings
-from vigil.shard_work import ShardWork
+from vigil.shard_work import shard_work_for
 from vigil.shards import LocalShard
 
 DRAIN_TIMEOUT_S = 20.0
@@ -178,9 +177,7 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
         # The carers' set-up goes through the store, as ``vigil wearer set`` puts it.
         for device, profile in profiles.items():
             store.put_wearer(device, encode_profile(profile))
-        book = ProfileBook(store, refresh_s=settings.profile_refresh_s)
-        fleet = Fleet(settings.processor(), book)
-        work = ShardWork(store, fleet, profiles=book)
+        work = shard_work_for(settings, store, owns=lambda _device_id: True)
         pipeline = Pipeline(store, [LocalShard(work)], [notifier])
         await pipeline.start()
         async with embedded_broker() as port:

@@ -6,13 +6,16 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alerting.console import ConsoleNotifier
 from ingest.mqtt.errors import NotAuthorized
 from storage import StorageError, open_store
 from vigil.profiles import ProfileBook
 from vigil.settings import Settings
+
+if TYPE_CHECKING:
+    from vigil.kafka_worker import WorkerConfig
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ async def bridge_service(settings: Settings) -> int:
 
 def worker_service(settings: Settings, *, sink: bool = True) -> int:
     """Run a Faust worker (processors, and the storage sink unless ``sink`` is off)."""
-    from vigil.kafka_worker import Sink, WorkerConfig, build_app  # noqa: PLC0415
+    from vigil.kafka_worker import Sink, build_app  # noqa: PLC0415
 
     topics = settings.kafka_topics()
     # The store holds the wearer profiles every worker reads, and takes the sink's writes.
@@ -62,9 +65,22 @@ def worker_service(settings: Settings, *, sink: bool = True) -> int:
         log.info("applied migrations: %s", ", ".join(applied))
     profiles = ProfileBook(store, refresh_s=settings.profile_refresh_s)
     storage_sink = Sink(store, topics, [ConsoleNotifier(sys.stdout)]) if sink else None
-    config = WorkerConfig(
+    app = build_app(
+        worker_config(settings),
+        profiles=profiles,
+        refresh_profiles=profiles.refresh_if_due,
+        sink=storage_sink,
+    )
+    return run_faust_app(app, settings.log_level)
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    """A worker's Kafka and processor configuration, from the settings."""
+    from vigil.kafka_worker import WorkerConfig  # noqa: PLC0415 - Kafka is an optional extra
+
+    return WorkerConfig(
         bootstrap=settings.kafka_bootstrap,
-        topics=topics,
+        topics=settings.kafka_topics(),
         partitions=settings.kafka_partitions,
         declare_topics=settings.kafka_declare_topics,
         chunk_max=settings.worker_chunk_max,
@@ -76,10 +92,6 @@ def worker_service(settings: Settings, *, sink: bool = True) -> int:
         bridge_heartbeat_s=settings.bridge_heartbeat_s,
         silence_tick_s=settings.silence_tick_s,
     )
-    app = build_app(
-        config, profiles=profiles, refresh_profiles=profiles.refresh_if_due, sink=storage_sink
-    )
-    return run_faust_app(app, settings.log_level)
 
 
 def run_faust_app(app: Any, log_level: str) -> int:

@@ -26,7 +26,8 @@ import msgspec
 from schemas import Alert
 from stream_processors.device import ProcessorSettings, WearerProfile
 from stream_processors.event_time import OrderedState
-from stream_processors.silence import Contact, Gateway, check
+from stream_processors.fleet import check_band
+from stream_processors.silence import Contact, Gateway
 
 if TYPE_CHECKING:
     from vigil.kafka_worker import StateTable
@@ -96,18 +97,14 @@ def check_silence(
     """Signal lost for the silent bands of ``partitions``: the alerts and new contacts."""
     raised = []
     for device, partition, contact in watch.contacts(partitions):
-        state = states(device)
-        last = state.current.last_recorded if state and state.current else None
-        risk = last.news2.risk if last is not None else (contact.risk or "low")
-        gateway = watch.gateways.get(contact.gateway_id) if contact.gateway_id else None
-        new, alert = check(
+        new, alert = check_band(
             device,
             contact,
-            risk=risk,
-            gateway=gateway,
+            state=states(device),
+            gateways=watch.gateways,
+            profile=profiles(device),
+            settings=settings,
             now=now,
-            settings=settings.silence,
-            at_risk=profiles(device).at_risk,
             backend_ok=watch.receiving(partition, now),
         )
         if alert is not None:

@@ -362,6 +362,34 @@ def raw_schema() -> faust.Schema[Any, Any]:
     )
 
 
+def faust_app(config: WorkerConfig) -> faust.App:
+    """A Faust app with the worker's broker, group and timing settings, and no agents."""
+    return faust.App(
+        config.topics.app_id,
+        broker=f"kafka://{config.bootstrap}",
+        store="memory://",
+        processing_guarantee="at_least_once",
+        topic_partitions=config.partitions,
+        topic_allow_declare=config.declare_topics,
+        topic_disable_leader=True,
+        web_enabled=False,
+        broker_session_timeout=config.session_timeout_s,
+        broker_rebalance_timeout=config.rebalance_timeout_s,
+        broker_heartbeat_interval=config.heartbeat_s,
+        broker_commit_interval=config.commit_interval_s,
+        producer_acks=-1,
+    )
+
+
+def bytes_table(app: faust.App, name: str, partitions: int) -> Any:
+    """A table of bytes keys and values, its changelog raw.
+
+    Faust derives a table's changelog serializers from its key and value types, not
+    from a schema; without bytes types it writes JSON.
+    """
+    return app.Table(name, default=None, partitions=partitions, key_type=bytes, value_type=bytes)
+
+
 def build_app(
     config: WorkerConfig,
     *,
@@ -376,34 +404,11 @@ def build_app(
     """
     profile_of = profiles or (lambda _device_id: WearerProfile())
     topics = config.topics
-    app = faust.App(
-        topics.app_id,
-        broker=f"kafka://{config.bootstrap}",
-        store="memory://",
-        processing_guarantee="at_least_once",
-        topic_partitions=config.partitions,
-        topic_allow_declare=config.declare_topics,
-        topic_disable_leader=True,
-        web_enabled=False,
-        broker_session_timeout=config.session_timeout_s,
-        broker_rebalance_timeout=config.rebalance_timeout_s,
-        broker_heartbeat_interval=config.heartbeat_s,
-        broker_commit_interval=config.commit_interval_s,
-        producer_acks=-1,
-    )
+    app = faust_app(config)
     ingest = app.topic(topics.ingest, schema=raw_schema(), partitions=config.partitions)
     out = {name: app.topic(name, schema=raw_schema()) for name in topics.outputs}
-
-    def table(name: str) -> FaustStateTable:
-        # bytes key and value types make the changelog raw (Faust derives a table's
-        # serializers from its types, not from a schema; without them it writes JSON).
-        return FaustStateTable(
-            app.Table(
-                name, default=None, partitions=config.partitions, key_type=bytes, value_type=bytes
-            )
-        )
-
-    state_table, contact_table = table("device_state"), table("device_contact")
+    state_table = FaustStateTable(bytes_table(app, "device_state", config.partitions))
+    contact_table = FaustStateTable(bytes_table(app, "device_contact", config.partitions))
     states = DeviceStates(state_table, profile_of, config.processor)
     watch = Watch(contact_table, config.bridge_heartbeat_s)
 

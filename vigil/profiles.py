@@ -112,11 +112,6 @@ class ProfileBook:
         """The device's wearer profile."""
         return self._profiles.get(device_id, DEFAULT_PROFILE)
 
-    @property
-    def revision(self) -> int:
-        """The newest revision read."""
-        return self._revision
-
     def refresh(self) -> int:
         """Read the profiles written since the last refresh; how many were read."""
         records = self._store.wearers_since(self._revision)

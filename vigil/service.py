@@ -12,11 +12,9 @@ from ingest.mqtt.errors import NotAuthorized
 from ingest.mqtt.source import MqttSource
 from schemas.topics import INGEST_FILTERS
 from storage import StorageError, Store, open_store
-from stream_processors.fleet import Fleet
 from vigil.pipeline import Pipeline
-from vigil.profiles import ProfileBook
 from vigil.settings import Settings
-from vigil.shard_work import ShardWork
+from vigil.shard_work import shard_work_for
 from vigil.shards import LocalShard, ProcessShard, Shard, ShardError, shard_of
 
 log = logging.getLogger(__name__)
@@ -39,10 +37,7 @@ def make_shards(settings: Settings, store: Store) -> list[Shard]:
         def owns(device_id: str, i: int = i) -> bool:
             return shard_of(device_id, count) == i
 
-        profiles = ProfileBook(shard_store, refresh_s=settings.profile_refresh_s, owns=owns)
-        work = ShardWork(
-            shard_store, Fleet(settings.processor(), profiles), owns=owns, profiles=profiles
-        )
+        work = shard_work_for(settings, shard_store, owns)
         shards.append(LocalShard(work, capacity=settings.shard_queue, close_store=own))
     return shards
 

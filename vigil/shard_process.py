@@ -17,10 +17,8 @@ import sys
 from collections.abc import Sequence
 
 from storage import open_store
-from stream_processors.fleet import Fleet
-from vigil.profiles import ProfileBook
 from vigil.settings import Settings
-from vigil.shard_work import ShardWork
+from vigil.shard_work import ShardWork, shard_work_for
 from vigil.shards import (
     FRAME_HEADER,
     JOB_DECODER,
@@ -86,9 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return shard_of(device_id, count) == index
 
     try:
-        profiles = ProfileBook(store, refresh_s=settings.profile_refresh_s, owns=owns)
-        work = ShardWork(store, Fleet(settings.processor(), profiles), owns=owns, profiles=profiles)
-        serve(sock, work)
+        serve(sock, shard_work_for(settings, store, owns))
     finally:
         store.close()
         sock.close()

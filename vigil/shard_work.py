@@ -30,6 +30,7 @@ from schemas.records import DeadLetter, Received
 from storage.base import StorageUnavailable, Store
 from stream_processors.fleet import Fleet, Plan
 from vigil.profiles import ProfileBook
+from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -265,3 +266,9 @@ class ShardWork:
                 self.fleet.seed_contact(h.device_id, h.received_at, h.gateway_id, h.risk)
                 seeded += 1
         return seeded
+
+
+def shard_work_for(settings: Settings, store: Store, owns: Callable[[str], bool]) -> ShardWork:
+    """A shard's work as ``vigil run`` sets it up: its devices' processors and profiles."""
+    profiles = ProfileBook(store, refresh_s=settings.profile_refresh_s, owns=owns)
+    return ShardWork(store, Fleet(settings.processor(), profiles), owns=owns, profiles=profiles)
