@@ -51,7 +51,8 @@ async def bridge_service(settings: Settings) -> int:
 
 def worker_service(settings: Settings, *, sink: bool = True) -> int:
     """Run a Faust worker (processors, and the storage sink unless ``sink`` is off)."""
-    from vigil.kafka_worker import Sink, build_app  # noqa: PLC0415
+    from vigil.kafka_sink import Sink  # noqa: PLC0415
+    from vigil.kafka_worker import build_app  # noqa: PLC0415
 
     topics = settings.kafka_topics()
     # The store holds the wearer profiles every worker reads, and takes the sink's writes.

@@ -79,6 +79,11 @@ class KafkaTopics(msgspec.Struct, frozen=True, kw_only=True):
         return f"{self.app_id}-device_contact-changelog"
 
     @property
+    def sink_group(self) -> str:
+        """The storage sink's consumer group (its own offsets, apart from the workers')."""
+        return f"{self.app_id}-sink"
+
+    @property
     def leader(self) -> str:
         """Faust's leader-election topic (unused, but Faust subscribes to it)."""
         return f"{self.app_id}-__assignor-__leader"

@@ -23,9 +23,8 @@ derive from the batch), which the sink stores once (alerts by id, scores by devi
 time, index values by device, time and name). A consumer of the output topics other
 than the sink should likewise treat ``alert_id`` as the identity of an alert.
 
-The ``sink`` agent stores the forwarded messages (readings, events, gateway status)
-and the output topics in one transaction per chunk, and hands the alerts that were new
-to the notifiers (the outbox, as in the embedded runner).
+The storage sink (``vigil/kafka_sink.py``) runs in the same process as a task with its
+own consumer group, committing its offsets itself after each stored chunk.
 """
 
 from __future__ import annotations
@@ -39,19 +38,16 @@ from typing import Any, Protocol
 import faust
 import msgspec
 
-from alerting.notifier import Notifier
 from ingest.intake import intake
-from schemas import Alert, GatewayStatusV1, encode
-from schemas.records import DeadLetter, Received
-from schemas.scores import IndexRecord, ScoreRecord
-from storage.base import Store
+from schemas import GatewayStatusV1, encode
+from schemas.records import DeadLetter
 from stream_processors.device import ProcessorSettings, WearerProfile
 from stream_processors.event_time import OrderedState, step_in_order
 from stream_processors.silence import Contact, observe, observe_gateway
 from stream_processors.state_codec import decode_state, encode_state
-from vigil.delivery import deliver
 from vigil.kafka_silence import Beat, Watch, check_silence
-from vigil.kafka_topics import Forwarded, KafkaTopics, decode_forwarded
+from vigil.kafka_sink import Sink, SinkConfig, run_sink
+from vigil.kafka_topics import KafkaTopics, decode_forwarded
 
 log = logging.getLogger(__name__)
 
@@ -279,78 +275,6 @@ def process_chunk(
     )
 
 
-class Sink:
-    """Stores a chunk of the tier's topics in one transaction, then delivers new alerts."""
-
-    def __init__(self, store: Store, topics: KafkaTopics, notifiers: Sequence[Notifier]) -> None:
-        self.store = store
-        self.topics = topics
-        self.notifiers = list(notifiers)
-
-    def store_chunk(self, records: Sequence[tuple[str, bytes]]) -> list[Alert]:
-        """Store ``(kafka topic, value)`` records; return the alerts not stored before."""
-        t = self.topics
-        messages: list[Received] = []
-        scores: list[ScoreRecord] = []
-        alerts: list[Alert] = []
-        indices: list[IndexRecord] = []
-        letters: list[DeadLetter] = []
-        for topic, value in records:
-            if topic == t.ingest:
-                try:
-                    item: Forwarded = decode_forwarded(value)
-                except msgspec.DecodeError:
-                    continue  # the process agent dead-letters it
-                if item.kind != "message":
-                    continue  # heartbeats and copies: for the processors only
-                received = intake(item.topic, item.payload, item.received_at, size=item.size)
-                if isinstance(received, Received):
-                    messages.append(received)
-                continue
-            try:
-                if topic == t.scores:
-                    scores.append(msgspec.json.decode(value, type=ScoreRecord))
-                elif topic == t.alerts:
-                    alerts.append(msgspec.json.decode(value, type=Alert))
-                elif topic == t.indices:
-                    indices.append(msgspec.json.decode(value, type=IndexRecord))
-                elif topic == t.dead_letters:
-                    letters.append(msgspec.json.decode(value, type=DeadLetter))
-            except msgspec.DecodeError as exc:
-                # Only workers write these topics, but a stray producer must not stop the
-                # sink (the chunk would fail again on every restart).
-                log.error("a record on %s is not one Vigil wrote: %s", topic, exc)  # noqa: TRY400
-                letters.append(
-                    DeadLetter.of(
-                        received_at=dt.datetime.now(dt.UTC),
-                        topic=topic,
-                        reason="bad_output_record",
-                        detail=str(exc),
-                        payload=value,
-                    )
-                )
-        with self.store.transaction() as tx:
-            tx.add_messages(messages)
-            tx.add_scores(scores)
-            tx.add_indices(indices)
-            new_alerts = tx.add_alerts(alerts)
-            tx.add_dead_letters(letters)
-        return new_alerts
-
-    async def handle(self, records: Sequence[tuple[str, bytes]]) -> None:
-        """Store a chunk and deliver its new alerts (undelivered ones stay in the outbox)."""
-        await self._deliver(self.store_chunk(records))
-
-    async def deliver_pending(self) -> None:
-        """Deliver alerts stored earlier but not delivered (e.g. before a crash)."""
-        await self._deliver(self.store.unnotified_alerts())
-
-    async def _deliver(self, alerts: Sequence[Alert]) -> None:
-        delivered = await deliver(alerts, self.notifiers)
-        if delivered:
-            self.store.mark_notified(delivered, dt.datetime.now(dt.UTC))
-
-
 def raw_schema() -> faust.Schema[Any, Any]:
     """Bytes keys and values, left as they are.
 
@@ -476,12 +400,23 @@ def build_app(
             await flush_tables()
 
     if sink is not None:
-        sink_channel = app.topic(topics.ingest, *topics.outputs, schema=raw_schema())
+        sink_config = SinkConfig(
+            bootstrap=config.bootstrap,
+            topics=topics,
+            chunk_max=config.chunk_max,
+            session_timeout_s=config.session_timeout_s,
+            heartbeat_s=config.heartbeat_s,
+        )
 
-        @app.agent(sink_channel, name="sink")
-        async def store(stream: Any) -> None:
-            await sink.deliver_pending()  # stored before a crash, never delivered
-            async for events in stream.take_events(config.chunk_max, within=0.5):
-                await sink.handle([(e.message.topic, e.value) for e in events])
+        @app.task  # type: ignore[untyped-decorator]
+        async def store() -> None:
+            if config.declare_topics:
+                # Faust declares the topics its agents read; the sink's consumer is not
+                # Faust's, and would not see an output topic created later for minutes.
+                for topic in out.values():
+                    await topic.maybe_declare()
+            # Runs until the worker stops (Faust cancels it); its offsets are committed
+            # after each stored chunk, so a cancel in between only repeats that chunk.
+            await run_sink(sink_config, sink, asyncio.Event())
 
     return app

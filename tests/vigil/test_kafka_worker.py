@@ -25,6 +25,7 @@ from stream_processors.fleet import Fleet
 from stream_processors.silence import Contact
 from tests.factories import vitals_batch
 from vigil.kafka_silence import Watch, check_silence
+from vigil.kafka_sink import Sink
 from vigil.kafka_topics import (
     HEARTBEAT_TOPIC,
     Forwarded,
@@ -32,7 +33,7 @@ from vigil.kafka_topics import (
     decode_forwarded,
     encode_forwarded,
 )
-from vigil.kafka_worker import DeviceStates, Output, Processed, Sink, process_chunk
+from vigil.kafka_worker import DeviceStates, Output, Processed, process_chunk
 
 pytest.importorskip("faust", reason="the Kafka tier needs the [kafka] extra (dev installs it)")
 
