@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterator, Sequence
+from zoneinfo import ZoneInfo
 
 import msgspec
 import numpy as np
@@ -243,6 +244,33 @@ def test_days_are_the_wearers_local_days() -> None:
     utc_state, _, _ = feed([steps_late, steps_next], tz="UTC", batch=1)
     assert utc_state.daily == ()  # the same two readings fall on one UTC day
     assert utc_state.day_steps == 1200
+
+
+@pytest.mark.parametrize(
+    ("tz", "around"),
+    [
+        ("Europe/London", dt.datetime(2026, 3, 29, 1, tzinfo=UTC)),  # spring forward
+        ("Europe/London", dt.datetime(2026, 10, 25, 1, tzinfo=UTC)),  # fall back
+        ("America/Santiago", dt.datetime(2026, 9, 6, 4, tzinfo=UTC)),  # forward at midnight
+        ("America/Santiago", dt.datetime(2026, 4, 5, 3, tzinfo=UTC)),  # back at midnight
+        ("Asia/Kolkata", dt.datetime(2026, 6, 1, 18, 30, tzinfo=UTC)),  # a half-hour offset
+    ],
+)
+def test_each_step_reading_counts_for_its_local_day_across_clock_changes(
+    tz: str, around: dt.datetime
+) -> None:
+    """The daily step totals agree with converting each reading's time, on clock-change days."""
+    times = [around + dt.timedelta(minutes=10 * i) for i in range(-6 * 30, 6 * 30)]
+    samples = [Steps(measured_at=t, steps=i + 1, interval_s=600) for i, t in enumerate(times)]
+    expected: dict[dt.date, float] = {}
+    for sample in samples:
+        day = sample.measured_at.astimezone(ZoneInfo(tz)).date()
+        expected[day] = expected.get(day, 0.0) + sample.steps
+    state, _, _ = feed(samples, tz=tz, batch=len(samples))
+    got = {d.day: d.steps for d in state.daily}
+    assert state.day is not None
+    got[state.day] = float(state.day_steps or 0)
+    assert got == expected
 
 
 def test_silent_days_count_as_days_without_data_and_late_data_is_left_out() -> None:
