@@ -103,6 +103,9 @@ def run_faust_app(app: Any, log_level: str) -> int:
     app.worker_init()
     app.worker_init_post_autodiscover()
     worker = Worker(app, loglevel=log_level.lower(), quiet=True)
+    # Faust's terminal spinner sets the root logger to DEBUG when the level is WARNING
+    # or above, and then every debug call of Faust and aiokafka builds a log record.
+    worker.spinner = None
     try:
         worker.execute_from_commandline()  # runs until signalled, then raises SystemExit
     except SystemExit as exc:

@@ -106,6 +106,60 @@ class StateTable(Protocol):
         ...
 
 
+class Record(msgspec.Struct, frozen=True, array_like=True):
+    """One record to send: to a partition of its own, or by its key's hash (``None``)."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    partition: int | None = None
+
+
+class RecordSender:
+    """The worker's own aiokafka producer for outputs and changelog records.
+
+    ``send_all`` sends a chunk's records and awaits every acknowledgement (acks=all).
+    Faust's ``Topic.send`` wraps each record in its own futures, callbacks and a debug
+    log record, a large share of the worker's time before this (``bench.stream_kafka``,
+    docs/scale-out.md). Faust still reads the changelog topics on recovery: which
+    producer wrote them does not matter.
+    """
+
+    def __init__(self, bootstrap: str) -> None:
+        self._bootstrap = bootstrap
+        self._producer: Any = None
+        self._starting = asyncio.Lock()
+
+    async def _started(self) -> Any:
+        async with self._starting:
+            if self._producer is None:
+                from aiokafka import AIOKafkaProducer  # noqa: PLC0415 - the [kafka] extra
+
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._bootstrap, acks="all", linger_ms=2
+                )
+                await producer.start()
+                self._producer = producer
+        return self._producer
+
+    async def send_all(self, records: Sequence[Record]) -> None:
+        """Send ``records`` and await their acknowledgements."""
+        if not records:
+            return
+        producer = await self._started()
+        pending = [
+            await producer.send(r.topic, value=r.value, key=r.key, partition=r.partition)
+            for r in records
+        ]
+        await asyncio.gather(*pending)
+
+    async def stop(self) -> None:
+        """Flush and close the producer, if it was started."""
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
 class FaustStateTable:
     """A Faust table written with an explicit changelog partition, its records in bulk.
 
@@ -120,8 +174,9 @@ class FaustStateTable:
     one at a time by a single task, which held the worker back (``bench.stream_kafka``).
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, sender: RecordSender) -> None:
         self._table = table
+        self._sender = sender
         self._staged: list[tuple[int, bytes, bytes]] = []
 
     def get(self, key: bytes) -> bytes | None:
@@ -137,19 +192,8 @@ class FaustStateTable:
     async def flush(self) -> None:
         """Send the staged changelog records and await their acknowledgements."""
         staged, self._staged = self._staged, []
-        topic = self._table.changelog_topic
-        pending = [
-            await topic.send(
-                key=key,
-                value=value,
-                partition=partition,
-                key_serializer="raw",
-                value_serializer="raw",
-            )
-            for partition, key, value in staged
-        ]
-        if pending:
-            await asyncio.gather(*pending)
+        topic = self._table.changelog_topic.get_topic_name()
+        await self._sender.send_all([Record(topic, k, v, p) for p, k, v in staged])
 
     def items(self) -> Iterable[tuple[bytes, bytes]]:
         """Every key and value of the local store."""
@@ -314,6 +358,31 @@ def bytes_table(app: faust.App, name: str, partitions: int) -> Any:
     return app.Table(name, default=None, partitions=partitions, key_type=bytes, value_type=bytes)
 
 
+class OutputTopics:
+    """The output topics, declared once (where allowed) and written by ``RecordSender``."""
+
+    def __init__(self, app: faust.App, config: WorkerConfig, sender: RecordSender) -> None:
+        self._topics = [app.topic(name, schema=raw_schema()) for name in config.topics.outputs]
+        self._declare = config.declare_topics
+        self._sender = sender
+
+    async def declare(self) -> None:
+        """Create the topics if missing (once).
+
+        Faust declares only what its agents read and its tables write, and the sink's
+        consumer would not see a topic created later for minutes (metadata refresh).
+        """
+        if self._declare:
+            for topic in self._topics:
+                await topic.maybe_declare()
+            self._declare = False
+
+    async def send(self, outputs: Sequence[Output]) -> None:
+        """Send a chunk's outputs and await their acknowledgements."""
+        await self.declare()
+        await self._sender.send_all([Record(o.topic, o.key, o.value) for o in outputs])
+
+
 def build_app(
     config: WorkerConfig,
     *,
@@ -330,9 +399,15 @@ def build_app(
     topics = config.topics
     app = faust_app(config)
     ingest = app.topic(topics.ingest, schema=raw_schema(), partitions=config.partitions)
-    out = {name: app.topic(name, schema=raw_schema()) for name in topics.outputs}
-    state_table = FaustStateTable(bytes_table(app, "device_state", config.partitions))
-    contact_table = FaustStateTable(bytes_table(app, "device_contact", config.partitions))
+    sender = RecordSender(config.bootstrap)
+    outputs = OutputTopics(app, config, sender)
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def stop_sender(_app: Any, **_kwargs: Any) -> None:
+        await sender.stop()
+
+    state_table = FaustStateTable(bytes_table(app, "device_state", config.partitions), sender)
+    contact_table = FaustStateTable(bytes_table(app, "device_contact", config.partitions), sender)
     states = DeviceStates(state_table, profile_of, config.processor)
     watch = Watch(contact_table, config.bridge_heartbeat_s)
 
@@ -349,11 +424,6 @@ def build_app(
         if refresh_profiles is not None:
             await asyncio.to_thread(refresh_profiles)
 
-    async def send_all(outputs: Sequence[Output]) -> None:
-        pending = [await out[o.topic].send(key=o.key, value=o.value) for o in outputs]
-        if pending:
-            await asyncio.gather(*pending)  # acknowledged before the states move on
-
     @app.agent(ingest, name="process")
     async def process(stream: Any) -> None:
         async for events in stream.take_events(config.chunk_max, within=config.chunk_within_s):
@@ -368,7 +438,7 @@ def build_app(
                     profiles=profile_of,
                     settings=config.processor,
                 )
-                await send_all(result.outputs)
+                await outputs.send(result.outputs)
                 for device, (partition, state) in result.states.items():
                     states.put(device, partition, state)
                 for device, (partition, contact) in result.contacts.items():
@@ -392,7 +462,7 @@ def build_app(
                 settings=config.processor,
                 now=dt.datetime.now(dt.UTC),
             )
-            await send_all(
+            await outputs.send(
                 [Output(topics.alerts, d.encode(), msgspec.json.encode(a)) for d, _, _, a in raised]
             )
             for device, partition, contact, _ in raised:
@@ -410,11 +480,8 @@ def build_app(
 
         @app.task  # type: ignore[untyped-decorator]
         async def store() -> None:
-            if config.declare_topics:
-                # Faust declares the topics its agents read; the sink's consumer is not
-                # Faust's, and would not see an output topic created later for minutes.
-                for topic in out.values():
-                    await topic.maybe_declare()
+            # The sink's consumer would not see an output topic created later for minutes.
+            await outputs.declare()
             # Runs until the worker stops (Faust cancels it); its offsets are committed
             # after each stored chunk, so a cancel in between only repeats that chunk.
             await run_sink(sink_config, sink, asyncio.Event())
