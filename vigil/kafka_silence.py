@@ -7,9 +7,9 @@ if the band's partition had a heartbeat saying "receiving" within
 ``STALE_BEATS`` heartbeats of now: a stopped bridge, a bridge cut off from MQTT, and a
 worker still working through a backlog all leave the partition without a fresh one.
 
-Each band's ``Contact`` (``stream_processors/silence.py``) lives in the
-``device_contact`` table (a changelog topic, like the device states), with the band's
-partition, so a restarted worker knows how long its bands have been silent. Gateway
+Each band's ``Contact`` (``stream_processors/silence.py``) lives in its device's record
+(``vigil/kafka_tables.py``, a changelog-backed table), with the band's partition, so a
+restarted worker knows how long its bands have been silent. Gateway
 statuses reach every partition as ``observe`` copies and are kept in memory: after a
 restart a gateway's state is unknown until its next status, and a silent band's cause
 reads "unknown" instead of "gateway offline" meanwhile (the alert itself is the same).
@@ -30,7 +30,7 @@ from stream_processors.fleet import check_band
 from stream_processors.silence import Contact, Gateway
 
 if TYPE_CHECKING:
-    from vigil.kafka_worker import StateTable
+    from vigil.kafka_tables import DeviceTable
 
 STALE_BEATS = 3  # heartbeats a partition may miss before its silence is Vigil's own
 
@@ -42,41 +42,29 @@ class Beat(msgspec.Struct, frozen=True):
     receiving: bool
 
 
-class ContactRecord(msgspec.Struct, frozen=True, array_like=True):
-    """A band's contact as its table stores it, with the partition it belongs to."""
-
-    partition: int
-    contact: Contact
-
-
-_contact_record = msgspec.msgpack.Decoder(ContactRecord)
-
-
 class Watch:
     """One worker's view for silence checks: contacts, gateways and heartbeats."""
 
-    def __init__(self, table: StateTable, heartbeat_s: float) -> None:
-        self._table = table
+    def __init__(self, devices: DeviceTable, heartbeat_s: float) -> None:
+        self._devices = devices
         self.heartbeat_s = heartbeat_s
         self.gateways: dict[str, Gateway] = {}
         self.beats: dict[int, Beat] = {}
 
     def contact(self, device_id: str) -> Contact | None:
         """The band's last contact, if it was ever heard from."""
-        raw = self._table.get(device_id.encode())
-        return None if raw is None else _contact_record.decode(raw).contact
+        record = self._devices.get(device_id)
+        return None if record is None else record.contact
 
     def put(self, device_id: str, partition: int, contact: Contact) -> None:
         """Write a band's contact (and its changelog record)."""
-        raw = msgspec.msgpack.encode(ContactRecord(partition, contact))
-        self._table.put(partition, device_id.encode(), raw)
+        self._devices.put(device_id, partition, contact=contact)
 
     def contacts(self, partitions: set[int]) -> Iterator[tuple[str, int, Contact]]:
         """The contacts of bands in ``partitions``: ``(device, partition, contact)``."""
-        for key, raw in list(self._table.items()):
-            record = _contact_record.decode(raw)
-            if record.partition in partitions:
-                yield key.decode(), record.partition, record.contact
+        for device, record in self._devices.items():
+            if record.contact is not None and record.partition in partitions:
+                yield device, record.partition, record.contact
 
     def receiving(self, partition: int, now: dt.datetime) -> bool:
         """Whether the bridge said recently, in this partition, that it is receiving."""

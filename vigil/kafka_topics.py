@@ -70,13 +70,8 @@ class KafkaTopics(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def state_changelog(self) -> str:
-        """The device state table's changelog (Faust's naming: app, table, changelog)."""
+        """The device table's changelog (Faust's naming: app, table, changelog)."""
         return f"{self.app_id}-device_state-changelog"
-
-    @property
-    def contact_changelog(self) -> str:
-        """The band contact table's changelog (silence checks)."""
-        return f"{self.app_id}-device_contact-changelog"
 
     @property
     def sink_group(self) -> str:
@@ -99,7 +94,6 @@ class KafkaTopics(msgspec.Struct, frozen=True, kw_only=True):
             self.ingest,
             *self.outputs,
             self.state_changelog,
-            self.contact_changelog,
             self.leader,
         )
 

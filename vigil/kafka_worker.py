@@ -32,8 +32,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import faust
 import msgspec
@@ -44,14 +44,19 @@ from schemas.records import DeadLetter
 from stream_processors.device import ProcessorSettings, WearerProfile
 from stream_processors.event_time import OrderedState, step_in_order
 from stream_processors.silence import Contact, observe, observe_gateway
-from stream_processors.state_codec import decode_state, encode_state
 from vigil.kafka_silence import Beat, Watch, check_silence
 from vigil.kafka_sink import Sink, SinkConfig, run_sink
+from vigil.kafka_tables import (
+    DeviceStates,
+    DeviceTable,
+    FaustStateTable,
+    Profiles,
+    Record,
+    RecordSender,
+)
 from vigil.kafka_topics import KafkaTopics, decode_forwarded
 
 log = logging.getLogger(__name__)
-
-Profiles = Callable[[str], WearerProfile]
 
 
 class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,150 +93,6 @@ class Processed(msgspec.Struct, frozen=True, kw_only=True):
     contacts: dict[str, tuple[int, Contact]] = msgspec.field(default_factory=dict)
     too_late: int = 0
     duplicates: int = 0
-
-
-class StateTable(Protocol):
-    """Where state bytes live: a Faust table (``FaustStateTable``) or, in tests, a dict."""
-
-    def get(self, key: bytes) -> bytes | None:
-        """The bytes stored under ``key``."""
-        ...
-
-    def put(self, partition: int, key: bytes, value: bytes) -> None:
-        """Store ``value``, its changelog record in ``partition``."""
-        ...
-
-    def items(self) -> Iterable[tuple[bytes, bytes]]:
-        """Every key and value held here (the partitions this worker has had)."""
-        ...
-
-
-class Record(msgspec.Struct, frozen=True, array_like=True):
-    """One record to send: to a partition of its own, or by its key's hash (``None``)."""
-
-    topic: str
-    key: bytes
-    value: bytes
-    partition: int | None = None
-
-
-class RecordSender:
-    """The worker's own aiokafka producer for outputs and changelog records.
-
-    ``send_all`` sends a chunk's records and awaits every acknowledgement (acks=all).
-    Faust's ``Topic.send`` wraps each record in its own futures, callbacks and a debug
-    log record, a large share of the worker's time before this (``bench.stream_kafka``,
-    docs/scale-out.md). Faust still reads the changelog topics on recovery: which
-    producer wrote them does not matter.
-    """
-
-    def __init__(self, bootstrap: str) -> None:
-        self._bootstrap = bootstrap
-        self._producer: Any = None
-        self._starting = asyncio.Lock()
-
-    async def _started(self) -> Any:
-        async with self._starting:
-            if self._producer is None:
-                from aiokafka import AIOKafkaProducer  # noqa: PLC0415 - the [kafka] extra
-
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap, acks="all", linger_ms=2
-                )
-                await producer.start()
-                self._producer = producer
-        return self._producer
-
-    async def send_all(self, records: Sequence[Record]) -> None:
-        """Send ``records`` and await their acknowledgements."""
-        if not records:
-            return
-        producer = await self._started()
-        pending = [
-            await producer.send(r.topic, value=r.value, key=r.key, partition=r.partition)
-            for r in records
-        ]
-        await asyncio.gather(*pending)
-
-    async def stop(self) -> None:
-        """Flush and close the producer, if it was started."""
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
-
-
-class FaustStateTable:
-    """A Faust table written with an explicit changelog partition, its records in bulk.
-
-    ``table[key] = value`` takes the partition from the stream's current event, and
-    a chunk (``take_events``) has none; the partition of the device's own ingest
-    record is the right one (co-partitioning: a worker that owns a device's ingest
-    partition owns its state).
-
-    ``put`` writes the local store and stages the changelog record; ``flush`` sends the
-    staged records straight to the changelog topic and awaits their acknowledgements.
-    Faust's own ``send_changelog`` queues each record through its producer buffer, sent
-    one at a time by a single task, which held the worker back (``bench.stream_kafka``).
-    """
-
-    def __init__(self, table: Any, sender: RecordSender) -> None:
-        self._table = table
-        self._sender = sender
-        self._staged: list[tuple[int, bytes, bytes]] = []
-
-    def get(self, key: bytes) -> bytes | None:
-        """The bytes stored under ``key`` (recovered from the changelog at start)."""
-        value: bytes | None = self._table.get(key)
-        return value
-
-    def put(self, partition: int, key: bytes, value: bytes) -> None:
-        """Write the local store and stage the changelog record."""
-        self._table.data[key] = value
-        self._staged.append((partition, key, value))
-
-    async def flush(self) -> None:
-        """Send the staged changelog records and await their acknowledgements."""
-        staged, self._staged = self._staged, []
-        topic = self._table.changelog_topic.get_topic_name()
-        await self._sender.send_all([Record(topic, k, v, p) for p, k, v in staged])
-
-    def items(self) -> Iterable[tuple[bytes, bytes]]:
-        """Every key and value of the local store."""
-        items: Iterable[tuple[bytes, bytes]] = self._table.data.items()
-        return items
-
-
-class DeviceStates:
-    """Decoded device states over a table of state bytes, each value decoded once."""
-
-    def __init__(self, table: StateTable, profiles: Profiles, settings: ProcessorSettings) -> None:
-        self._table = table
-        self._profiles = profiles
-        self._settings = settings
-        self._decoded: dict[str, tuple[bytes, OrderedState]] = {}
-
-    def get(self, device_id: str) -> OrderedState | None:
-        """The device's state, decoded again only if the table's value changed.
-
-        The table's value changes under us when the partition was recovered from
-        the changelog (a restart, or a partition handed over and back).
-        """
-        raw = self._table.get(device_id.encode())
-        if raw is None:
-            self._decoded.pop(device_id, None)
-            return None
-        cached = self._decoded.get(device_id)
-        if cached is not None and cached[0] is raw:
-            return cached[1]
-        state = decode_state(raw, self._profiles(device_id), self._settings)
-        self._decoded[device_id] = (raw, state)
-        return state
-
-    def put(self, device_id: str, partition: int, state: OrderedState) -> None:
-        """Write a state to the table (and so to its changelog)."""
-        raw = encode_state(state)
-        self._table.put(partition, device_id.encode(), raw)
-        self._decoded[device_id] = (raw, state)
 
 
 def _dead_letter(topics: KafkaTopics, key: bytes, letter: DeadLetter) -> Output:
@@ -406,15 +267,10 @@ def build_app(
     async def stop_sender(_app: Any, **_kwargs: Any) -> None:
         await sender.stop()
 
-    state_table = FaustStateTable(bytes_table(app, "device_state", config.partitions), sender)
-    contact_table = FaustStateTable(bytes_table(app, "device_contact", config.partitions), sender)
-    states = DeviceStates(state_table, profile_of, config.processor)
-    watch = Watch(contact_table, config.bridge_heartbeat_s)
-
-    async def flush_tables() -> None:
-        # Acknowledged before the agent takes its next chunk, so before Faust commits
-        # the chunk's offsets.
-        await asyncio.gather(state_table.flush(), contact_table.flush())
+    table = FaustStateTable(bytes_table(app, "device_state", config.partitions), sender)
+    devices = DeviceTable(table)
+    states = DeviceStates(devices, profile_of, config.processor)
+    watch = Watch(devices, config.bridge_heartbeat_s)
 
     # The agent and the silence timer take turns: each reads contacts, awaits its
     # sends, then writes contacts; interleaved, one would overwrite the other's.
@@ -443,7 +299,7 @@ def build_app(
                     states.put(device, partition, state)
                 for device, (partition, contact) in result.contacts.items():
                     watch.put(device, partition, contact)
-                await flush_tables()
+                await table.flush()  # acknowledged before Faust commits the chunk
             if result.too_late:
                 log.info("%d batches beyond the lateness bound: not scored", result.too_late)
 
@@ -467,7 +323,7 @@ def build_app(
             )
             for device, partition, contact, _ in raised:
                 watch.put(device, partition, contact)
-            await flush_tables()
+            await table.flush()  # acknowledged before Faust commits the chunk
 
     if sink is not None:
         sink_config = SinkConfig(

@@ -24,8 +24,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tests.vigil.test_kafka_worker import SETTINGS, DictTable, deteriorating, forwarded, run
 from vigil.kafka_mock import MockKafka
 from vigil.kafka_sink import Sink, SinkConfig, run_sink
+from vigil.kafka_tables import DeviceStates, DeviceTable
 from vigil.kafka_topics import KafkaTopics, partition_key
-from vigil.kafka_worker import DeviceStates
 
 TOPICS = KafkaTopics(prefix="t", app_id="sink-test")
 PARTITIONS = 2
@@ -63,7 +63,7 @@ DEVICES = ("wb-0001", "wb-0002")
 def tier_records() -> tuple[Counts, list[tuple[str, bytes, bytes]]]:
     """What a bridge and a worker write for two wearers, and what the store should hold."""
     messages = deteriorating()
-    states = DeviceStates(DictTable(), lambda _d: WearerProfile(), SETTINGS)
+    states = DeviceStates(DeviceTable(DictTable()), lambda _d: WearerProfile(), SETTINGS)
     values = [(0, forwarded(t, p)) for t, p in messages]
     result = run(values, states)
     records = [

@@ -7,8 +7,11 @@ Faust table, which is enough to pin what a chunk yields.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import msgspec
 import pytest
@@ -26,6 +29,7 @@ from stream_processors.silence import Contact
 from tests.factories import vitals_batch
 from vigil.kafka_silence import Watch, check_silence
 from vigil.kafka_sink import Sink
+from vigil.kafka_tables import DeviceStates, DeviceTable, FaustStateTable, Record, RecordSender
 from vigil.kafka_topics import (
     HEARTBEAT_TOPIC,
     Forwarded,
@@ -33,7 +37,7 @@ from vigil.kafka_topics import (
     decode_forwarded,
     encode_forwarded,
 )
-from vigil.kafka_worker import DeviceStates, Output, Processed, process_chunk
+from vigil.kafka_worker import Output, Processed, process_chunk
 
 pytest.importorskip("faust", reason="the Kafka tier needs the [kafka] extra (dev installs it)")
 
@@ -81,7 +85,7 @@ def deteriorating() -> list[tuple[str, bytes]]:
 def run(
     records: list[tuple[int, bytes]], states: DeviceStates, watch: Watch | None = None
 ) -> Processed:
-    watch = watch or Watch(DictTable(), heartbeat_s=5.0)
+    watch = watch or Watch(states.devices, heartbeat_s=5.0)
     result = process_chunk(
         records,
         states,
@@ -104,7 +108,7 @@ def of_topic(result: Processed, topic: str) -> list[Output]:
 def test_a_chunk_yields_what_the_embedded_runner_yields_and_a_redelivery_nothing() -> None:
     messages = deteriorating()
     table = DictTable()
-    states = DeviceStates(table, lambda _d: WearerProfile(), SETTINGS)
+    states = DeviceStates(DeviceTable(table), lambda _d: WearerProfile(), SETTINGS)
     records = [(7, forwarded(t, p)) for t, p in messages]
     result = run(records, states)
 
@@ -144,7 +148,7 @@ def test_bad_records_become_dead_letters_and_the_chunk_goes_on() -> None:
         (0, forwarded(gateway_status_topic("gw-1"), encode(status))),
         (0, forwarded(good_topic, good_payload)),
     ]
-    states = DeviceStates(DictTable(), lambda _d: WearerProfile(), SETTINGS)
+    states = DeviceStates(DeviceTable(DictTable()), lambda _d: WearerProfile(), SETTINGS)
     result = run(records, states)
     letters = of_topic(result, TOPICS.dead_letters)
     reasons = [msgspec.json.decode(o.value, type=DeadLetter).reason for o in letters]
@@ -157,7 +161,7 @@ def test_bad_records_become_dead_letters_and_the_chunk_goes_on() -> None:
 
 def test_the_sink_stores_a_re_read_chunk_once(tmp_path: Path) -> None:
     messages = deteriorating()
-    states = DeviceStates(DictTable(), lambda _d: WearerProfile(), SETTINGS)
+    states = DeviceStates(DeviceTable(DictTable()), lambda _d: WearerProfile(), SETTINGS)
     records = [(0, forwarded(t, p)) for t, p in messages]
     result = run(records, states)
     chunk = [(TOPICS.ingest, value) for _p, value in records]
@@ -180,7 +184,7 @@ def test_a_stray_record_on_an_output_topic_is_a_dead_letter_not_a_stuck_sink(
     tmp_path: Path,
 ) -> None:
     messages = deteriorating()
-    states = DeviceStates(DictTable(), lambda _d: WearerProfile(), SETTINGS)
+    states = DeviceStates(DeviceTable(DictTable()), lambda _d: WearerProfile(), SETTINGS)
     result = run([(0, forwarded(t, p)) for t, p in messages], states)
     scores = of_topic(result, TOPICS.scores)
     chunk = [(TOPICS.scores, b'{"not": "a score"}'), (TOPICS.alerts, b"\x00garbage")]
@@ -224,8 +228,8 @@ def silence_at(
 
 def test_a_worker_raises_signal_lost_only_while_the_bridge_says_it_is_receiving() -> None:
     profiles = {"wb-1": WearerProfile(at_risk=True), "wb-2": WearerProfile(at_risk=True)}
-    watch = Watch(DictTable(), heartbeat_s=5.0)
-    states = DeviceStates(DictTable(), lambda d: profiles[d], SETTINGS)
+    states = DeviceStates(DeviceTable(DictTable()), lambda d: profiles[d], SETTINGS)
+    watch = Watch(states.devices, heartbeat_s=5.0)
     run([(0, band("wb-1", 1)), (1, band("wb-2", 1))], states, watch)
     later = RECEIVED + dt.timedelta(minutes=16)  # at risk: medium, 15 minutes allowed
     assert silence_at(watch, states, later, profiles) == [], "no heartbeat yet"
@@ -251,8 +255,8 @@ def test_gateway_copies_tell_every_partition_the_cause_and_are_not_stored_twice(
     tmp_path: Path,
 ) -> None:
     profiles = {"wb-1": WearerProfile(at_risk=True)}
-    watch = Watch(DictTable(), heartbeat_s=5.0)
-    states = DeviceStates(DictTable(), lambda _d: profiles["wb-1"], SETTINGS)
+    states = DeviceStates(DeviceTable(DictTable()), lambda _d: profiles["wb-1"], SETTINGS)
+    watch = Watch(states.devices, heartbeat_s=5.0)
     offline = GatewayStatusV1(
         gateway_id="gw-1", state="offline", reported_at=RECEIVED + dt.timedelta(seconds=30)
     )
@@ -278,3 +282,45 @@ def test_gateway_copies_tell_every_partition_the_cause_and_are_not_stored_twice(
     Sink(store, TOPICS, []).store_chunk([(TOPICS.ingest, value) for _p, value in records])
     assert store.count_messages() == 1  # the band's batch; heartbeats and copies are not kept
     store.close()
+
+
+class CapturingSender(RecordSender):
+    """Keeps what would be sent (the producer is exercised by the tier tests)."""
+
+    def __init__(self) -> None:
+        super().__init__("unused:9092")
+        self.sent: list[Record] = []
+
+    async def send_all(self, records: Sequence[Record]) -> None:
+        self.sent.extend(records)
+
+
+def test_a_device_touched_by_a_chunk_writes_one_changelog_record_holding_contact_and_state() -> (
+    None
+):
+    # Faust's table is stood in for by what FaustStateTable uses of it.
+    data: dict[bytes, bytes] = {}
+    faust_table = SimpleNamespace(
+        data=data,
+        get=data.get,
+        changelog_topic=SimpleNamespace(get_topic_name=lambda: "t-changelog"),
+    )
+    sender = CapturingSender()
+    table = FaustStateTable(faust_table, sender)
+    states = DeviceStates(DeviceTable(table), lambda _d: WearerProfile(), SETTINGS)
+    messages = deteriorating()
+    run([(3, forwarded(t, p)) for t, p in messages[:6]], states)
+    asyncio.run(table.flush())
+    assert sorted(r.key for r in sender.sent) == [b"wb-0001", b"wb-0002"]
+    assert {(r.topic, r.partition) for r in sender.sent} == {("t-changelog", 3)}
+    record = states.devices.get("wb-0001")
+    assert record is not None
+    assert record.contact is not None
+    assert record.state is not None
+    # The silence check writes a contact alone; the state stays as it was.
+    later = msgspec.structs.replace(record.contact, battery_event=True)
+    Watch(states.devices, heartbeat_s=5.0).put("wb-0001", 3, later)
+    after = states.devices.get("wb-0001")
+    assert after is not None
+    assert after.contact == later
+    assert after.state == record.state
