@@ -1,4 +1,4 @@
-"""Shared fixtures: a private Mosquitto, a fresh PostgreSQL schema, a SQLite store."""
+"""Shared fixtures: a private Mosquitto, a fresh PostgreSQL schema, a store of each backend."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from storage import Store
 from vigil.local_servers import MosquittoProcess
 
 POSTGRES_DSN_ENV = "VIGIL_TEST_POSTGRES_DSN"
@@ -41,6 +42,22 @@ def postgres_dsn() -> Iterator[str]:
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated store of each backend: SQLite in the test's directory, and PostgreSQL."""
+    if request.param == "sqlite":
+        from storage.sqlite import SqliteStore
+
+        s: Store = SqliteStore(tmp_path / "vigil.db")
+    else:
+        from storage.postgres import PostgresStore
+
+        s = PostgresStore(request.getfixturevalue("postgres_dsn"))
+    s.migrate()
+    yield s
+    s.close()
 
 
 ECG_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ecg"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -17,21 +16,6 @@ from scoring.news2 import Vitals, news2
 from storage import Store, migrator
 from storage.records import DEAD_LETTER_MAX_BYTES, ScoreRecord
 from tests.factories import T0, received, vitals_batch
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        from storage.sqlite import SqliteStore
-
-        s: Store = SqliteStore(tmp_path / "vigil.db")
-    else:
-        from storage.postgres import PostgresStore
-
-        s = PostgresStore(request.getfixturevalue("postgres_dsn"))
-    s.migrate()
-    yield s
-    s.close()
 
 
 def test_migrate_is_idempotent(store: Store) -> None:

@@ -2,20 +2,20 @@
 
 The sink commits a chunk's offsets only after the chunk is stored: a store that fails
 is retried and nothing past it is committed, so a sink stopped (or killed) meanwhile
-leaves the chunk for the next one. The failing store is simulated by a ``Sink`` whose
-first transactions raise (a database outage cannot be injected into SQLite per call).
+leaves the chunk for the next one. Each test runs on SQLite and on PostgreSQL. The
+failing store is simulated by a ``Sink`` whose first transactions raise (an outage
+cannot be injected into one transaction of a real database at a chosen moment).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 
 import pytest
 
 from schemas import Alert
-from storage.sqlite import SqliteStore
+from storage import Store
 from stream_processors.device import WearerProfile
 
 pytest.importorskip("faust", reason="the Kafka tier needs the [kafka] extra (dev installs it)")
@@ -34,7 +34,7 @@ PARTITIONS = 2
 class FailingSink(Sink):
     """A sink whose first ``failures`` stores raise, as during a database outage."""
 
-    def __init__(self, store: SqliteStore, failures: int) -> None:
+    def __init__(self, store: Store, failures: int) -> None:
         super().__init__(store, TOPICS, [])
         self.failures = failures
         self.attempts = 0
@@ -78,7 +78,7 @@ def tier_records() -> tuple[Counts, list[tuple[str, bytes, bytes]]]:
     return (len(messages), alerts, scores, indices), records
 
 
-def counts(store: SqliteStore) -> Counts:
+def counts(store: Store) -> Counts:
     return (
         store.count_messages(),
         len(store.alerts()),
@@ -130,11 +130,9 @@ def config(kafka: MockKafka) -> SinkConfig:
 
 
 def test_a_failed_store_is_retried_and_offsets_follow_only_what_was_stored(
-    kafka: MockKafka, tmp_path: Path
+    kafka: MockKafka, store: Store
 ) -> None:
     expected, records = tier_records()
-    store = SqliteStore(tmp_path / "sink.db")
-    store.migrate()
     sink = FailingSink(store, failures=3)
 
     async def scenario() -> None:
@@ -152,15 +150,12 @@ def test_a_failed_store_is_retried_and_offsets_follow_only_what_was_stored(
     asyncio.run(scenario())
     assert sink.attempts > 3, "three failures, then stored"
     assert store.unnotified_alerts() == [], "new alerts went to the (no) notifiers"
-    store.close()
 
 
 def test_a_sink_stopped_while_its_store_fails_commits_nothing_and_the_next_stores_it_all(
-    kafka: MockKafka, tmp_path: Path
+    kafka: MockKafka, store: Store
 ) -> None:
     expected, records = tier_records()
-    store = SqliteStore(tmp_path / "sink.db")
-    store.migrate()
     failing = FailingSink(store, failures=10**6)
 
     async def scenario() -> None:
@@ -181,4 +176,3 @@ def test_a_sink_stopped_while_its_store_fails_commits_nothing_and_the_next_store
         assert await task == len(records)
 
     asyncio.run(scenario())
-    store.close()
