@@ -72,6 +72,12 @@ class MockKafka:
             if err:
                 raise RuntimeError(f"creating topic {name} failed: error {err}")
 
+    def __enter__(self) -> MockKafka:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Stop the broker (its data is gone)."""
         if self._cluster:

@@ -48,12 +48,9 @@ class FailingSink(Sink):
 
 @pytest.fixture
 def kafka() -> Iterator[MockKafka]:
-    broker = MockKafka()
-    broker.create_topics(TOPICS.all(), PARTITIONS)
-    try:
+    with MockKafka() as broker:
+        broker.create_topics(TOPICS.all(), PARTITIONS)
         yield broker
-    finally:
-        broker.close()
 
 
 Counts = tuple[int, int, int, int]  # messages, alerts, scores, index values

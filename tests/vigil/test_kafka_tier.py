@@ -111,12 +111,9 @@ def embedded_reference(messages: list[tuple[str, bytes]], db: Path) -> Outputs:
 
 @pytest.fixture
 def kafka() -> Iterator[MockKafka]:
-    broker = MockKafka()
-    broker.create_topics(TOPICS.all(), PARTITIONS)
-    try:
+    with MockKafka() as broker:
+        broker.create_topics(TOPICS.all(), PARTITIONS)
         yield broker
-    finally:
-        broker.close()
 
 
 def tier_env(kafka: MockKafka, mosquitto: MosquittoProcess, db: Path) -> dict[str, str]:
