@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import faust
@@ -219,6 +219,33 @@ def bytes_table(app: faust.App, name: str, partitions: int) -> Any:
     return app.Table(name, default=None, partitions=partitions, key_type=bytes, value_type=bytes)
 
 
+class OffsetTrail:
+    """Logs where each ingest partition starts, and offsets that never reached the agent.
+
+    A jump forward within a partition means records this worker's processors never saw:
+    another worker's, after a rebalance, or records lost to offset bookkeeping. Logged so
+    that one such run says which (docs/scale-out.md, "Limits now").
+    """
+
+    def __init__(self) -> None:
+        self._next: dict[int, int] = {}
+
+    def follow(self, seen: Iterable[tuple[int, int]]) -> None:
+        """Take a chunk's ``(partition, offset)`` pairs, in order."""
+        for partition, offset in seen:
+            expected = self._next.get(partition)
+            if expected is None:
+                log.info("ingest partition %d: first offset processed %d", partition, offset)
+            elif offset > expected:
+                log.warning(
+                    "ingest partition %d: offsets %d to %d never reached this worker's processors",
+                    partition,
+                    expected,
+                    offset - 1,
+                )
+            self._next[partition] = offset + 1
+
+
 class OutputTopics:
     """The output topics, declared once (where allowed) and written by ``RecordSender``."""
 
@@ -282,7 +309,9 @@ def build_app(
 
     @app.agent(ingest, name="process")
     async def process(stream: Any) -> None:
+        offsets = OffsetTrail()
         async for events in stream.take_events(config.chunk_max, within=config.chunk_within_s):
+            offsets.follow((e.message.partition, e.message.offset) for e in events)
             await refresh()
             async with turn:
                 records = [(e.message.partition, e.value) for e in events]

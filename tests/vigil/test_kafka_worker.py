@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,7 +38,7 @@ from vigil.kafka_topics import (
     decode_forwarded,
     encode_forwarded,
 )
-from vigil.kafka_worker import Output, Processed, process_chunk
+from vigil.kafka_worker import OffsetTrail, Output, Processed, process_chunk
 
 pytest.importorskip("faust", reason="the Kafka tier needs the [kafka] extra (dev installs it)")
 
@@ -324,3 +325,19 @@ def test_a_device_touched_by_a_chunk_writes_one_changelog_record_holding_contact
     assert after is not None
     assert after.contact == later
     assert after.state == record.state
+
+
+def test_the_offset_trail_reports_offsets_that_never_reached_the_processors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    trail = OffsetTrail()
+    with caplog.at_level(logging.INFO, logger="vigil.kafka_worker"):
+        trail.follow([(0, 5), (0, 6), (1, 0)])
+        trail.follow([(0, 9), (1, 1)])
+        trail.follow([(0, 3), (0, 4)])  # a redelivery after a rebalance: not a gap
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert messages == [
+        ("INFO", "ingest partition 0: first offset processed 5"),
+        ("INFO", "ingest partition 1: first offset processed 0"),
+        ("WARNING", "ingest partition 0: offsets 7 to 8 never reached this worker's processors"),
+    ]
