@@ -2,16 +2,17 @@
 
 The ``process`` agent reads ``<prefix>.ingest`` (partitioned by device id) in chunks,
 validates each message with the embedded runner's ``intake``, and steps the same
-``step_in_order`` processor. Each device's state lives in the ``device_state`` table,
-backed by its changelog topic (``stream_processors.state_codec`` bytes), so a worker
-that takes over a partition, or restarts, recovers the states from the changelog.
+``step_in_order`` processor. Each device's state and band contact live in one record
+of the ``device_state`` table (``vigil/kafka_tables.py``), backed by its changelog
+topic, so a worker that takes over a partition, or restarts, recovers them from the
+changelog.
 
 Order of writes, and why nothing is lost or raised twice (at-least-once Kafka):
 
 1. a chunk's outputs (scores, alerts, index values, dead letters) are sent and their
    acknowledgements awaited;
-2. only then are the new states written to the table, and their changelog records
-   sent and acknowledged, before the agent takes its next chunk;
+2. only then are the devices' new records written to the table, and their changelog
+   records sent and acknowledged, before the agent takes its next chunk;
 3. Faust commits the input offsets of a chunk only after the agent is done with it.
 
 A worker killed at any point restarts from the last committed offset. A message whose
