@@ -224,12 +224,27 @@ class OffsetTrail:
     """Logs where each ingest partition starts, and offsets that never reached the agent.
 
     A jump forward within a partition means records this worker's processors never saw:
-    another worker's, after a rebalance, or records lost to offset bookkeeping. Logged so
-    that one such run says which (docs/scale-out.md, "Limits now").
+    another worker's, after a rebalance, or records lost to offset bookkeeping. A commit
+    beyond the next offset the processors have not seen means records that will never
+    be processed, by any worker. Both are logged so that one such run says which
+    (docs/scale-out.md, "Limits now").
     """
 
     def __init__(self) -> None:
         self._next: dict[int, int] = {}
+
+    def check_commit(self, committed: dict[int, int]) -> None:
+        """Warn of committed ingest offsets past what this worker's processors saw."""
+        for partition, offset in committed.items():
+            seen = self._next.get(partition)
+            if seen is None or offset > seen:
+                log.warning(
+                    "ingest partition %d: offset %d committed, but the processors saw "
+                    "only up to %s",
+                    partition,
+                    offset,
+                    "nothing" if seen is None else seen - 1,
+                )
 
     def follow(self, seen: Iterable[tuple[int, int]]) -> None:
         """Take a chunk's ``(partition, offset)`` pairs, in order."""
@@ -308,9 +323,21 @@ def build_app(
         if refresh_profiles is not None:
             await asyncio.to_thread(refresh_profiles)
 
+    offsets = OffsetTrail()
+    on_tp_commit = app.monitor.on_tp_commit
+
+    def check_commit(committed: Any) -> None:
+        # Faust calls this after each commit, from its consumer's thread.
+        offsets.check_commit(
+            {tp.partition: o for tp, o in committed.items() if tp.topic == topics.ingest}
+        )
+        on_tp_commit(committed)
+
+    # Faust calls only its monitor after a commit; wrap that one method.
+    app.monitor.on_tp_commit = check_commit  # type: ignore[method-assign, assignment]
+
     @app.agent(ingest, name="process")
     async def process(stream: Any) -> None:
-        offsets = OffsetTrail()
         async for events in stream.take_events(config.chunk_max, within=config.chunk_within_s):
             offsets.follow((e.message.partition, e.message.offset) for e in events)
             await refresh()

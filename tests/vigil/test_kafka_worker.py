@@ -341,3 +341,17 @@ def test_the_offset_trail_reports_offsets_that_never_reached_the_processors(
         ("INFO", "ingest partition 1: first offset processed 0"),
         ("WARNING", "ingest partition 0: offsets 7 to 8 never reached this worker's processors"),
     ]
+
+
+def test_the_offset_trail_warns_of_a_commit_past_what_the_processors_saw(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    trail = OffsetTrail()
+    trail.follow([(0, 0), (0, 1), (0, 2)])
+    with caplog.at_level(logging.WARNING, logger="vigil.kafka_worker"):
+        trail.check_commit({0: 3})  # the next offset to read: all seen
+        trail.check_commit({0: 5, 1: 1})
+    assert [r.getMessage() for r in caplog.records] == [
+        "ingest partition 0: offset 5 committed, but the processors saw only up to 2",
+        "ingest partition 1: offset 1 committed, but the processors saw only up to nothing",
+    ]
