@@ -208,8 +208,10 @@ class DeviceStates:
         self._decoded[device_id] = (raw, state)
         return state
 
-    def put(self, device_id: str, partition: int, state: OrderedState) -> None:
-        """Write a state to the table (and so to its changelog)."""
+    def put(
+        self, device_id: str, partition: int, state: OrderedState, *, contact: Contact | None = None
+    ) -> None:
+        """Write a state (and a new contact, if given) to the table and its changelog."""
         raw = encode_state(state)
-        self.devices.put(device_id, partition, state=raw)
+        self.devices.put(device_id, partition, contact=contact, state=raw)
         self._decoded[device_id] = (raw, state)

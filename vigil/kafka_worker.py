@@ -78,12 +78,7 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     silence_tick_s: float = 15.0
 
 
-class Output(msgspec.Struct, frozen=True, array_like=True):
-    """One record for an output topic."""
-
-    topic: str
-    key: bytes
-    value: bytes
+Output = Record  # a record for an output topic, keyed by device, partitioned by its key
 
 
 class Processed(msgspec.Struct, frozen=True, kw_only=True):
@@ -284,7 +279,7 @@ class OutputTopics:
     async def send(self, outputs: Sequence[Output]) -> None:
         """Send a chunk's outputs and await their acknowledgements."""
         await self.declare()
-        await self._sender.send_all([Record(o.topic, o.key, o.value) for o in outputs])
+        await self._sender.send_all(outputs)
 
 
 def build_app(
@@ -352,10 +347,12 @@ def build_app(
                     settings=config.processor,
                 )
                 await outputs.send(result.outputs)
-                for device, (partition, state) in result.states.items():
-                    states.put(device, partition, state)
+                # One write per device: its new state and contact together.
                 for device, (partition, contact) in result.contacts.items():
-                    watch.put(device, partition, contact)
+                    if device in result.states:
+                        states.put(device, partition, result.states[device][1], contact=contact)
+                    else:
+                        watch.put(device, partition, contact)
                 await table.flush()  # acknowledged before Faust commits the chunk
             if result.too_late:
                 log.info("%d batches beyond the lateness bound: not scored", result.too_late)
