@@ -10,6 +10,7 @@ record per device it touched, not two (``bench.stream_kafka``).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -21,6 +22,12 @@ from stream_processors.silence import Contact
 from stream_processors.state_codec import decode_state, encode_state
 
 Profiles = Callable[[str], WearerProfile]
+
+log = logging.getLogger(__name__)
+
+# Keys of the device table that are not devices (``vigil/kafka_progress.py``): device
+# ids start with a letter or digit (``schemas.common.DeviceId``).
+RESERVED_PREFIX = b"\x00"
 
 
 class StateTable(Protocol):
@@ -176,7 +183,8 @@ class DeviceTable:
     def items(self) -> Iterator[tuple[str, DeviceRecord]]:
         """Every device's record held here (the partitions this worker has had)."""
         for key, raw in list(self.table.items()):
-            yield key.decode(), _device_record.decode(raw)
+            if not key.startswith(RESERVED_PREFIX):
+                yield key.decode(), _device_record.decode(raw)
 
 
 class DeviceStates:
@@ -205,6 +213,14 @@ class DeviceStates:
         if cached is not None and cached[0] == raw:
             return cached[1]
         state = decode_state(raw, self._profiles(device_id), self._settings)
+        if cached is not None:
+            # A partition recovered again (handed over and back, or a rebalance).
+            log.info(
+                "device %s: state replaced under this worker (newest batch %s, was %s)",
+                device_id,
+                _newest(state),
+                _newest(cached[1]),
+            )
         self._decoded[device_id] = (raw, state)
         return state
 
@@ -215,3 +231,11 @@ class DeviceStates:
         raw = encode_state(state)
         self.devices.put(device_id, partition, contact=contact, state=raw)
         self._decoded[device_id] = (raw, state)
+
+
+def _newest(state: OrderedState) -> str:
+    """The newest retained batch as ``time boot:seq``, for a log line."""
+    if not state.retained:
+        return "none"
+    at, boot, seq = state.retained[-1].key
+    return f"{at.isoformat()} {boot}:{seq}"

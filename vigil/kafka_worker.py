@@ -9,16 +9,21 @@ changelog.
 
 Order of writes, and why nothing is lost or raised twice (at-least-once Kafka):
 
-1. a chunk's outputs (scores, alerts, index values, dead letters) are sent and their
+1. a chunk's records pass the ingest gate (``vigil/kafka_progress.py``): only the next
+   offset of each partition after the progress the table records is processed, so
+   records Faust skipped are read again and records it delivers again are not applied
+   twice;
+2. the chunk's outputs (scores, alerts, index values, dead letters) are sent and their
    acknowledgements awaited;
-2. only then are the devices' new records written to the table, and their changelog
-   records sent and acknowledged, before the agent takes its next chunk;
-3. Faust commits the input offsets of a chunk only after the agent is done with it.
+3. only then are the devices' new records written to the table, then each partition's
+   progress, and their changelog records sent and acknowledged, before the agent takes
+   its next chunk.
 
-A worker killed at any point restarts from the last committed offset. A message whose
-new state reached the changelog is recognised as a duplicate by the state itself
-(``step_in_order``) and yields nothing again, and its outputs were already acknowledged
-(step 1 before 2). A message whose state did not reach the changelog is processed
+A worker killed at any point restarts from Faust's last committed offset, and the gate
+seeks back if that ran past the recovered progress. A message whose new state reached
+the changelog is recognised by the progress (or, failing that, by the state itself,
+``step_in_order``) and yields nothing again; its outputs were already acknowledged
+(step 2 before 3). A message whose state did not reach the changelog is processed
 again from the older state and yields the same outputs under the same ids (alert ids
 derive from the batch), which the sink stores once (alerts by id, scores by device and
 time, index values by device, time and name). A consumer of the output topics other
@@ -33,11 +38,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
 import msgspec
+from faust.types import TP
 
 from ingest.intake import intake
 from schemas import GatewayStatusV1, encode
@@ -45,6 +51,7 @@ from schemas.records import DeadLetter
 from stream_processors.device import ProcessorSettings, WearerProfile
 from stream_processors.event_time import OrderedState, step_in_order
 from stream_processors.silence import Contact, observe, observe_gateway
+from vigil.kafka_progress import Admission, IngestGate, IngestProgress
 from vigil.kafka_silence import Beat, Watch, check_silence
 from vigil.kafka_sink import Sink, SinkConfig, run_sink
 from vigil.kafka_tables import (
@@ -215,48 +222,6 @@ def bytes_table(app: faust.App, name: str, partitions: int) -> Any:
     return app.Table(name, default=None, partitions=partitions, key_type=bytes, value_type=bytes)
 
 
-class OffsetTrail:
-    """Logs where each ingest partition starts, and offsets that never reached the agent.
-
-    A jump forward within a partition means records this worker's processors never saw:
-    another worker's, after a rebalance, or records lost to offset bookkeeping. A commit
-    beyond the next offset the processors have not seen means records that will never
-    be processed, by any worker. Both are logged so that one such run says which
-    (docs/scale-out.md, "Limits now").
-    """
-
-    def __init__(self) -> None:
-        self._next: dict[int, int] = {}
-
-    def check_commit(self, committed: dict[int, int]) -> None:
-        """Warn of committed ingest offsets past what this worker's processors saw."""
-        for partition, offset in committed.items():
-            seen = self._next.get(partition)
-            if seen is None or offset > seen:
-                log.warning(
-                    "ingest partition %d: offset %d committed, but the processors saw "
-                    "only up to %s",
-                    partition,
-                    offset,
-                    "nothing" if seen is None else seen - 1,
-                )
-
-    def follow(self, seen: Iterable[tuple[int, int]]) -> None:
-        """Take a chunk's ``(partition, offset)`` pairs, in order."""
-        for partition, offset in seen:
-            expected = self._next.get(partition)
-            if expected is None:
-                log.info("ingest partition %d: first offset processed %d", partition, offset)
-            elif offset > expected:
-                log.warning(
-                    "ingest partition %d: offsets %d to %d never reached this worker's processors",
-                    partition,
-                    expected,
-                    offset - 1,
-                )
-            self._next[partition] = offset + 1
-
-
 class OutputTopics:
     """The output topics, declared once (where allowed) and written by ``RecordSender``."""
 
@@ -280,6 +245,25 @@ class OutputTopics:
         """Send a chunk's outputs and await their acknowledgements."""
         await self.declare()
         await self._sender.send_all(outputs)
+
+
+async def admit(gate: IngestGate, consumer: Any, topic: str, events: Sequence[Any]) -> Admission:
+    """The chunk's records that are next in their partitions (``vigil/kafka_progress.py``).
+
+    ``consumer`` is the Faust app's: it tells the earliest offsets of partitions with no
+    progress yet, and seeks back where records were skipped.
+    """
+    records = [(e.message.partition, e.message.offset, e.value) for e in events]
+    unknown = gate.unknown_starts({partition for partition, _, _ in records})
+    if unknown:
+        earliest = await consumer.earliest_offsets(*(TP(topic, p) for p in unknown))
+        gate.set_starts({tp.partition: offset for tp, offset in earliest.items()})
+    admission = gate.admit(records)
+    for partition, offset in admission.seeks.items():
+        await consumer.seek(TP(topic, partition), offset)
+    if admission.redelivered:
+        log.info("%d records delivered again: already applied", admission.redelivered)
+    return admission
 
 
 def build_app(
@@ -318,28 +302,17 @@ def build_app(
         if refresh_profiles is not None:
             await asyncio.to_thread(refresh_profiles)
 
-    offsets = OffsetTrail()
-    on_tp_commit = app.monitor.on_tp_commit
-
-    def check_commit(committed: Any) -> None:
-        # Faust calls this after each commit, from its consumer's thread.
-        offsets.check_commit(
-            {tp.partition: o for tp, o in committed.items() if tp.topic == topics.ingest}
-        )
-        on_tp_commit(committed)
-
-    # Faust calls only its monitor after a commit; wrap that one method.
-    app.monitor.on_tp_commit = check_commit  # type: ignore[method-assign, assignment]
+    progress = IngestProgress(table)
+    gate = IngestGate(progress)
 
     @app.agent(ingest, name="process")
     async def process(stream: Any) -> None:
         async for events in stream.take_events(config.chunk_max, within=config.chunk_within_s):
-            offsets.follow((e.message.partition, e.message.offset) for e in events)
             await refresh()
             async with turn:
-                records = [(e.message.partition, e.value) for e in events]
+                admission = await admit(gate, app.consumer, topics.ingest, events)
                 result = process_chunk(
-                    records,
+                    [(partition, value) for partition, _, value in admission.records],
                     states,
                     watch,
                     topics=topics,
@@ -353,6 +326,10 @@ def build_app(
                         states.put(device, partition, result.states[device][1], contact=contact)
                     else:
                         watch.put(device, partition, contact)
+                # After the states, so that in each changelog partition the progress
+                # never lands without the states it speaks for.
+                for partition, offset in admission.applied.items():
+                    progress.put(partition, offset)
                 await table.flush()  # acknowledged before Faust commits the chunk
             if result.too_late:
                 log.info("%d batches beyond the lateness bound: not scored", result.too_late)

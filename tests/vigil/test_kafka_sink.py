@@ -21,7 +21,8 @@ from stream_processors.device import WearerProfile
 pytest.importorskip("faust", reason="the Kafka tier needs the [kafka] extra (dev installs it)")
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from tests.vigil.test_kafka_worker import SETTINGS, DictTable, deteriorating, forwarded, run
+from tests.vigil.kafka_doubles import DictTable
+from tests.vigil.test_kafka_worker import SETTINGS, deteriorating, forwarded, run
 from vigil.kafka_mock import MockKafka
 from vigil.kafka_sink import Sink, SinkConfig, run_sink
 from vigil.kafka_tables import DeviceStates, DeviceTable

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,6 +27,7 @@ from stream_processors.device import ProcessorSettings, WearerProfile
 from stream_processors.fleet import Fleet
 from stream_processors.silence import Contact
 from tests.factories import vitals_batch
+from tests.vigil.kafka_doubles import DictTable
 from vigil.kafka_silence import Watch, check_silence
 from vigil.kafka_sink import Sink
 from vigil.kafka_tables import DeviceStates, DeviceTable, FaustStateTable, Record, RecordSender
@@ -38,31 +38,13 @@ from vigil.kafka_topics import (
     decode_forwarded,
     encode_forwarded,
 )
-from vigil.kafka_worker import OffsetTrail, Output, Processed, process_chunk
+from vigil.kafka_worker import Output, Processed, process_chunk
 
 pytest.importorskip("faust", reason="the Kafka tier needs the [kafka] extra (dev installs it)")
 
 TOPICS = KafkaTopics(prefix="t")
 SETTINGS = ProcessorSettings()
 RECEIVED = dt.datetime(2026, 11, 2, 8, tzinfo=dt.UTC)
-
-
-class DictTable:
-    """The Faust table's two operations over a dict (the partition is recorded)."""
-
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-        self.partitions: dict[bytes, int] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def put(self, partition: int, key: bytes, value: bytes) -> None:
-        self.data[key] = value
-        self.partitions[key] = partition
-
-    def items(self) -> list[tuple[bytes, bytes]]:
-        return list(self.data.items())
 
 
 def forwarded(topic: str, payload: bytes) -> bytes:
@@ -325,33 +307,3 @@ def test_a_device_touched_by_a_chunk_writes_one_changelog_record_holding_contact
     assert after is not None
     assert after.contact == later
     assert after.state == record.state
-
-
-def test_the_offset_trail_reports_offsets_that_never_reached_the_processors(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    trail = OffsetTrail()
-    with caplog.at_level(logging.INFO, logger="vigil.kafka_worker"):
-        trail.follow([(0, 5), (0, 6), (1, 0)])
-        trail.follow([(0, 9), (1, 1)])
-        trail.follow([(0, 3), (0, 4)])  # a redelivery after a rebalance: not a gap
-    messages = [(r.levelname, r.getMessage()) for r in caplog.records]
-    assert messages == [
-        ("INFO", "ingest partition 0: first offset processed 5"),
-        ("INFO", "ingest partition 1: first offset processed 0"),
-        ("WARNING", "ingest partition 0: offsets 7 to 8 never reached this worker's processors"),
-    ]
-
-
-def test_the_offset_trail_warns_of_a_commit_past_what_the_processors_saw(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    trail = OffsetTrail()
-    trail.follow([(0, 0), (0, 1), (0, 2)])
-    with caplog.at_level(logging.WARNING, logger="vigil.kafka_worker"):
-        trail.check_commit({0: 3})  # the next offset to read: all seen
-        trail.check_commit({0: 5, 1: 1})
-    assert [r.getMessage() for r in caplog.records] == [
-        "ingest partition 0: offset 5 committed, but the processors saw only up to 2",
-        "ingest partition 1: offset 1 committed, but the processors saw only up to nothing",
-    ]
