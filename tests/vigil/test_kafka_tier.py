@@ -157,6 +157,19 @@ def count_stored(db: Path) -> int:
         store.close()
 
 
+def settled_outputs(db: Path, reference: Outputs, timeout_s: float) -> tuple[Outputs, list[Alert]]:
+    """The stored outputs once equal to ``reference`` (or after ``timeout_s``: the
+    assertions then say what differs) and a moment longer, and the unnotified alerts."""
+    store = SqliteStore(db)
+    try:
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: stored_outputs(store) == reference, timeout_s, "the outputs")
+        time.sleep(3)  # anything extra would show up now
+        return stored_outputs(store), store.unnotified_alerts()
+    finally:
+        store.close()
+
+
 def keep_logs(tmp_path: Path, **runs: VigilRun) -> None:
     """The children's whole logs, kept with the test's tmp_path for a failure to be read."""
     for name, run in runs.items():
@@ -194,13 +207,7 @@ def test_the_kafka_tier_matches_the_embedded_runner_across_a_worker_kill(
         second.start()
         try:
             wait_for(lambda: count_stored(db) == accepted, 90, "every message stored")
-            store = SqliteStore(db)
-            with contextlib.suppress(AssertionError):  # the assertions below say what differs
-                wait_for(lambda: stored_outputs(store) == reference, 60, "the outputs")
-            time.sleep(3)  # anything extra would show up now
-            outputs = stored_outputs(store)
-            unnotified = store.unnotified_alerts()
-            store.close()
+            outputs, unnotified = settled_outputs(db, reference, 60)
         finally:
             second.terminate()
     finally:
@@ -298,11 +305,7 @@ def test_a_worker_applies_what_its_group_committed_but_no_worker_applied(
         second = VigilRun(env, ("worker",), ready=None)
         second.start()
         try:
-            store = SqliteStore(db)
-            with contextlib.suppress(AssertionError):  # the assertions below say what differs
-                wait_for(lambda: stored_outputs(store) == reference, 90, "the outputs")
-            outputs = stored_outputs(store)
-            store.close()
+            outputs, _ = settled_outputs(db, reference, 90)
         finally:
             second.terminate()
     finally:
