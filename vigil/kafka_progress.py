@@ -107,20 +107,15 @@ class IngestGate:
         """The earliest offsets of partitions (``unknown_starts``)."""
         self._starts.update(earliest)
 
-    def _next(self, partition: int) -> int:
+    def _next(self, partition: int) -> int | None:
         applied = self._progress.applied(partition)
-        if applied is not None:
-            return applied + 1
-        start = self._starts.get(partition)
-        if start is None:
-            raise LookupError(f"ingest partition {partition}: no progress and no start offset")
-        return start
+        return applied + 1 if applied is not None else self._starts.get(partition)
 
     def admit(self, records: Sequence[IngestRecord]) -> Admission:
         """The records to process now, in order; those out of turn are left out."""
         now = self._clock()
         admitted: list[IngestRecord] = []
-        expected: dict[int, int] = {}
+        expected: dict[int, int | None] = {}
         applied: dict[int, int] = {}
         seeks: dict[int, int] = {}
         redelivered = held_back = 0
@@ -128,7 +123,9 @@ class IngestGate:
             if partition not in expected:
                 expected[partition] = self._next(partition)
             want = expected[partition]
-            if offset < want:
+            if want is None:
+                held_back += 1  # no progress and no start offset yet: next time
+            elif offset < want:
                 redelivered += 1
             elif offset == want:
                 admitted.append((partition, offset, value))

@@ -256,11 +256,18 @@ async def admit(gate: IngestGate, consumer: Any, topic: str, events: Sequence[An
     records = [(e.message.partition, e.message.offset, e.value) for e in events]
     unknown = gate.unknown_starts({partition for partition, _, _ in records})
     if unknown:
-        earliest = await consumer.earliest_offsets(*(TP(topic, p) for p in unknown))
-        gate.set_starts({tp.partition: offset for tp, offset in earliest.items()})
+        try:
+            earliest = await consumer.earliest_offsets(*(TP(topic, p) for p in unknown))
+        except Exception as exc:  # noqa: BLE001 - their records wait; the worker goes on
+            log.warning("earliest offsets of ingest partitions %s unknown: %s", unknown, exc)
+        else:
+            gate.set_starts({tp.partition: offset for tp, offset in earliest.items()})
     admission = gate.admit(records)
     for partition, offset in admission.seeks.items():
-        await consumer.seek(TP(topic, partition), offset)
+        try:
+            await consumer.seek(TP(topic, partition), offset)
+        except Exception as exc:  # noqa: BLE001 - e.g. handed to another worker meanwhile
+            log.warning("ingest partition %d: seek to %d failed: %s", partition, offset, exc)
     if admission.redelivered:
         log.info("%d records delivered again: already applied", admission.redelivered)
     return admission
