@@ -12,6 +12,7 @@ import fcntl
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -224,9 +225,9 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA busy_timeout=5000")
+            self._wal()
+            self._conn.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:
             raise StorageUnavailable(f"cannot open SQLite database: {exc}") from exc
         self._lock = threading.Lock()
@@ -235,6 +236,24 @@ class SqliteStore:
         self._writer_lock = (
             None if self.path == ":memory:" else Path(f"{self.path}-writer.lock").open("ab")  # noqa: SIM115
         )
+
+    def _wal(self, within_s: float = 10.0) -> None:
+        """Switch to WAL mode, retrying while another process holds the file.
+
+        Turning a new file to WAL needs it alone, and SQLite may answer "database is
+        locked" at once rather than through the busy timeout: two workers started
+        together on one new file made one of them exit (``bench.stream_kafka``).
+        """
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+            else:
+                return
 
     def migrate(self) -> list[str]:
         # Under the writer file lock: processes started together (shards, workers) must

@@ -89,3 +89,21 @@ def test_only_the_checkpoint_state_is_written() -> None:
 def test_unreadable_bytes_are_an_error_not_a_fresh_state(data: bytes, why: str) -> None:
     with pytest.raises(StateFormatError, match=why):
         decode_state(data, PROFILE, SETTINGS)
+
+
+def test_a_state_an_older_worker_wrote_uncompressed_is_still_read() -> None:
+    state: OrderedState | None = None
+    for message in batches("deteriorating"):
+        state = step_in_order(state, message, PROFILE, SETTINGS).state
+    assert state is not None
+    # Format 3, as a worker before the compressed format wrote it to the changelog.
+    retained = tuple((r.key, r.batch, r.alerts, r.indices) for r in state.retained)
+    older = msgspec.msgpack.encode(
+        msgspec.to_builtins(
+            (3, state.checkpoint, retained, state.recent_events), builtin_types=(bytes,)
+        )
+    )
+    newer = encode_state(state)
+    assert exact(decode_state(older, PROFILE, SETTINGS)) == exact(state)
+    assert exact(decode_state(newer, PROFILE, SETTINGS)) == exact(state)
+    assert len(newer) < len(older) / 2  # what the changelog carries per device
