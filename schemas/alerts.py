@@ -23,7 +23,7 @@ class AlertLevel(enum.IntEnum):
         return self.name.lower()
 
 
-class Alert(msgspec.Struct, frozen=True, kw_only=True):
+class Alert(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An alert raised for one wearer at one level.
 
     ``alert_id`` is derived from the triggering message's de-duplication key, so a

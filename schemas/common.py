@@ -47,7 +47,7 @@ BootId = Annotated[
 ]
 
 
-class WireModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class WireModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, gc=False):
     """Base of every wire model: immutable, strict, and validated on construction."""
 
     def __post_init__(self) -> None:

@@ -12,7 +12,7 @@ from schemas.alerts import AlertLevel
 Risk = Literal["low", "low-medium", "medium", "high"]
 
 
-class News2Score(msgspec.Struct, frozen=True, kw_only=True):
+class News2Score(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A NEWS2 aggregate with what it was computed from (see ``scoring.news2``)."""
 
     total: int
@@ -29,7 +29,7 @@ class News2Score(msgspec.Struct, frozen=True, kw_only=True):
         return bool(self.missing or self.defaulted)
 
 
-class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True):
+class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One NEWS2 evaluation of one wearer at a device time, with the quality of its inputs.
 
     ``quality``: ``good`` (no flagged input), ``reduced`` (some inputs flagged, e.g.
@@ -45,7 +45,7 @@ class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True):
     quality_flags: tuple[str, ...] = ()
 
 
-class IndexRecord(msgspec.Struct, frozen=True, kw_only=True):
+class IndexRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One wellbeing index value (``scoring.indices``) of one wearer at a device time.
 
     ``inputs`` maps each input's name to its value, the wearer's baseline median and its

@@ -186,7 +186,7 @@ class WearerProfile(msgspec.Struct, frozen=True, kw_only=True):
         return tuple(SPO2_SCALE_2_CRITICAL if r.parameter == "spo2_pct" else r for r in defaults)
 
 
-class Latest(msgspec.Struct, frozen=True):
+class Latest(msgspec.Struct, frozen=True, gc=False):
     """A parameter's newest value, its device time, and its quality flags."""
 
     value: float
@@ -195,7 +195,7 @@ class Latest(msgspec.Struct, frozen=True):
     same_since: dt.datetime  # first time this exact value was seen in a row
 
 
-class DeviceState(msgspec.Struct, frozen=True, kw_only=True):
+class DeviceState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Everything the processor remembers about one device."""
 
     latest: dict[str, Latest] = msgspec.field(default_factory=dict)

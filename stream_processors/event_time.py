@@ -55,7 +55,7 @@ Key = tuple[dt.datetime, int, int]  # newest sample time, boot id, seq
 RECENT_EVENTS = 64  # events remembered (boot id, seq) to drop a redelivered one
 
 
-class Retained(msgspec.Struct, frozen=True):
+class Retained(msgspec.Struct, frozen=True, gc=False):
     """A processed batch: its device-time key, the batch, and what it produced."""
 
     key: Key
@@ -65,7 +65,7 @@ class Retained(msgspec.Struct, frozen=True):
     indices: tuple[IndexRecord, ...]
 
 
-class OrderedState(msgspec.Struct, frozen=True, kw_only=True):
+class OrderedState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A device's processor state with the retention needed to re-order late batches."""
 
     checkpoint: DeviceState | None = None  # the state before the oldest retained batch

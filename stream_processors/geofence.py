@@ -55,7 +55,7 @@ class Fence(msgspec.Struct, frozen=True, kw_only=True):
     schedule: Schedule | None = None
 
 
-class FenceStatus(msgspec.Struct, frozen=True, kw_only=True):
+class FenceStatus(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What the processor remembers about one fence."""
 
     breached: bool = False

@@ -35,7 +35,7 @@ class SedentarySettings(msgspec.Struct, frozen=True, kw_only=True):
     hours: tuple[int, int] = (8, 21)  # waking hours, local [start, end)
 
 
-class SedentaryState(msgspec.Struct, frozen=True, kw_only=True):
+class SedentaryState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The current still spell, if any."""
 
     since: dt.datetime | None = None

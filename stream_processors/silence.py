@@ -57,7 +57,7 @@ class SilenceSettings(msgspec.Struct, frozen=True, kw_only=True):
     battery_low_pct: float = 10.0
 
 
-class Contact(msgspec.Struct, frozen=True, kw_only=True):
+class Contact(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What the last messages of one band said about reaching it."""
 
     received_at: dt.datetime

@@ -109,7 +109,7 @@ class Warned(msgspec.Struct, frozen=True, array_like=True):
     warned: bool = False
 
 
-class WellbeingState(msgspec.Struct, frozen=True, kw_only=True):
+class WellbeingState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What the wellbeing part of the processor remembers about one wearer."""
 
     # Series of floats are packed float64 (``packed``/``unpacked``): 8 bytes a value
