@@ -48,7 +48,13 @@ BootId = Annotated[
 
 
 class WireModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, gc=False):
-    """Base of every wire model: immutable, strict, and validated on construction."""
+    """Base of every wire model: immutable, strict, and validated on construction.
+
+    ``gc=False``: immutable values never form reference cycles, so the garbage collector
+    need not track them. A runner keeps tens of thousands (the retained batches of every
+    device); tracked, each full collection walked them all (``bench.stream_kafka``,
+    docs/scale-out.md). The processors' state structs are untracked likewise.
+    """
 
     def __post_init__(self) -> None:
         """Check the ``Meta`` bounds that msgspec would otherwise check only on decode."""

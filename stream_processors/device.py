@@ -196,7 +196,12 @@ class Latest(msgspec.Struct, frozen=True, gc=False):
 
 
 class DeviceState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """Everything the processor remembers about one device."""
+    """Everything the processor remembers about one device.
+
+    Untracked by the garbage collector (``gc=False``), as are the structs it holds: the
+    states of every device would otherwise be walked at each full collection
+    (``schemas.common.WireModel``).
+    """
 
     latest: dict[str, Latest] = msgspec.field(default_factory=dict)
     level_since: dict[int, dt.datetime] = msgspec.field(default_factory=dict)
