@@ -131,7 +131,7 @@ class _SqliteTransaction:
         """Insert the messages' rows; those whose key was not stored yet.
 
         Usually none is stored yet: one ``executemany`` claims them all (a statement per
-        message cost a tenth of a shard's time, ``bench.stream``). If the count of rows
+        message was a large share of a shard's time under py-spy). If the count of rows
         changed says some were, that is undone and done row by row, to tell which.
         """
         insert = f"INSERT OR IGNORE INTO messages VALUES ({_placeholders(9)})"

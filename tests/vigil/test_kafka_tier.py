@@ -170,6 +170,19 @@ def settled_outputs(db: Path, reference: Outputs, timeout_s: float) -> tuple[Out
         store.close()
 
 
+@contextlib.contextmanager
+def running(*runs: VigilRun) -> Iterator[None]:
+    """The children started, in order; those still alive at the end are stopped."""
+    try:
+        for run in runs:
+            run.start()
+        yield
+    finally:
+        for run in reversed(runs):
+            if run.process is not None and run.alive():
+                run.terminate()
+
+
 def keep_logs(tmp_path: Path, **runs: VigilRun) -> None:
     """The children's whole logs, kept with the test's tmp_path for a failure to be read."""
     for name, run in runs.items():
@@ -190,9 +203,7 @@ def test_the_kafka_tier_matches_the_embedded_runner_across_a_worker_kill(
     env = tier_env(kafka, mosquitto, db)
     bridge = VigilRun(env, ("bridge",), ready="bridging")
     first = VigilRun(env, ("worker",), ready=None)
-    bridge.start()
-    first.start()
-    try:
+    with running(bridge, first):
         # The first half is processed and its offsets committed (Faust commits every
         # 2.8 s): the second worker must take those devices' states from the changelog.
         half = len(messages) // 2
@@ -204,16 +215,9 @@ def test_the_kafka_tier_matches_the_embedded_runner_across_a_worker_kill(
         wait_for(lambda: count_stored(db) >= half + (accepted - half) // 3, 60, "more stored")
         first.kill9()
         second = VigilRun(env, ("worker",), ready=None)
-        second.start()
-        try:
+        with running(second):
             wait_for(lambda: count_stored(db) == accepted, 90, "every message stored")
             outputs, unnotified = settled_outputs(db, reference, 60)
-        finally:
-            second.terminate()
-    finally:
-        if first.alive():
-            first.terminate()
-        bridge.terminate()
     keep_logs(tmp_path, bridge=bridge, first_worker=first, second_worker=second)
     # Records each worker's ingest gate held back or found delivered again: what a
     # failure needs to tell apart (vigil/kafka_progress.py).
@@ -289,10 +293,8 @@ def test_a_worker_applies_what_its_group_committed_but_no_worker_applied(
     env = {**tier_env(kafka, mosquitto, db), "VIGIL_BRIDGE_HEARTBEAT_S": "1"}
     bridge = VigilRun(env, ("bridge",), ready="bridging")
     first = VigilRun(env, ("worker",), ready=None)
-    bridge.start()
-    first.start()
     half = len(messages) // 2
-    try:
+    with running(bridge, first):
         publish(mosquitto, messages[:half])
         wait_for(lambda: count_stored(db) == half, 90, "the first half stored")
         time.sleep(4)
@@ -303,15 +305,8 @@ def test_a_worker_applies_what_its_group_committed_but_no_worker_applied(
         wait_for(lambda: on_kafka(kafka) == len(messages), 60, "every message on Kafka")
         commit_workers_at_the_end(kafka)
         second = VigilRun(env, ("worker",), ready=None)
-        second.start()
-        try:
+        with running(second):
             outputs, _ = settled_outputs(db, reference, 90)
-        finally:
-            second.terminate()
-    finally:
-        if first.alive():
-            first.terminate()
-        bridge.terminate()
     keep_logs(tmp_path, bridge=bridge, first_worker=first, second_worker=second)
     assert outputs == reference
     assert any("reading again from" in line for line in second.log), "the gate sought back"
