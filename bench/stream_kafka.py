@@ -97,6 +97,7 @@ def env_for(bootstrap: str, topics: KafkaTopics, partitions: int, db: Path) -> d
         "VIGIL_KAFKA_PARTITIONS": str(partitions),
         "VIGIL_KAFKA_DECLARE_TOPICS": "false",
         "VIGIL_KAFKA_COMMIT_INTERVAL_S": str(COMMIT_INTERVAL_S),
+        "VIGIL_KAFKA_PROGRESS_COMMIT_S": str(COMMIT_INTERVAL_S),
         "VIGIL_KAFKA_SESSION_TIMEOUT_S": "6",
         "VIGIL_KAFKA_REBALANCE_TIMEOUT_S": "5",
         "VIGIL_KAFKA_HEARTBEAT_S": "1",
@@ -149,9 +150,10 @@ def drain(
     )
     consumers = [subprocess.Popen(command, env=env) for _ in range(processes)]
     try:
-        # Let the group settle before any record: a worker whose partitions are handed
-        # over mid-chunk does not commit them again until newer records arrive
-        # (faust-streaming 0.15.3), and the warm-up would never be seen committed.
+        # Let the group settle before any record: a Faust agent whose partitions are
+        # handed over mid-chunk does not commit them again until newer records arrive
+        # (faust-streaming 0.15.3), and the naive agent's warm-up would never be seen
+        # committed (a vigil worker commits its applied progress itself).
         time.sleep(SETTLE_S)
         asyncio.run(produce(broker.bootstrap, topics.ingest, warmup))
         warm = len(warmup)

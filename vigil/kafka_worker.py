@@ -80,6 +80,7 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     rebalance_timeout_s: float = 10.0
     heartbeat_s: float = 3.0
     commit_interval_s: float = 2.8  # Faust's default
+    progress_commit_s: float = 1.0  # the worker's own commits of its applied progress
     processor: ProcessorSettings = ProcessorSettings()
     bridge_heartbeat_s: float = 5.0  # the bridge's (VIGIL_BRIDGE_HEARTBEAT_S)
     silence_tick_s: float = 15.0
@@ -273,6 +274,35 @@ async def admit(gate: IngestGate, consumer: Any, topic: str, events: Sequence[An
     return admission
 
 
+def ingest_partitions(app: faust.App, topic: str) -> set[int]:
+    """The ingest partitions this worker is active for now."""
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+
+
+async def commit_progress(
+    app: faust.App, topic: str, progress: IngestProgress, turn: asyncio.Lock
+) -> None:
+    """Commit the group's ingest offsets up to the worker's applied progress.
+
+    Through Faust's consumer, which then knows them as committed and leaves out a
+    partition handed to another worker meanwhile. Faust 0.15.3 has no public call to
+    commit offsets other than those it acknowledged, so its own bookkeeping path is
+    used (``_committed_offset``, ``_commit_offsets``).
+    """
+    consumer: Any = app.consumer
+    # Between chunks (under ``turn``): only progress the changelog acknowledged.
+    async with turn:
+        partitions = ingest_partitions(app, topic)
+        known = consumer._committed_offset  # a defaultdict: read with get
+        due = progress.due(partitions, {p: known.get(TP(topic, p)) for p in partitions})
+    if not due:
+        return
+    try:
+        await consumer._commit_offsets({TP(topic, p): offset for p, offset in due.items()})
+    except Exception as exc:  # noqa: BLE001 - the next tick tries again
+        log.warning("committing the applied ingest offsets failed: %s", exc)
+
+
 def build_app(
     config: WorkerConfig,
     *,
@@ -341,12 +371,14 @@ def build_app(
             if result.too_late:
                 log.info("%d batches beyond the lateness bound: not scored", result.too_late)
 
+    @app.timer(interval=config.progress_commit_s, name="commit_progress")  # type: ignore[untyped-decorator]
+    async def commit_applied() -> None:
+        await commit_progress(app, topics.ingest, progress, turn)
+
     @app.timer(interval=config.silence_tick_s, name="silence")  # type: ignore[untyped-decorator]
     async def silence() -> None:
         await refresh()
-        partitions = {
-            tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.ingest
-        }
+        partitions = ingest_partitions(app, topics.ingest)
         async with turn:
             raised = check_silence(
                 watch,

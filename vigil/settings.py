@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     kafka_commit_interval_s: float = Field(
         default=2.8, gt=0, description="how often a worker commits its input offsets"
     )
+    kafka_progress_commit_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="how often a worker commits the input offsets its states have applied",
+    )
     bridge_heartbeat_s: float = Field(
         default=5.0, gt=0, description="how often the bridge tells each partition it is receiving"
     )

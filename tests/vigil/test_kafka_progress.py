@@ -113,3 +113,13 @@ def test_progress_records_are_not_devices() -> None:
     IngestProgress(table).put(0, 12)
     assert [device for device, _ in devices.items()] == ["wb-0001"]
     assert [device for device, _, _ in watch.contacts({0})] == ["wb-0001"]
+
+
+def test_the_applied_progress_is_due_for_commit_where_the_group_is_behind() -> None:
+    progress = IngestProgress(DictTable())
+    progress.put(0, 41)  # applied up to 41: the group may read on from 42
+    progress.put(1, 9)
+    progress.put(2, 5)
+    committed = {0: 30, 1: 10, 2: None}  # 1 is committed as far as applied; 2 never
+    assert progress.due({0, 1, 2, 3}, committed) == {0: 42, 2: 6}  # 3: nothing applied
+    assert progress.due({1}, committed) == {}

@@ -312,6 +312,50 @@ def test_a_worker_applies_what_its_group_committed_but_no_worker_applied(
     assert any("reading again from" in line for line in second.log), "the gate sought back"
 
 
+def group_behind(kafka: MockKafka, partitions: list[TopicPartition]) -> int:
+    """How many ingest records the workers' group has not committed, over ``partitions``
+    at their end offsets now."""
+
+    async def behind() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=TOPICS.app_id)
+        await consumer.start()  # not subscribed: it does not join the group
+        try:
+            end = await consumer.end_offsets(partitions)
+            return sum([end[tp] - (await consumer.committed(tp) or 0) for tp in partitions])
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(behind())
+
+
+def test_the_group_commits_what_the_worker_applied_when_faust_does_not(
+    kafka: MockKafka, mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """A worker commits its applied progress itself (vigil/kafka_progress.py).
+
+    After a rebalance Faust forgets what it acknowledged and commits it only when a
+    newer record comes; here its own commits are an hour apart, so every commit seen
+    is the worker's.
+    """
+    messages = recorded_input()[:40]
+    db = tmp_path / "kafka.db"
+    store_profiles(db)
+    env = {
+        **tier_env(kafka, mosquitto, db),
+        "VIGIL_KAFKA_COMMIT_INTERVAL_S": "3600",
+        "VIGIL_KAFKA_PROGRESS_COMMIT_S": "0.5",
+        "VIGIL_BRIDGE_HEARTBEAT_S": "3600",  # no heartbeat records after the first
+    }
+    bridge = VigilRun(env, ("bridge",), ready="bridging")
+    worker = VigilRun(env, ("worker",), ready=None)
+    partitions = [TopicPartition(TOPICS.ingest, p) for p in range(PARTITIONS)]
+    with running(bridge, worker):
+        publish(mosquitto, messages)
+        wait_for(lambda: count_stored(db) == len(messages), 90, "every message stored")
+        wait_for(lambda: group_behind(kafka, partitions) == 0, 30, "the group's offsets at the end")
+    keep_logs(tmp_path, bridge=bridge, worker=worker)
+
+
 def test_workers_raise_signal_lost_from_the_bridges_heartbeats(
     kafka: MockKafka, mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
