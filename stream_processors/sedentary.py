@@ -79,10 +79,11 @@ def advance(
             if steps >= settings.min_steps:
                 since, steps, reminded = at, 0, False
                 continue
+            if reminded or (at - since).total_seconds() < settings.after_s:
+                continue  # the counted time is never longer than the spell (cheap test)
             start = _counted_from(since, zone, settings.hours)
             if (
-                not reminded
-                and _in_waking_hours(at, zone, settings.hours)
+                _in_waking_hours(at, zone, settings.hours)
                 and (at - start).total_seconds() >= settings.after_s
             ):
                 reminded, due = True, at

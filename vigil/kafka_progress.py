@@ -62,6 +62,7 @@ class IngestProgress:
 
     def __init__(self, table: StateTable) -> None:
         self._table = table
+        self._unflushed: set[int] = set()  # partitions put since the last ``flushed``
 
     def applied(self, partition: int) -> int | None:
         """The last offset of ``partition`` whose record is in the states, if any."""
@@ -71,15 +72,23 @@ class IngestProgress:
     def put(self, partition: int, offset: int) -> None:
         """Record ``offset`` as applied (its changelog record in ``partition``)."""
         self._table.put(partition, progress_key(partition), msgspec.msgpack.encode(offset))
+        self._unflushed.add(partition)
+
+    def flushed(self) -> None:
+        """Everything put so far is in the changelog, acknowledged."""
+        self._unflushed.clear()
 
     def due(self, partitions: Iterable[int], committed: Mapping[int, int | None]) -> dict[int, int]:
         """The offsets to commit: the one after each partition's last applied.
 
         Only where that is past the group's ``committed`` offset (the next to read, in
-        Kafka's sense). Read between chunks, once what was put is acknowledged.
+        Kafka's sense), and not for a partition whose latest progress is not yet
+        acknowledged (``flushed``): its turn comes at the next call.
         """
         due = {}
         for partition in partitions:
+            if partition in self._unflushed:
+                continue
             applied = self.applied(partition)
             if applied is None:
                 continue

@@ -279,9 +279,7 @@ def ingest_partitions(app: faust.App, topic: str) -> set[int]:
     return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
 
 
-async def commit_progress(
-    app: faust.App, topic: str, progress: IngestProgress, turn: asyncio.Lock
-) -> None:
+async def commit_progress(app: faust.App, topic: str, progress: IngestProgress) -> None:
     """Commit the group's ingest offsets up to the worker's applied progress.
 
     Through Faust's consumer, which then knows them as committed and leaves out a
@@ -290,11 +288,9 @@ async def commit_progress(
     used (``_committed_offset``, ``_commit_offsets``).
     """
     consumer: Any = app.consumer
-    # Between chunks (under ``turn``): only progress the changelog acknowledged.
-    async with turn:
-        partitions = ingest_partitions(app, topic)
-        known = consumer._committed_offset  # a defaultdict: read with get
-        due = progress.due(partitions, {p: known.get(TP(topic, p)) for p in partitions})
+    partitions = ingest_partitions(app, topic)
+    known = consumer._committed_offset  # a defaultdict: read with get
+    due = progress.due(partitions, {p: known.get(TP(topic, p)) for p in partitions})
     if not due:
         return
     try:
@@ -368,12 +364,13 @@ def build_app(
                 for partition, offset in admission.applied.items():
                     progress.put(partition, offset)
                 await table.flush()  # acknowledged before Faust commits the chunk
+                progress.flushed()  # and before the worker commits its progress
             if result.too_late:
                 log.info("%d batches beyond the lateness bound: not scored", result.too_late)
 
     @app.timer(interval=config.progress_commit_s, name="commit_progress")  # type: ignore[untyped-decorator]
     async def commit_applied() -> None:
-        await commit_progress(app, topics.ingest, progress, turn)
+        await commit_progress(app, topics.ingest, progress)
 
     @app.timer(interval=config.silence_tick_s, name="silence")  # type: ignore[untyped-decorator]
     async def silence() -> None:

@@ -121,5 +121,9 @@ def test_the_applied_progress_is_due_for_commit_where_the_group_is_behind() -> N
     progress.put(1, 9)
     progress.put(2, 5)
     committed = {0: 30, 1: 10, 2: None}  # 1 is committed as far as applied; 2 never
+    assert progress.due({0, 1, 2}, committed) == {}  # nothing acknowledged yet
+    progress.flushed()
     assert progress.due({0, 1, 2, 3}, committed) == {0: 42, 2: 6}  # 3: nothing applied
     assert progress.due({1}, committed) == {}
+    progress.put(0, 50)  # not yet in the changelog: not committed, nor its older value
+    assert progress.due({0, 2}, committed) == {2: 6}
