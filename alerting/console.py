@@ -1,9 +1,14 @@
-"""Console notifier: prints alerts, the default when no Twilio account is configured."""
+"""Console notifier and sender: print alerts and the ladder's messages and calls.
+
+The default when no Twilio account is configured (the demo, a developer's machine).
+"""
 
 from __future__ import annotations
 
+import itertools
 from typing import TextIO
 
+from alerting.ladder import Action, DeviceCommand, PlaceCall
 from schemas import Alert, AlertLevel
 
 
@@ -30,3 +35,29 @@ class ConsoleNotifier:
         self._stream.write(format_alert(alert) + "\n")
         self._stream.flush()
         self.delivered.append(alert)
+
+
+class ConsoleSender:
+    """Prints each ladder action as one line; nothing is sent anywhere."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._ids = itertools.count(1)
+        self.sent: list[tuple[Action, str]] = []
+
+    async def send(self, action: Action, text: str) -> str:
+        """Print the action: the channel, the addressee, and what is said."""
+        if isinstance(action, DeviceCommand):
+            where = f"band {action.device_id}"
+        elif isinstance(action, PlaceCall):
+            where = f"call {action.to}"
+        else:
+            where = f"SMS {action.to}"
+        await self.note(f"  -> {where}: {text}")
+        self.sent.append((action, text))
+        return f"console-{next(self._ids)}"
+
+    async def note(self, line: str) -> None:
+        """Print a line of the ladder's progress (e.g. a simulated callee's answer)."""
+        self._stream.write(line + "\n")
+        self._stream.flush()

@@ -264,6 +264,16 @@ def ladder_key(alert: Alert) -> str:
     return f"{alert.device_id}/{cause}"
 
 
+def ladder_id_of(action_key: str) -> str:
+    """The ladder an action belongs to (its key is ``<ladder id>/<n>``)."""
+    return action_key.rsplit("/", 1)[0]
+
+
+def ladder_key_of(ladder: Ladder) -> str:
+    """The ``ladder_key`` of the alerts a ladder was opened for."""
+    return f"{ladder.device_id}/{ladder.cause}"
+
+
 # -- the machine -----------------------------------------------------------------------
 
 
@@ -518,7 +528,7 @@ def _apply(run: _Run, event: Event, policy: LadderPolicy, sms_to: Sequence[Conta
         run.set(phase="closed", deadline=None, waiting_for=None)
         what = "retracted" if event.alert.change == "retracted" else "resolved"
         run.note(event.at, what, event.alert.summary)
-        run.tell_all("all_clear", what=what)
+        run.tell_all("all_clear", what=what, summary=event.alert.summary)
 
 
 def _on_deadline(

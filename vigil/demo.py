@@ -21,6 +21,7 @@ from rich.live import Live
 from rich.table import Table
 
 from alerting.console import ConsoleNotifier
+from alerting.driver import LadderNotifier, run_deadlines
 from device_sim.publisher import FleetPlan, MqttPublisher, PublishStats, run_fleet
 from device_sim.scenario import Scenario, load_scenario
 from device_sim.wristband import DEFAULT_HOME
@@ -31,6 +32,7 @@ from scoring.geofence import Circle
 from storage.sqlite import SqliteStore
 from stream_processors.device import WELLBEING_SOURCES, WearerProfile
 from stream_processors.geofence import Fence
+from vigil import demo_ladder
 from vigil.embedded_broker import embedded_broker
 from vigil.pipeline import Pipeline, alert_counts_json
 from vigil.profiles import encode_profile
@@ -146,30 +148,36 @@ def _database(path: Path | None) -> Iterator[Path]:
         yield Path(tmp) / "vigil.db"
 
 
-async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
-    """Run the demo and return its summary (``ok`` is False if an expectation failed)."""
+def _fleet_plan(options: DemoOptions) -> FleetPlan:
+    """One wearer deteriorating, one wandering, one stressed, the rest healthy."""
     deteriorating, healthy = load_scenario("deteriorating"), load_scenario("healthy")
     wandering, stressed = load_scenario("wandering"), load_scenario("stressed")
     longest = max(k.at_s for k in deteriorating.keyframes)
-    speed = options.speed or max(1.0, longest / options.seconds)
     scenarios = {"wb-0001": deteriorating}
     if options.devices >= 2:
         scenarios["wb-0002"] = wandering
     if options.devices >= 3:
         scenarios["wb-0003"] = stressed
     scenarios.update({f"wb-{i:04d}": healthy for i in range(4, options.devices + 1)})
-    profiles = {device: wearer_profile(s) for device, s in scenarios.items()}
-    plan = FleetPlan(
+    return FleetPlan(
         devices=options.devices,
         rate_hz=options.rate_hz,
         seconds=options.seconds,
-        speed=speed,
+        speed=options.speed or max(1.0, longest / options.seconds),
         seed=options.seed,
         scenarios=scenarios,
         default=healthy,
     )
+
+
+async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
+    """Run the demo and return its summary (``ok`` is False if an expectation failed)."""
+    plan = _fleet_plan(options)
+    scenarios, speed = dict(plan.scenarios), plan.speed
+    profiles = {device: wearer_profile(s) for device, s in scenarios.items()}
     console = Console(stderr=options.json)
-    notifier = ConsoleNotifier(sys.stderr if options.json else sys.stdout)
+    out = sys.stderr if options.json else sys.stdout
+    notifier = ConsoleNotifier(out)
 
     with _database(options.db_path) as db_path:
         store = SqliteStore(db_path)
@@ -177,8 +185,10 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
         # The carers' set-up goes through the store, as ``vigil wearer set`` puts it.
         for device, profile in profiles.items():
             store.put_wearer(device, encode_profile(profile))
+        ladders, driver = demo_ladder.demo_driver(db_path, list(scenarios), out)
+        await driver.start()
         work = shard_work_for(settings, store, owns=lambda _device_id: True)
-        pipeline = Pipeline(store, [LocalShard(work)], [notifier])
+        pipeline = Pipeline(store, [LocalShard(work)], [notifier, LadderNotifier(driver)])
         await pipeline.start()
         async with embedded_broker() as port:
             mqtt = MqttSettings(port=port, protocol="3.1.1", client_id="vigil-demo-ingest")
@@ -197,11 +207,16 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
                     def on_tick(stats: PublishStats) -> None:
                         live.update(_table(pipeline, stats))
 
+                    stop_ladders = asyncio.Event()
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(pipeline.run(source, stop), name="demo-pipeline")
+                        tg.create_task(run_deadlines(driver, stop_ladders, every_s=0.5))
                         published = await run_fleet(plan, publisher, on_tick=on_tick)
                         await _drain(pipeline, published.batches)
                         stop.set()
+                        # The ladders opened late in the run climb on to their ends.
+                        await demo_ladder.settle(driver, ladders, demo_ladder.SETTLE_TIMEOUT_S)
+                        stop_ladders.set()
                     live.update(_table(pipeline, published))
                 console.print()
                 await asyncio.to_thread(publisher.close)
@@ -219,7 +234,9 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
             "alerts": alert_counts_json(store.alert_counts()),
             "expectations_met": all(r["ok"] for r in expectations.values()),
             "expectations": expectations,
+            "ladders": demo_ladder.ladder_summary(ladders, list(scenarios)),
         }
+        ladders.close()
         store.close()
     summary["ok"] = bool(
         summary["expectations_met"]
@@ -246,6 +263,18 @@ def _print_final(console: Console, summary: dict[str, Any]) -> None:
             "met" if r["ok"] else "; ".join(r["problems"]),
         )
     console.print(table)
+    ladders = Table(title="Alert ladders")
+    for column in ("device", "cause", "level", "ended", "steps"):
+        ladders.add_column(column)
+    for ladder in summary["ladders"]:
+        ladders.add_row(
+            ladder["device"],
+            ladder["cause"],
+            ladder["level"],
+            ladder["phase"],
+            " > ".join(step.split(" (")[0] for step in ladder["timeline"]),
+        )
+    console.print(ladders)
     console.print(
         f"stored {summary['messages_stored']}/{summary['published_batches']} batches, "
         f"{summary['readings_stored']} readings, {summary['dead_letters']} dead letters, "

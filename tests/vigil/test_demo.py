@@ -36,6 +36,16 @@ def test_demo_json_summary(tmp_path: Path) -> None:
     assert summary["expectations"]["wb-0003"]["index_warnings"] == ["stress"]
     assert summary["expectations"]["wb-0003"]["index_values"] >= 12
     assert "[RED]" in result.stderr or "[ORANGE]" in result.stderr
+    # The ladders (vigil/demo_ladder.py): a red one climbs past the scripted phones (no
+    # answer, voicemail, busy) to the emergency services, who answer; an orange one
+    # tells the emergency contacts by SMS and waits.
+    ladders = {(ladder["device"], ladder["cause"]): ladder for ladder in summary["ladders"]}
+    news2 = ladders["wb-0001", "news2"]
+    red = summary["expectations"]["wb-0001"]["highest_level"] == "red"
+    assert news2["phase"] == ("handed_over" if red else "open"), news2["timeline"]
+    if red:
+        assert "-> call +447700900999" in result.stderr  # the emergency services
+        assert "<- +447700900102: voicemail" in result.stderr
 
 
 def test_the_wandering_scenario_breaches_its_home_fence_in_simulation() -> None:

@@ -1,0 +1,198 @@
+"""The ladder driver: alerts and outcomes in, the ladder stepped, its actions performed.
+
+For every alert, callback, acknowledgement or passing deadline the driver loads the
+ladder, steps it (``alerting/ladder.py``), writes the new state with its actions (the
+outbox, ``alerting/ladder_store.py``) and only then performs the actions through a
+``Sender``, marking each ``sending`` before and ``sent`` or ``failed`` after. A sender
+that refuses an action for good (a number that opted out, an invalid number) turns
+into a ``SendFailed`` event for the ladder, so the turn passes to the next person.
+
+One driver per store: its steps and sends take turns (one lock), so two events for a
+ladder never overwrite each other, and a queued action is never sent twice from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from alerting.closeness import rank
+from alerting.contacts import Directory
+from alerting.ladder import (
+    Action,
+    Deadline,
+    Ended,
+    Event,
+    Ladder,
+    Raised,
+    SendFailed,
+    Stepped,
+    ladder_key,
+    open_ladder,
+    step,
+)
+from alerting.ladder_store import LadderStore, WearerAlerting
+from alerting.templates import render
+from schemas import Alert, AlertLevel
+
+log = logging.getLogger(__name__)
+
+
+class SendError(Exception):
+    """A provider did not take an action; ``permanent``: trying again will not help."""
+
+    def __init__(self, message: str, *, code: int | None = None, permanent: bool = True) -> None:
+        super().__init__(message)
+        self.code = code
+        self.permanent = permanent
+
+
+class Sender(Protocol):
+    """Performs an action: an SMS, a call, a command to the band."""
+
+    async def send(self, action: Action, text: str) -> str | None:
+        """Perform ``action`` saying ``text``; the provider's id for it, if any.
+
+        Raises ``SendError`` when the provider refused it.
+        """
+        ...
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class LadderDriver:
+    """Steps ladders durably and performs their actions (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: LadderStore,
+        sender: Sender,
+        *,
+        clock: Callable[[], dt.datetime] = _utcnow,
+        locate: Callable[[str], str | None] = lambda _device_id: None,
+    ) -> None:
+        self.store = store
+        self.sender = sender
+        self.clock = clock
+        self.locate = locate  # a wearer's last known place, as text for messages
+        self._turn = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Settle what a crash left half-sent, then send what is queued."""
+        for item in self.store.settle_interrupted():
+            # It may have gone out: sending it again could repeat a call at 3 am. A
+            # lost call is covered by its rung's deadline.
+            log.warning(
+                "ladder %s: action %s was being sent when the driver stopped; not sent again",
+                item.ladder_id,
+                item.key,
+            )
+        async with self._turn:
+            await self._flush()
+
+    def _wearer(self, device_id: str) -> WearerAlerting:
+        stored = self.store.wearer_alerting(device_id)
+        # A wearer with no contacts stored is still reminded on the band.
+        return stored or WearerAlerting(directory=Directory(wearer_name=device_id))
+
+    async def on_alert(self, alert: Alert) -> None:
+        """Take in a new alert: open a ladder, or update, climb or close the open one."""
+        async with self._turn:
+            if self.store.took_alert(alert.alert_id):
+                return  # delivered again after a restart
+            now = self.clock()
+            wearer = self._wearer(alert.device_id)
+            current = self.store.open_for(ladder_key(alert))
+            ends = alert.level is AlertLevel.NONE or alert.change in ("resolved", "retracted")
+            if current is None:
+                if ends:
+                    return  # nothing open to close
+                ranked = rank(wearer.directory.other_contacts, wearer.call_log, now=now)
+                stepped = open_ladder(alert, wearer.directory, ranked, wearer.policy, now=now)
+            else:
+                event: Event = Ended(at=now, alert=alert) if ends else Raised(at=now, alert=alert)
+                stepped = self._step(current, event, wearer)
+            self.store.save(stepped.ladder, stepped.actions, alert_id=alert.alert_id)
+            await self._flush()
+
+    async def on_event(self, ladder_id: str, event: Event) -> None:
+        """Take in an outcome (a call ended, an acknowledgement, a cancel, ...)."""
+        async with self._turn:
+            await self._apply(ladder_id, event)
+            await self._flush()
+
+    async def tick(self) -> int:
+        """Step every ladder whose deadline has come; how many were stepped."""
+        async with self._turn:
+            now = self.clock()
+            due = self.store.due(now)
+            for ladder in due:
+                await self._apply(ladder.ladder_id, Deadline(at=now))
+            await self._flush()
+        return len(due)
+
+    @staticmethod
+    def _step(ladder: Ladder, event: Event, wearer: WearerAlerting) -> Stepped:
+        return step(ladder, event, wearer.policy, sms_to=wearer.directory.emergency_contacts)
+
+    async def _apply(self, ladder_id: str, event: Event) -> None:
+        ladder = self.store.get(ladder_id)
+        if ladder is None:
+            log.warning("an event for unknown ladder %s was ignored", ladder_id)
+            return
+        stepped = self._step(ladder, event, self._wearer(ladder.device_id))
+        self.store.save(stepped.ladder, stepped.actions)
+
+    async def _flush(self) -> None:
+        """Perform the queued actions in order (the lock is held)."""
+        for item in self.store.outbox(("pending",)):
+            action = item.action
+            params = dict(action.params)
+            if "location" not in params:
+                ladder = self.store.get(item.ladder_id)
+                where = self.locate(ladder.device_id) if ladder is not None else None
+                params["location"] = where or ""
+            text = render(action.template, action.language, params)
+            self.store.mark(item.key, "sending")
+            try:
+                provider_id = await self.sender.send(action, text)
+            except SendError as exc:
+                self.store.mark(item.key, "failed", error=f"{exc.code}: {exc}")
+                log.warning("ladder %s: %s failed (%s)", item.ladder_id, item.key, exc.code)
+                await self._apply(
+                    item.ladder_id,
+                    SendFailed(at=self.clock(), key=item.key, code=exc.code, reason=str(exc)),
+                )
+                continue
+            self.store.mark(item.key, "sent", provider_id=provider_id)
+        # A failure above may have queued new actions (the next rung's).
+        if self.store.outbox(("pending",)):
+            await self._flush()
+
+
+class LadderNotifier:
+    """The ``Notifier`` a runner hands each new alert: the alert goes to its ladder."""
+
+    def __init__(self, driver: LadderDriver) -> None:
+        self.driver = driver
+
+    async def notify(self, alert: Alert) -> None:
+        """Open, climb or close the alert's ladder (durably) before returning."""
+        await self.driver.on_alert(alert)
+
+
+async def run_deadlines(driver: LadderDriver, stop: asyncio.Event, every_s: float = 1.0) -> None:
+    """Step due ladders every ``every_s`` until ``stop`` is set; errors are logged."""
+    while not stop.is_set():
+        try:
+            await driver.tick()
+        except Exception:
+            log.exception("stepping due ladders failed; trying again")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)

@@ -1,0 +1,440 @@
+"""Where the ladders and their outbox live: SQLite (embedded) or PostgreSQL.
+
+A ladder's new state and the actions it yielded are written in one transaction before
+any of those actions is performed (``save``); the driver then marks each action
+``sending`` before the provider call and ``sent`` or ``failed`` after it. A restart
+therefore finds every open ladder with its deadline, every action still ``pending``
+(performed then), and possibly one left ``sending`` by the crash: that one may have
+gone out, so it is marked ``unknown`` and not sent again (``settle_interrupted``). A
+call lost that way is covered by its rung's deadline, which passes the turn on.
+
+The tables come from the store's migrations (``0009_alert_ladders``); ``vigil run`` and
+``vigil db migrate`` apply them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import msgspec
+
+from alerting.closeness import CallLogEntry
+from alerting.contacts import Directory
+from alerting.ladder import Action, Ladder, LadderPolicy, ladder_key_of
+from storage.base import StorageUnavailable
+
+Status = Literal["pending", "sending", "sent", "failed", "unknown"]
+
+_action = msgspec.json.Decoder(Action)
+_ladder = msgspec.json.Decoder(Ladder)
+_directory = msgspec.json.Decoder(Directory)
+_policy = msgspec.json.Decoder(LadderPolicy)
+_log = msgspec.json.Decoder(list[CallLogEntry])
+
+
+class OutboxItem(msgspec.Struct, frozen=True, kw_only=True):
+    """An action of a ladder and how far its sending got."""
+
+    ladder_id: str
+    action: Action
+    status: Status
+    provider_id: str | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The action's idempotency key."""
+        return self.action.key
+
+
+class WearerAlerting(msgspec.Struct, frozen=True, kw_only=True):
+    """A wearer's contacts, ladder timing and call log."""
+
+    directory: Directory
+    policy: LadderPolicy = LadderPolicy()
+    call_log: tuple[CallLogEntry, ...] = ()
+
+
+class LadderStore(Protocol):
+    """The ladders, their outbox, and the wearers' contacts."""
+
+    def save(
+        self, ladder: Ladder, actions: Sequence[Action], *, alert_id: str | None = None
+    ) -> None:
+        """Write the ladder's state and queue its actions, together.
+
+        ``alert_id``: the alert that caused the step, recorded as taken in.
+        """
+        ...
+
+    def took_alert(self, alert_id: str) -> bool:
+        """Whether a ladder already took this alert in."""
+        ...
+
+    def open_for(self, key: str) -> Ladder | None:
+        """The open ladder of a wearer and cause (``ladder_key``), if any."""
+        ...
+
+    def get(self, ladder_id: str) -> Ladder | None:
+        """A ladder, open or not."""
+        ...
+
+    def due(self, now: dt.datetime) -> list[Ladder]:
+        """Open ladders whose deadline has come."""
+        ...
+
+    def next_deadline(self) -> dt.datetime | None:
+        """The earliest deadline of an open ladder."""
+        ...
+
+    def ladders_of(self, device_id: str) -> list[Ladder]:
+        """Every ladder of a wearer, oldest first (the alert timeline)."""
+        ...
+
+    def outbox(self, statuses: Sequence[Status] = ("pending",)) -> list[OutboxItem]:
+        """Actions in these states, in the order they were queued."""
+        ...
+
+    def mark(
+        self,
+        key: str,
+        status: Status,
+        *,
+        provider_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record how an action's sending went."""
+        ...
+
+    def by_provider_id(self, provider_id: str) -> OutboxItem | None:
+        """The action a provider's message or call id belongs to (for callbacks)."""
+        ...
+
+    def settle_interrupted(self) -> list[OutboxItem]:
+        """Mark actions left ``sending`` by a crash as ``unknown``; return them."""
+        ...
+
+    def put_wearer_alerting(self, device_id: str, alerting: WearerAlerting) -> None:
+        """Store (replace) a wearer's contacts, policy and call log."""
+        ...
+
+    def wearer_alerting(self, device_id: str) -> WearerAlerting | None:
+        """A wearer's contacts, policy and call log, if stored."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+def _deadline_text(value: dt.datetime | None) -> str | None:
+    """A fixed-width UTC text, so SQLite compares deadlines in time order."""
+    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class _SqlLadderStore:
+    """The SQL both backends share; subclasses give the placeholders and transactions."""
+
+    _param = "?"
+    _json_in = "?"
+    _json_out = "{}"
+    _true = "1"
+
+    def _q(self, sql: str) -> str:
+        return (
+            sql.replace("$J", self._json_in).replace("?", self._param).replace("$TRUE", self._true)
+        )
+
+    def _out(self, column: str) -> str:
+        return self._json_out.format(column)
+
+    def _tx(self) -> AbstractContextManager[Any]:
+        """A transaction on the connection (the subclass's)."""
+        raise NotImplementedError
+
+    def _time(self, value: dt.datetime | None) -> object:
+        return _deadline_text(value)
+
+    def _fetch(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with self._tx() as conn:
+            return list(conn.execute(self._q(sql), params).fetchall())
+
+    def save(
+        self, ladder: Ladder, actions: Sequence[Action], *, alert_id: str | None = None
+    ) -> None:
+        now = _now()
+        state = msgspec.json.encode(ladder).decode()
+        with self._tx() as conn:
+            conn.execute(
+                self._q(
+                    "INSERT INTO ladders (ladder_id, ladder_key, device_id, is_open, deadline, "
+                    "state, updated_at) VALUES (?, ?, ?, ?, ?, $J, ?) "
+                    "ON CONFLICT (ladder_id) DO UPDATE SET is_open = excluded.is_open, "
+                    "deadline = excluded.deadline, state = excluded.state, "
+                    "updated_at = excluded.updated_at"
+                ),
+                (
+                    ladder.ladder_id,
+                    ladder_key_of(ladder),
+                    ladder.device_id,
+                    self._bool(ladder.is_open),
+                    self._time(ladder.deadline),
+                    state,
+                    self._time(now),
+                ),
+            )
+            for action in actions:
+                self._queue(conn, ladder.ladder_id, action, now)
+            if alert_id is not None:
+                conn.execute(
+                    self._q(
+                        "INSERT INTO ladder_alerts (alert_id, ladder_id) VALUES (?, ?) "
+                        "ON CONFLICT (alert_id) DO NOTHING"
+                    ),
+                    (alert_id, ladder.ladder_id),
+                )
+
+    def took_alert(self, alert_id: str) -> bool:
+        return bool(self._fetch("SELECT 1 FROM ladder_alerts WHERE alert_id = ?", (alert_id,)))
+
+    def _bool(self, value: bool) -> object:
+        return int(value)
+
+    def _queue(self, conn: Any, ladder_id: str, action: Action, now: dt.datetime) -> None:
+        conn.execute(
+            self._q(
+                "INSERT INTO ladder_outbox (action_key, ladder_id, position, action, status, "
+                "created_at, updated_at) VALUES (?, ?, "
+                "(SELECT COALESCE(MAX(position), 0) + 1 FROM ladder_outbox), $J, 'pending', ?, ?) "
+                "ON CONFLICT (action_key) DO NOTHING"
+            ),
+            (
+                action.key,
+                ladder_id,
+                msgspec.json.encode(action).decode(),
+                self._time(now),
+                self._time(now),
+            ),
+        )
+
+    def open_for(self, key: str) -> Ladder | None:
+        rows = self._fetch(
+            f"SELECT {self._out('state')} FROM ladders WHERE ladder_key = ? AND is_open = $TRUE",
+            (key,),
+        )
+        return _ladder.decode(rows[0][0]) if rows else None
+
+    def get(self, ladder_id: str) -> Ladder | None:
+        rows = self._fetch(
+            f"SELECT {self._out('state')} FROM ladders WHERE ladder_id = ?", (ladder_id,)
+        )
+        return _ladder.decode(rows[0][0]) if rows else None
+
+    def due(self, now: dt.datetime) -> list[Ladder]:
+        rows = self._fetch(
+            f"SELECT {self._out('state')} FROM ladders WHERE is_open = $TRUE "
+            "AND deadline <= ? ORDER BY deadline",
+            (self._time(now),),
+        )
+        return [_ladder.decode(r[0]) for r in rows]
+
+    def next_deadline(self) -> dt.datetime | None:
+        rows = self._fetch(
+            f"SELECT {self._out('state')} FROM ladders WHERE is_open = $TRUE "
+            "AND deadline IS NOT NULL ORDER BY deadline LIMIT 1"
+        )
+        return _ladder.decode(rows[0][0]).deadline if rows else None
+
+    def ladders_of(self, device_id: str) -> list[Ladder]:
+        rows = self._fetch(
+            f"SELECT {self._out('state')} FROM ladders WHERE device_id = ?", (device_id,)
+        )
+        return sorted((_ladder.decode(r[0]) for r in rows), key=lambda x: x.opened_at)
+
+    def outbox(self, statuses: Sequence[Status] = ("pending",)) -> list[OutboxItem]:
+        marks = ", ".join("?" for _ in statuses)
+        rows = self._fetch(
+            f"SELECT ladder_id, {self._out('action')}, status, provider_id, error "
+            f"FROM ladder_outbox WHERE status IN ({marks}) ORDER BY position",
+            tuple(statuses),
+        )
+        return [self._item(r) for r in rows]
+
+    @staticmethod
+    def _item(row: tuple[Any, ...]) -> OutboxItem:
+        return OutboxItem(
+            ladder_id=row[0],
+            action=_action.decode(row[1]),
+            status=row[2],
+            provider_id=row[3],
+            error=row[4],
+        )
+
+    def mark(
+        self,
+        key: str,
+        status: Status,
+        *,
+        provider_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                self._q(
+                    "UPDATE ladder_outbox SET status = ?, "
+                    "provider_id = COALESCE(?, provider_id), error = ?, updated_at = ? "
+                    "WHERE action_key = ?"
+                ),
+                (status, provider_id, error, self._time(_now()), key),
+            )
+
+    def by_provider_id(self, provider_id: str) -> OutboxItem | None:
+        rows = self._fetch(
+            f"SELECT ladder_id, {self._out('action')}, status, provider_id, error "
+            "FROM ladder_outbox WHERE provider_id = ?",
+            (provider_id,),
+        )
+        return self._item(rows[0]) if rows else None
+
+    def settle_interrupted(self) -> list[OutboxItem]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                self._q(
+                    f"SELECT ladder_id, {self._out('action')}, status, provider_id, error "
+                    "FROM ladder_outbox WHERE status = 'sending' ORDER BY position"
+                )
+            ).fetchall()
+            conn.execute(
+                self._q(
+                    "UPDATE ladder_outbox SET status = 'unknown', updated_at = ? "
+                    "WHERE status = 'sending'"
+                ),
+                (self._time(_now()),),
+            )
+        return [msgspec.structs.replace(self._item(r), status="unknown") for r in rows]
+
+    def put_wearer_alerting(self, device_id: str, alerting: WearerAlerting) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                self._q(
+                    "INSERT INTO alert_directories (device_id, directory, policy, call_log, "
+                    "updated_at) VALUES (?, $J, $J, $J, ?) ON CONFLICT (device_id) DO UPDATE "
+                    "SET directory = excluded.directory, policy = excluded.policy, "
+                    "call_log = excluded.call_log, updated_at = excluded.updated_at"
+                ),
+                (
+                    device_id,
+                    msgspec.json.encode(alerting.directory).decode(),
+                    msgspec.json.encode(alerting.policy).decode(),
+                    msgspec.json.encode(alerting.call_log).decode(),
+                    self._time(_now()),
+                ),
+            )
+
+    def wearer_alerting(self, device_id: str) -> WearerAlerting | None:
+        rows = self._fetch(
+            f"SELECT {self._out('directory')}, {self._out('policy')}, {self._out('call_log')} "
+            "FROM alert_directories WHERE device_id = ?",
+            (device_id,),
+        )
+        if not rows:
+            return None
+        directory, policy, log = rows[0]
+        return WearerAlerting(
+            directory=_directory.decode(directory),
+            policy=_policy.decode(policy),
+            call_log=tuple(_log.decode(log)),
+        )
+
+
+class SqliteLadderStore(_SqlLadderStore):
+    """The ladders in the embedded SQLite file (``SqliteStore`` migrates it)."""
+
+    def __init__(self, path: str | Path) -> None:
+        try:
+            self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA busy_timeout=5000")
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"cannot open SQLite database: {exc}") from exc
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StorageUnavailable(str(exc)) from exc
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                raise StorageUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class PostgresLadderStore(_SqlLadderStore):
+    """The ladders in PostgreSQL (``PostgresStore`` migrates it)."""
+
+    _param = "%s"
+    _json_in = "%s::jsonb"
+    _json_out = "{}::text"
+    _true = "true"
+
+    def __init__(self, dsn: str) -> None:
+        import psycopg  # noqa: PLC0415 - only the PostgreSQL tier needs it
+
+        self._psycopg = psycopg
+        self._dsn = dsn
+        self._lock = threading.Lock()
+        self._conn: Any = None
+
+    def _time(self, value: dt.datetime | None) -> object:
+        return value
+
+    def _bool(self, value: bool) -> object:
+        return value
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        psycopg = self._psycopg
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed or self._conn.broken:
+                    self._conn = psycopg.connect(self._dsn)
+                with self._conn.transaction():
+                    yield self._conn
+            except psycopg.OperationalError as exc:
+                raise StorageUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+
+
+def open_ladder_store(url: str) -> LadderStore:
+    """The ladder store on the database a URL names (as ``storage.open_store``)."""
+    if url.startswith("sqlite:///"):
+        return SqliteLadderStore(Path(url.removeprefix("sqlite:///")))
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresLadderStore(url)
+    raise ValueError("database URL must start with sqlite:/// or postgresql://")

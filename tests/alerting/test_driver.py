@@ -1,0 +1,202 @@
+"""The ladder driver over a real store (SQLite and PostgreSQL): durable, resumable, once.
+
+The sender here is the project's own ``Sender`` protocol implemented by the test (it
+records what it is asked and refuses chosen numbers); the Twilio sender is tested
+against the fake Twilio server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alerting.contacts import Contact, Directory
+from alerting.driver import LadderDriver, SendError
+from alerting.ladder import (
+    Acknowledged,
+    Action,
+    CallEnded,
+    Deadline,
+    LadderPolicy,
+    PlaceCall,
+    step,
+)
+from alerting.ladder_store import (
+    LadderStore,
+    PostgresLadderStore,
+    SqliteLadderStore,
+    WearerAlerting,
+)
+from schemas import Alert, AlertLevel
+from storage.postgres import PostgresStore
+from storage.sqlite import SqliteStore
+
+T0 = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.UTC)
+ANNA = Contact(contact_id="c1", name="Anna", phone="+447700900001", emergency=True)
+BEN = Contact(contact_id="c2", name="Ben", phone="+447700900002", emergency=True)
+SERVICES = "+447700900999"
+MARY = WearerAlerting(
+    directory=Directory(
+        wearer_name="Mary",
+        wearer_phone="+447700900100",
+        contacts=(ANNA, BEN),
+        emergency_services=SERVICES,
+    ),
+    policy=LadderPolicy(grace_s=30, call_timeout_s=60, services_attempts=1),
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def pass_s(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+class RecordingSender:
+    """Records each action; refuses the numbers in ``refuse`` with their error code."""
+
+    def __init__(self, refuse: dict[str, int] | None = None) -> None:
+        self.refuse = refuse or {}
+        self.sent: list[tuple[Action, str]] = []
+
+    async def send(self, action: Action, text: str) -> str:
+        to = getattr(action, "to", None)
+        if to in self.refuse:
+            raise SendError("refused", code=self.refuse[to])
+        self.sent.append((action, text))
+        return f"SID{len(self.sent)}"
+
+    def calls(self) -> list[str]:
+        return [a.to for a, _ in self.sent if isinstance(a, PlaceCall)]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ladder_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LadderStore]:
+    store: LadderStore
+    if request.param == "sqlite":
+        main = SqliteStore(tmp_path / "vigil.db")
+        main.migrate()
+        main.close()
+        store = SqliteLadderStore(tmp_path / "vigil.db")
+    else:
+        dsn = request.getfixturevalue("postgres_dsn")
+        main_pg = PostgresStore(dsn)
+        main_pg.migrate()
+        main_pg.close()
+        store = PostgresLadderStore(dsn)
+    store.put_wearer_alerting("wb-0001", MARY)
+    yield store
+    store.close()
+
+
+def red(alert_id: str = "wb-0001:1:7:sos:red", source: str = "sos") -> Alert:
+    return Alert(
+        alert_id=alert_id,
+        device_id="wb-0001",
+        level=AlertLevel.RED,
+        raised_at=T0,
+        source=source,
+        summary="SOS key held",
+    )
+
+
+async def test_a_red_alert_climbs_to_the_services_with_each_action_sent_once(
+    ladder_store: LadderStore,
+) -> None:
+    clock = Clock()
+    sender = RecordingSender()
+    driver = LadderDriver(ladder_store, sender, clock=clock, locate=lambda _d: "51.5007,-0.1246")
+    await driver.start()
+    await driver.on_alert(red())
+    assert [type(a).__name__ for a, _ in sender.sent] == ["DeviceCommand"]  # grace
+    await driver.on_alert(red())  # the same alert delivered again: nothing new
+    assert len(sender.sent) == 1
+    clock.pass_s(30)
+    assert await driver.tick() == 1
+    assert sender.calls() == [ANNA.phone]
+    clock.pass_s(60)
+    await driver.tick()
+    assert sender.calls() == [ANNA.phone, BEN.phone]
+    ben_call = sender.sent[-1][0]
+    callback = ladder_store.by_provider_id("SID5")  # the id the sender gave Ben's call
+    assert callback is not None
+    assert callback.key == ben_call.key
+    await driver.on_event(
+        callback.ladder_id,
+        CallEnded(at=clock(), key=ben_call.key, status="completed", answered_by="machine_start"),
+    )
+    assert sender.calls() == [ANNA.phone, BEN.phone, SERVICES]
+    spoken = sender.sent[-1][1]
+    assert "Location: 51.5007,-0.1246" in spoken
+    assert "Call-back number: +447700900100" in spoken
+    keys = [a.key for a, _ in sender.sent]
+    assert len(keys) == len(set(keys))
+    assert ladder_store.outbox(("pending", "sending")) == []
+    (ladder,) = ladder_store.ladders_of("wb-0001")
+    assert ladder.phase == "calling"
+    assert ladder.rungs[ladder.rung].kind == "services"
+
+
+async def test_a_restarted_driver_resumes_the_ladder_and_sends_nothing_twice(
+    ladder_store: LadderStore,
+) -> None:
+    clock = Clock()
+    first = RecordingSender()
+    driver = LadderDriver(ladder_store, first, clock=clock)
+    await driver.on_alert(red())
+    clock.pass_s(30)
+    await driver.tick()  # Anna: SMS and call sent
+    assert first.calls() == [ANNA.phone]
+    # The process dies while sending Ben's SMS: it is left "sending", the call "pending".
+    clock.pass_s(60)
+    ladder = ladder_store.due(clock())[0]
+    # The crash, step by step: the driver's save, then its mark before the send.
+    stepped = step(ladder, Deadline(at=clock()), MARY.policy, sms_to=(ANNA, BEN))
+    ladder_store.save(stepped.ladder, stepped.actions)
+    sms, call = stepped.actions
+    ladder_store.mark(sms.key, "sending")
+
+    second = RecordingSender()
+    restarted = LadderDriver(ladder_store, second, clock=clock)
+    await restarted.start()
+    # The SMS may have gone out: not sent again. The call had not: sent now.
+    assert [a.key for a, _ in second.sent] == [call.key]
+    assert {i.key for i in ladder_store.outbox(("unknown",))} == {sms.key}
+    # The timers carried over: Ben's deadline passes the turn to the services.
+    clock.pass_s(59)
+    assert await restarted.tick() == 0
+    clock.pass_s(1)
+    assert await restarted.tick() == 1
+    assert second.calls() == [BEN.phone, SERVICES]
+    every = [a.key for a, _ in first.sent + second.sent]
+    assert len(every) == len(set(every))
+
+
+async def test_an_opted_out_contact_is_skipped_and_an_ack_tells_the_others(
+    ladder_store: LadderStore,
+) -> None:
+    clock = Clock()
+    sender = RecordingSender(refuse={ANNA.phone: 21610})
+    driver = LadderDriver(ladder_store, sender, clock=clock)
+    await driver.on_alert(red())
+    clock.pass_s(30)
+    await driver.tick()
+    # Anna's SMS and call are refused (she sent STOP): Ben is called at once.
+    assert sender.calls() == [BEN.phone]
+    assert {i.key for i in ladder_store.outbox(("failed",))} != set()
+    (ladder,) = ladder_store.ladders_of("wb-0001")
+    await driver.on_event(ladder.ladder_id, Acknowledged(at=clock(), by="Ben", via="api"))
+    (ladder,) = ladder_store.ladders_of("wb-0001")
+    assert ladder.phase == "acknowledged"
+    assert ladder_store.open_for("wb-0001/sos") is None
+    # A new SOS after the ladder ended opens a new one.
+    await driver.on_alert(red("wb-0001:1:9:sos:red"))
+    assert len(ladder_store.ladders_of("wb-0001")) == 2
