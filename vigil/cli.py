@@ -196,6 +196,62 @@ def _cmd_wearer_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_contacts_set(args: argparse.Namespace, settings: Settings) -> int:
+    from alerting.ladder_store import open_ladder_store  # noqa: PLC0415
+    from storage import open_store  # noqa: PLC0415
+    from vigil.contacts_file import load_contacts  # noqa: PLC0415
+    from vigil.profiles import ProfileError  # noqa: PLC0415
+
+    path = Path(args.file)
+    try:
+        alerting = load_contacts(path.read_bytes(), toml=path.suffix == ".toml")
+    except OSError as exc:
+        print(f"vigil: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ProfileError as exc:
+        print(f"vigil: {path}: {exc}", file=sys.stderr)
+        return 2
+    store = open_store(settings.database_url)
+    try:
+        store.migrate()
+    finally:
+        store.close()
+    ladders = open_ladder_store(settings.database_url)
+    try:
+        ladders.put_wearer_alerting(args.device_id, alerting)
+    finally:
+        ladders.close()
+    emergency = len(alerting.directory.emergency_contacts)
+    print(
+        f"stored {len(alerting.directory.contacts)} contacts ({emergency} emergency) "
+        f"and {len(alerting.call_log)} calls for {args.device_id}"
+    )
+    return 0
+
+
+def _cmd_contacts_show(args: argparse.Namespace, settings: Settings) -> int:
+    import msgspec  # noqa: PLC0415
+
+    from alerting.ladder_store import open_ladder_store  # noqa: PLC0415
+    from storage import open_store  # noqa: PLC0415
+
+    store = open_store(settings.database_url)
+    try:
+        store.migrate()
+    finally:
+        store.close()
+    ladders = open_ladder_store(settings.database_url)
+    try:
+        stored = ladders.wearer_alerting(args.device_id)
+    finally:
+        ladders.close()
+    if stored is None:
+        print(f"vigil: no contacts stored for {args.device_id}", file=sys.stderr)
+        return 1
+    print(json.dumps(msgspec.to_builtins(stored), indent=2, sort_keys=True))
+    return 0
+
+
 def _cmd_analyze_ecg(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.wfdb import WfdbError  # noqa: PLC0415
     from scoring.ecg import EcgError  # noqa: PLC0415
@@ -304,6 +360,31 @@ def _add_analysis_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     validate.set_defaults(func=_cmd_validate_af)
 
 
+def _add_wearer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``vigil wearer set|show`` and ``vigil contacts set|show``."""
+    wearer = sub.add_parser("wearer", help="wearer profiles: fences, conditions, at-risk mark")
+    wearer_sub = wearer.add_subparsers(dest="wearer_command", required=True)
+    wearer_set = wearer_sub.add_parser("set", help="store a profile from a .toml or .json file")
+    wearer_set.add_argument("device_id")
+    wearer_set.add_argument("profile", help="a WearerProfile as TOML (.toml) or JSON")
+    wearer_set.set_defaults(func=_cmd_wearer_set)
+    wearer_show = wearer_sub.add_parser("show", help="print a wearer's stored profile")
+    wearer_show.add_argument("device_id")
+    wearer_show.set_defaults(func=_cmd_wearer_show)
+
+    contacts = sub.add_parser("contacts", help="who a wearer's alert ladder tells, and when")
+    contacts_sub = contacts.add_subparsers(dest="contacts_command", required=True)
+    contacts_set = contacts_sub.add_parser(
+        "set", help="store contacts, ladder timing and call log from a .toml or .json file"
+    )
+    contacts_set.add_argument("device_id")
+    contacts_set.add_argument("file")
+    contacts_set.set_defaults(func=_cmd_contacts_set)
+    contacts_show = contacts_sub.add_parser("show", help="print a wearer's stored contacts")
+    contacts_show.add_argument("device_id")
+    contacts_show.set_defaults(func=_cmd_contacts_show)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``vigil``."""
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
@@ -358,15 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_analysis_commands(sub)
 
-    wearer = sub.add_parser("wearer", help="wearer profiles: fences, conditions, at-risk mark")
-    wearer_sub = wearer.add_subparsers(dest="wearer_command", required=True)
-    wearer_set = wearer_sub.add_parser("set", help="store a profile from a .toml or .json file")
-    wearer_set.add_argument("device_id")
-    wearer_set.add_argument("profile", help="a WearerProfile as TOML (.toml) or JSON")
-    wearer_set.set_defaults(func=_cmd_wearer_set)
-    wearer_show = wearer_sub.add_parser("show", help="print a wearer's stored profile")
-    wearer_show.add_argument("device_id")
-    wearer_show.set_defaults(func=_cmd_wearer_show)
+    _add_wearer_commands(sub)
 
     dead = sub.add_parser("dead-letters", help="list the newest dead letters")
     dead.add_argument("--limit", type=int, default=20)

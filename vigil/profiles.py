@@ -14,7 +14,7 @@ import logging
 import time
 import tomllib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -24,6 +24,7 @@ from stream_processors.device import WearerProfile
 log = logging.getLogger(__name__)
 
 DEFAULT_PROFILE = WearerProfile()
+_T = TypeVar("_T")
 
 
 class ProfileError(ValueError):
@@ -47,28 +48,38 @@ def _unknown_keys(given: Any, known: Any, path: str = "$") -> list[str]:
     return []
 
 
-def profile_from_builtins(data: object) -> WearerProfile:
-    """A profile from parsed JSON or TOML, refusing unknown keys (a typo is an error).
+def strict_convert(data: object, kind: type[_T], what: str) -> _T:
+    """``data`` (parsed JSON or TOML) as ``kind``, refusing unknown keys.
 
-    ``at_risc = true`` silently ignored would leave a wearer at risk unwatched.
+    A typo is an error: ``at_risc = true`` silently ignored would leave a wearer at
+    risk unwatched.
     """
     try:
-        profile = msgspec.convert(data, WearerProfile)
+        value = msgspec.convert(data, kind)
     except msgspec.ValidationError as exc:
-        raise ProfileError(f"invalid wearer profile: {exc}") from None
-    unknown = _unknown_keys(data, msgspec.to_builtins(profile))
+        raise ProfileError(f"invalid {what}: {exc}") from None
+    unknown = _unknown_keys(data, msgspec.to_builtins(value))
     if unknown:
-        raise ProfileError(f"invalid wearer profile: unknown keys {', '.join(unknown)}")
-    return profile
+        raise ProfileError(f"invalid {what}: unknown keys {', '.join(unknown)}")
+    return value
+
+
+def profile_from_builtins(data: object) -> WearerProfile:
+    """A profile from parsed JSON or TOML, refusing unknown keys."""
+    return strict_convert(data, WearerProfile, "wearer profile")
+
+
+def parse_document(raw: bytes, *, toml: bool = False) -> object:
+    """A JSON (or, with ``toml``, TOML) document parsed into builtins."""
+    try:
+        return tomllib.loads(raw.decode()) if toml else msgspec.json.decode(raw)
+    except (tomllib.TOMLDecodeError, msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"not {'TOML' if toml else 'JSON'}: {exc}") from None
 
 
 def load_profile(raw: bytes, *, toml: bool = False) -> WearerProfile:
     """A profile from a JSON (or, with ``toml``, TOML) document."""
-    try:
-        data = tomllib.loads(raw.decode()) if toml else msgspec.json.decode(raw)
-    except (tomllib.TOMLDecodeError, msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"not {'TOML' if toml else 'JSON'}: {exc}") from None
-    return profile_from_builtins(data)
+    return profile_from_builtins(parse_document(raw, toml=toml))
 
 
 def encode_profile(profile: WearerProfile) -> bytes:

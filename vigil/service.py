@@ -7,7 +7,9 @@ import logging
 import signal
 import sys
 
-from alerting.console import ConsoleNotifier
+from alerting.console import ConsoleNotifier, ConsoleSender
+from alerting.driver import LadderDriver, LadderNotifier, run_deadlines
+from alerting.ladder_store import open_ladder_store
 from ingest.mqtt.errors import NotAuthorized
 from ingest.mqtt.source import MqttSource
 from schemas.topics import INGEST_FILTERS
@@ -52,6 +54,9 @@ async def run_service(settings: Settings) -> int:
         return 3
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
+    # The alert ladders, on the same database (console sender until Twilio is set up).
+    ladders = open_ladder_store(settings.database_url)
+    driver = LadderDriver(ladders, ConsoleSender(sys.stdout))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -59,12 +64,13 @@ async def run_service(settings: Settings) -> int:
     pipeline = Pipeline(
         store,
         make_shards(settings, store),
-        [ConsoleNotifier(sys.stdout)],
+        [ConsoleNotifier(sys.stdout), LadderNotifier(driver)],
         max_chunk=settings.ingest_chunk_max,
         tick_every_s=settings.silence_tick_s,
         catch_up_s=settings.catch_up_s,
     )
     try:
+        await driver.start()
         seeded = await pipeline.start()
         log.info(
             "%d shard(s)%s; silence checks for %d bands heard from in the last day",
@@ -74,7 +80,12 @@ async def run_service(settings: Settings) -> int:
         )
         async with MqttSource(settings.mqtt(), INGEST_FILTERS) as source:
             log.info("ready: ingesting %s", ", ".join(INGEST_FILTERS))
-            await pipeline.run(source, stop)
+            deadlines = asyncio.create_task(run_deadlines(driver, stop), name="ladder-deadlines")
+            try:
+                await pipeline.run(source, stop)
+            finally:
+                stop.set()
+                await deadlines
     except NotAuthorized as exc:
         log.error("MQTT: %s", exc)  # noqa: TRY400
         return 4
@@ -82,6 +93,7 @@ async def run_service(settings: Settings) -> int:
         log.error("%s; unacknowledged messages will be redelivered", exc)  # noqa: TRY400
         return 5
     finally:
+        ladders.close()
         store.close()
     s = pipeline.stats
     log.info(
