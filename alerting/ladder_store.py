@@ -97,6 +97,10 @@ class LadderStore(Protocol):
         """Every ladder of a wearer, oldest first (the alert timeline)."""
         ...
 
+    def open_ladders(self) -> list[Ladder]:
+        """Every open ladder, oldest first."""
+        ...
+
     def outbox(self, statuses: Sequence[Status] = ("pending",)) -> list[OutboxItem]:
         """Actions in these states, in the order they were queued."""
         ...
@@ -259,6 +263,10 @@ class _SqlLadderStore:
         rows = self._fetch(
             f"SELECT {self._out('state')} FROM ladders WHERE device_id = ?", (device_id,)
         )
+        return sorted((_ladder.decode(r[0]) for r in rows), key=lambda x: x.opened_at)
+
+    def open_ladders(self) -> list[Ladder]:
+        rows = self._fetch(f"SELECT {self._out('state')} FROM ladders WHERE is_open = $TRUE")
         return sorted((_ladder.decode(r[0]) for r in rows), key=lambda x: x.opened_at)
 
     def outbox(self, statuses: Sequence[Status] = ("pending",)) -> list[OutboxItem]:

@@ -8,14 +8,14 @@ import signal
 import sys
 
 from alerting.console import ConsoleNotifier, ConsoleSender
-from alerting.driver import LadderDriver, LadderNotifier, run_deadlines
+from alerting.driver import LadderDriver, LadderNotifier, Sender, run_deadlines
 from alerting.ladder_store import open_ladder_store
 from ingest.mqtt.errors import NotAuthorized
 from ingest.mqtt.source import MqttSource
 from schemas.topics import INGEST_FILTERS
 from storage import StorageError, Store, open_store
 from vigil.pipeline import Pipeline
-from vigil.settings import Settings
+from vigil.settings import Settings, TwilioAccount
 from vigil.shard_work import shard_work_for
 from vigil.shards import LocalShard, ProcessShard, Shard, ShardError, shard_of
 
@@ -44,6 +44,29 @@ def make_shards(settings: Settings, store: Store) -> list[Shard]:
     return shards
 
 
+def alert_sender(settings: Settings) -> Sender:
+    """Twilio when configured (band commands printed meanwhile), else the console."""
+    console = ConsoleSender(sys.stdout)
+    account = settings.twilio()
+    if account is None:
+        return console
+    from alerting.twilio_sender import TwilioSender, twilio_client  # noqa: PLC0415
+
+    client = twilio_client(account.account_sid, account.auth_token, api_base=account.api_base)
+    return TwilioSender(client, account.from_number, account.public_url, device=console)
+
+
+async def twilio_webhooks(
+    account: TwilioAccount, settings: Settings, driver: LadderDriver, stop: asyncio.Event
+) -> None:
+    """Twilio's callbacks served on ``VIGIL_WEBHOOK_HOST:PORT`` until ``stop``."""
+    from alerting.webhooks import serve_webhooks, webhook_app  # noqa: PLC0415
+
+    app = webhook_app(driver, auth_token=account.auth_token, public_url=account.public_url)
+    log.info("Twilio callbacks on %s:%d", settings.webhook_host, settings.webhook_port)
+    await serve_webhooks(app, settings.webhook_host, settings.webhook_port, stop)
+
+
 async def run_service(settings: Settings) -> int:
     """Run until SIGINT or SIGTERM; the chunk in hand is finished, the rest stays queued."""
     try:
@@ -56,7 +79,7 @@ async def run_service(settings: Settings) -> int:
         log.info("applied migrations: %s", ", ".join(applied))
     # The alert ladders, on the same database (console sender until Twilio is set up).
     ladders = open_ladder_store(settings.database_url)
-    driver = LadderDriver(ladders, ConsoleSender(sys.stdout))
+    driver = LadderDriver(ladders, alert_sender(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -80,12 +103,17 @@ async def run_service(settings: Settings) -> int:
         )
         async with MqttSource(settings.mqtt(), INGEST_FILTERS) as source:
             log.info("ready: ingesting %s", ", ".join(INGEST_FILTERS))
-            deadlines = asyncio.create_task(run_deadlines(driver, stop), name="ladder-deadlines")
+            background = [asyncio.create_task(run_deadlines(driver, stop), name="ladder-deadlines")]
+            account = settings.twilio()
+            if account is not None:
+                background.append(
+                    asyncio.create_task(twilio_webhooks(account, settings, driver, stop))
+                )
             try:
                 await pipeline.run(source, stop)
             finally:
                 stop.set()
-                await deadlines
+                await asyncio.gather(*background)
     except NotAuthorized as exc:
         log.error("MQTT: %s", exc)  # noqa: TRY400
         return 4

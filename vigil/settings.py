@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+import msgspec
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.mqtt.source import MqttSettings
@@ -16,6 +17,19 @@ from schemas.scores import Risk
 from stream_processors.device import ProcessorSettings
 from stream_processors.silence import SilenceSettings
 from vigil.kafka_topics import KafkaTopics
+
+
+class TwilioAccount(msgspec.Struct, frozen=True, kw_only=True):
+    """What the Twilio sender and webhooks need (the token never in a repr)."""
+
+    account_sid: str
+    auth_token: str
+    from_number: str
+    public_url: str
+    api_base: str | None = None
+
+    def __repr__(self) -> str:
+        return f"TwilioAccount(account_sid={self.account_sid!r}, auth_token='**********')"
 
 
 class Settings(BaseSettings):
@@ -111,7 +125,51 @@ class Settings(BaseSettings):
     )
     worker_chunk_max: int = Field(default=500, ge=1, le=10_000)
 
+    # The alert ladder's SMS and calls (docs/alerting.md): all four or none (console).
+    twilio_account_sid: str | None = Field(default=None, pattern=r"^AC[0-9a-fA-F]{32}$")
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    public_url: str | None = Field(
+        default=None,
+        description="where Twilio reaches Vigil's webhooks, e.g. https://vigil.example",
+    )
+    twilio_api_base: str | None = Field(
+        default=None, description="send Twilio's REST requests here instead (a local fake Twilio)"
+    )
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(default=8081, ge=1, le=65535)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _twilio_all_or_nothing(self) -> Settings:
+        given = {
+            "VIGIL_TWILIO_ACCOUNT_SID": self.twilio_account_sid,
+            "VIGIL_TWILIO_AUTH_TOKEN": self.twilio_auth_token,
+            "VIGIL_TWILIO_FROM": self.twilio_from,
+            "VIGIL_PUBLIC_URL": self.public_url,
+        }
+        missing = [name for name, value in given.items() if value is None]
+        if 0 < len(missing) < len(given):
+            raise ValueError(f"Twilio is half configured: {', '.join(missing)} not set")
+        return self
+
+    def twilio(self) -> TwilioAccount | None:
+        """The Twilio account the ladder sends through; None: the console."""
+        if (
+            self.twilio_account_sid is None
+            or self.twilio_auth_token is None
+            or self.twilio_from is None
+            or self.public_url is None
+        ):
+            return None
+        return TwilioAccount(
+            account_sid=self.twilio_account_sid,
+            auth_token=self.twilio_auth_token.get_secret_value(),
+            from_number=self.twilio_from,
+            public_url=self.public_url,
+            api_base=self.twilio_api_base,
+        )
 
     def mqtt(self, **overrides: object) -> MqttSettings:
         """The MQTT adapter's settings."""

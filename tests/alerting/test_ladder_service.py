@@ -1,12 +1,14 @@
-"""``vigil run`` with its alert ladder: an SOS over real MQTT, a kill -9 mid-ladder, a restart.
+"""``vigil run`` with its alert ladder: an SOS over real MQTT, a kill -9 mid-ladder, a restart;
+and the same path through Twilio (the project's fake over real HTTP) and back.
 
-The sender is the console (no Twilio account configured): each SMS and call is one
-printed line, which the test reads from the child's output.
+Without a Twilio account the sender is the console: each SMS and call is one printed
+line, which the test reads from the child's output.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import subprocess
 import sys
 import uuid
@@ -18,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 import schemas
 from alerting.ladder_store import SqliteLadderStore
+from device_sim.fake_twilio import FakeTwilio, Script
 from schemas.events import Sos
 from schemas.topics import event_topic
 from tests.vigil.service_process import VigilRun, wait_for
@@ -63,6 +66,12 @@ def publish_sos(port: int, device_id: str) -> None:
     client.publish(event_topic(device_id), schemas.encode(event), qos=1).wait_for_publish(10)
     client.disconnect()
     client.loop_stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def lines(run: VigilRun, text: str) -> int:
@@ -114,3 +123,66 @@ def test_a_ladder_killed_mid_climb_resumes_after_a_restart_and_repeats_nothing(
     # command), once each.
     assert [type(item.action).__name__ for item in sent] == ["SendSms", "PlaceCall"] * 3
     assert len({item.key for item in sent}) == 6
+
+
+def test_an_sos_over_mqtt_reaches_twilio_and_the_signed_callbacks_climb_the_ladder(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """The issue's path end to end: MQTT publish -> ``vigil run`` -> Twilio REST requests
+    (the fake) -> signed status and keypad callbacks -> ``vigil run``'s webhooks."""
+    sid, token = "AC" + "1" * 32, "e2e-token"
+    scripts = {
+        "+447700900101": Script(call="voicemail"),  # Anna: a voicemail is no answer
+        "+447700900102": Script(call="confirm"),  # Ben presses 1
+    }
+    db = tmp_path / "vigil.db"
+    port = free_port()
+    with FakeTwilio(sid, token, scripts, ring_s=0.3) as fake:
+        env = {
+            "VIGIL_MQTT_PORT": str(mosquitto.port),
+            "VIGIL_MQTT_CLIENT_ID": f"vigil-test-{uuid.uuid4().hex[:8]}",
+            "VIGIL_DATABASE_URL": f"sqlite:///{db}",
+            "VIGIL_TWILIO_ACCOUNT_SID": sid,
+            "VIGIL_TWILIO_AUTH_TOKEN": token,
+            "VIGIL_TWILIO_FROM": "+447700900000",
+            "VIGIL_TWILIO_API_BASE": fake.base_url,
+            "VIGIL_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "VIGIL_WEBHOOK_PORT": str(port),
+        }
+        contacts = tmp_path / "mary.toml"
+        contacts.write_text(CONTACTS.replace("call_timeout_s = 4", "call_timeout_s = 60"))
+        subprocess.run(
+            [sys.executable, "-m", "vigil", "contacts", "set", "wb-0001", str(contacts)],
+            env=VigilRun(env).env,
+            check=True,
+            capture_output=True,
+        )
+        service = VigilRun(env)
+        service.start()
+        try:
+            publish_sos(mosquitto.port, "wb-0001")
+            ladders = SqliteLadderStore(db)
+            try:
+
+                def phase() -> str:
+                    found = ladders.ladders_of("wb-0001")
+                    return found[0].phase if found else "none"
+
+                wait_for(lambda: phase() == "acknowledged", 30, "Ben's key press")
+            finally:
+                ladders.close()
+            # Each message and call ends with a status callback, and Ben's key press.
+            wait_for(
+                lambda: len(fake.callbacks) == len(fake.requests) + 1, 10, "the last callbacks"
+            )
+        finally:
+            assert service.terminate() == 0, "".join(service.log[-30:])
+        calls = [r.to for r in fake.requests if r.kind == "Calls"]
+        assert calls == ["+447700900101", "+447700900102"]
+        texts = [(r.to, r.form["Body"][0]) for r in fake.requests if r.kind == "Messages"]
+        assert texts[-1] == (
+            "+447700900101",
+            "Vigil: +447700900102 is handling the alert for Mary.",
+        )
+        assert {status for _, _, status in fake.callbacks} == {200}
+        assert token not in "".join(service.log), "the auth token never reaches the log"
