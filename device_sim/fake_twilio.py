@@ -53,6 +53,14 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
     to: str
     form: dict[str, list[str]]
     sid: str
+    at: float  # time.monotonic() on arrival
+
+    @property
+    def action_key(self) -> str | None:
+        """The ``key`` of the status callback URL (Vigil's ladder action), if any."""
+        url = self.form.get("StatusCallback", [""])[0]
+        keys = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("key")
+        return keys[0] if keys else None
 
 
 def sign(token: str, url: str, params: Mapping[str, str]) -> str:
@@ -127,7 +135,9 @@ class FakeTwilio:
         prefix = "SM" if kind == "Messages" else "CA"
         sid = f"{prefix}{next(self._ids):032x}"
         with self._lock:
-            self.requests.append(Request(kind=kind, to=to, form=form, sid=sid))  # type: ignore[arg-type]
+            self.requests.append(
+                Request(kind=kind, to=to, form=form, sid=sid, at=time.monotonic())  # type: ignore[arg-type]
+            )
         threading.Thread(target=self._play, args=(kind, sid, form, script), daemon=True).start()
         status = "queued"
         return 201, {

@@ -649,7 +649,13 @@ def _escalate(
     return new_state, alert
 
 
-def _event_alert(event: EventV1) -> Alert | None:
+def event_alert(event: EventV1) -> Alert | None:
+    """The alert a device event raises (SOS held >= 3 s, a fall), if any.
+
+    It depends on the event alone, not on the device's state, so a runner may raise it
+    ahead of the telemetry queued before it (``vigil/fast_lane.py``); the id is the same
+    either way.
+    """
     body = event.event
     if isinstance(body, Sos) and body.press_duration_s >= SOS_HOLD_S:
         level, source, summary = AlertLevel.RED, "sos", "SOS key held"
@@ -679,5 +685,5 @@ def step(
     current = state if state is not None else DeviceState()
     if isinstance(message, TelemetryBatchV1):
         return _score_batch(current, message, profile, settings)
-    alert = _event_alert(message)
+    alert = event_alert(message)
     return StepResult(state=current, alerts=(alert,) if alert else ())

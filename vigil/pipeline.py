@@ -10,6 +10,10 @@ and the store drops what it already has. Alerts are then delivered from an outbo
 
 While the shards work on one chunk, the next is received and handed over, up to each
 shard's bounded queue.
+
+Red device events (SOS, a fall without movement) do not wait for their chunk: their
+alerts are delivered as they arrive (``vigil/fast_lane.py``), and the chunk's own
+delivery later skips what went out early.
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ from ingest.mqtt.source import Inbound, MqttSource
 from schemas import Alert, AlertLevel
 from storage.base import Store
 from vigil.delivery import deliver
+from vigil.fast_lane import EVENT_TOPICS, urgent_alerts
 from vigil.shard_work import ChunkReport, utc_now
 from vigil.shards import Job, Shard, Tick, Work, route
 
 log = logging.getLogger(__name__)
+
+FAST_LANE_MEMORY = 10_000  # early-delivered alert ids kept for their chunk's delivery
 
 
 class PipelineStats(msgspec.Struct, kw_only=True):
@@ -78,6 +85,8 @@ class Pipeline:
         self._tick_every_s = tick_every_s
         self._catch_up_s = catch_up_s
         self._in_flight: asyncio.Queue[InFlight | None] = asyncio.Queue()
+        # Alert id -> its early delivery (the ids it delivered), until the chunk's own.
+        self._early: dict[str, asyncio.Task[list[str]]] = {}
 
     async def deliver_pending(self) -> int:
         """Deliver alerts stored but not yet delivered; return how many were delivered."""
@@ -85,10 +94,30 @@ class Pipeline:
         return await self._deliver(pending)
 
     async def _deliver(self, alerts: Sequence[Alert]) -> int:
-        delivered = await deliver(alerts, self.notifiers)
+        went_early: list[str] = []
+        later = []
+        for alert in alerts:
+            early = self._early.pop(alert.alert_id, None)
+            if early is not None and alert.alert_id in await early:
+                went_early.append(alert.alert_id)
+            else:
+                later.append(alert)
+        delivered = went_early + await deliver(later, self.notifiers)
         if delivered:
             await asyncio.to_thread(self.store.mark_notified, delivered, self._clock())
         return len(delivered)
+
+    def fast_track(self, chunk: Sequence[Inbound]) -> None:
+        """Deliver the red alerts of the chunk's device events now (``fast_lane``)."""
+        urgent = [a for a in urgent_alerts(chunk, self._clock()) if a.alert_id not in self._early]
+        if not urgent:
+            return
+        task = asyncio.create_task(deliver(urgent, self.notifiers), name="pipeline-fast-lane")
+        for alert in urgent:
+            self._early[alert.alert_id] = task
+        if len(self._early) > FAST_LANE_MEMORY:  # ids whose messages were duplicates
+            for stale in list(self._early)[: len(self._early) - FAST_LANE_MEMORY]:
+                del self._early[stale]
 
     def backend_ok(self, source: MqttSource) -> bool:
         """Whether silence can be blamed on the bands: connected, caught up, not queued up."""
@@ -164,6 +193,9 @@ class Pipeline:
         The shards must be started (``start``); ``run`` closes them.
         """
         await self.deliver_pending()
+        # Device events seen as they arrive, not when the loop reaches them: the loop
+        # may be waiting for room in a shard's queue.
+        source.watch(EVENT_TOPICS, lambda inbound: self.fast_track([inbound]))
         completer = asyncio.create_task(self._complete(source), name="pipeline-complete")
         redeliver_every = 30.0
         loop = asyncio.get_running_loop()

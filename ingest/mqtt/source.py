@@ -27,7 +27,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Literal, Self
 
@@ -204,11 +204,26 @@ class MqttSource:
         # When the current connection's subscriptions took (monotonic), None while down:
         # a runner that has been disconnected cannot tell a silent band from its own gap.
         self.connected_since: float | None = None
+        self._watches: list[tuple[str, Callable[[Inbound], None]]] = []
+
+    def watch(self, topic_prefix: str, callback: Callable[[Inbound], None]) -> None:
+        """Show ``callback`` each message under ``topic_prefix`` as soon as it arrives.
+
+        Before the message waits in the queue; it still goes through ``receive``. The
+        callback runs in the connection's callback: it must be quick and not raise.
+        """
+        self._watches.append((topic_prefix, callback))
 
     # -- called by the connection ---------------------------------------------------------
 
     def _deliver(self, item: Inbound) -> None:
         self._queue.append(item)
+        for prefix, callback in self._watches:
+            if item.topic.startswith(prefix):
+                try:
+                    callback(item)
+                except Exception:  # the message still goes the normal way
+                    log.exception("a watcher of %s failed", prefix)
 
     def _after_delivery(self, conn: _Connection) -> None:
         if self._queue:

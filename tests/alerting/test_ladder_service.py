@@ -8,7 +8,6 @@ line, which the test reads from the child's output.
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import subprocess
 import sys
 import uuid
@@ -24,6 +23,7 @@ from device_sim.fake_twilio import FakeTwilio, Script
 from schemas.events import Sos
 from schemas.topics import event_topic
 from tests.vigil.service_process import VigilRun, wait_for
+from vigil.embedded_broker import free_port
 from vigil.local_servers import MosquittoProcess
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
@@ -66,12 +66,6 @@ def publish_sos(port: int, device_id: str) -> None:
     client.publish(event_topic(device_id), schemas.encode(event), qos=1).wait_for_publish(10)
     client.disconnect()
     client.loop_stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def lines(run: VigilRun, text: str) -> int:

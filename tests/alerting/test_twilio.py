@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import io
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from alerting.webhooks import webhook_app
 from device_sim.fake_twilio import FakeTwilio, Script, sign
 from schemas import Alert, AlertLevel
 from storage.sqlite import SqliteStore
+from vigil.embedded_broker import free_port
 
 SID = "AC" + "0" * 32
 TOKEN = "test-auth-token"
@@ -46,12 +46,6 @@ MARY = WearerAlerting(
     # Long timeouts: every step here is driven by Twilio's callbacks, not by a timer.
     policy=LadderPolicy(grace_s=0, call_timeout_s=120, services_attempts=1),
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Rig:

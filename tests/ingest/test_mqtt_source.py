@@ -184,3 +184,30 @@ async def test_a_hung_broker_is_detected_by_keepalive_and_the_source_reconnects(
         got = await take(source, 3)
         source.ack(got)
     assert sorted(m.payload for m in got) == [b"m0", b"m1", b"m2"]
+
+
+async def test_a_watcher_sees_its_topics_as_they_arrive_and_they_are_still_received(
+    mosquitto: MosquittoProcess,
+) -> None:
+    cid = f"ingest-{uuid.uuid4().hex[:6]}"
+    seen: list[str] = []
+    all_seen = asyncio.Event()
+
+    def watcher(inbound: Inbound) -> None:
+        seen.append(inbound.payload.decode())
+        if len(seen) == 5:
+            all_seen.set()
+
+    def broken(_inbound: Inbound) -> None:
+        raise RuntimeError("a bug in a watcher")
+
+    async with MqttSource(settings(mosquitto.port, cid), ["vigil/v1/#"]) as source:
+        source.watch("vigil/v1/telemetry/", watcher)
+        source.watch("vigil/v1/telemetry/", broken)  # logged; nothing else changes
+        await asyncio.to_thread(publish, mosquitto.port, 5)
+        await asyncio.wait_for(all_seen.wait(), 10)
+        # Seen before anyone called receive; and all of them are still there to receive.
+        assert seen == [f"m{i}" for i in range(5)]
+        got = await take(source, 5)
+        source.ack(got)
+    assert [m.payload.decode() for m in got] == seen
