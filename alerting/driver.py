@@ -7,8 +7,12 @@ outbox, ``alerting/ladder_store.py``) and only then performs the actions through
 that refuses an action for good (a number that opted out, an invalid number) turns
 into a ``SendFailed`` event for the ladder, so the turn passes to the next person.
 
-One driver per store: its steps and sends take turns (one lock), so two events for a
-ladder never overwrite each other, and a queued action is never sent twice from here.
+One driver per store. Its steps take turns (one lock), so two events for a ladder
+never overwrite each other; its sends go one at a time from one flush (a second lock),
+in the order queued, so a queued action is never sent twice from here. The provider is
+called outside the first lock: alerts keep being taken in while a send is slow, and a
+runner's notifier (``LadderNotifier``) returns once the ladder is written, leaving the
+sends to the background.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from alerting.ladder import (
     open_ladder,
     step,
 )
-from alerting.ladder_store import LadderStore, WearerAlerting
+from alerting.ladder_store import LadderStore, OutboxItem, WearerAlerting
 from alerting.templates import render
 from schemas import Alert, AlertLevel
 
@@ -81,7 +85,9 @@ class LadderDriver:
         self.sender = sender
         self.clock = clock
         self.locate = locate  # a wearer's last known place, as text for messages
-        self._turn = asyncio.Lock()
+        self._turn = asyncio.Lock()  # steps and outbox marks, one at a time
+        self._sending = asyncio.Lock()  # one flush at a time: in order, never twice
+        self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Settle what a crash left half-sent, then send what is queued."""
@@ -93,16 +99,19 @@ class LadderDriver:
                 item.ladder_id,
                 item.key,
             )
-        async with self._turn:
-            await self._flush()
+        await self.flush()
 
     def _wearer(self, device_id: str) -> WearerAlerting:
         stored = self.store.wearer_alerting(device_id)
         # A wearer with no contacts stored is still reminded on the band.
         return stored or WearerAlerting(directory=Directory(wearer_name=device_id))
 
-    async def on_alert(self, alert: Alert) -> None:
-        """Take in a new alert: open a ladder, or update, climb or close the open one."""
+    async def on_alert(self, alert: Alert, *, wait: bool = True) -> None:
+        """Take in a new alert: open a ladder, or update, climb or close the open one.
+
+        Returns once the ladder is written; with ``wait``, also once its actions are
+        performed (else they are sent in the background: ``kick``).
+        """
         async with self._turn:
             if self.store.took_alert(alert.alert_id):
                 return  # delivered again after a restart
@@ -119,13 +128,13 @@ class LadderDriver:
                 event: Event = Ended(at=now, alert=alert) if ends else Raised(at=now, alert=alert)
                 stepped = self._step(current, event, wearer)
             self.store.save(stepped.ladder, stepped.actions, alert_id=alert.alert_id)
-            await self._flush()
+        await self._then_send(wait=wait)
 
-    async def on_event(self, ladder_id: str, event: Event) -> None:
+    async def on_event(self, ladder_id: str, event: Event, *, wait: bool = True) -> None:
         """Take in an outcome (a call ended, an acknowledgement, a cancel, ...)."""
         async with self._turn:
             await self._apply(ladder_id, event)
-            await self._flush()
+        await self._then_send(wait=wait)
 
     async def tick(self) -> int:
         """Step every ladder whose deadline has come; how many were stepped."""
@@ -134,8 +143,25 @@ class LadderDriver:
             due = self.store.due(now)
             for ladder in due:
                 await self._apply(ladder.ladder_id, Deadline(at=now))
-            await self._flush()
+        await self.flush()
         return len(due)
+
+    async def _then_send(self, *, wait: bool) -> None:
+        if wait:
+            await self.flush()
+        else:
+            self.kick()
+
+    def kick(self) -> None:
+        """Send what is queued in the background (one sending task at a time)."""
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_logged(), name="ladder-outbox")
+
+    async def _flush_logged(self) -> None:
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("sending the ladders' actions failed; the next tick tries again")
 
     @staticmethod
     def _step(ladder: Ladder, event: Event, wearer: WearerAlerting) -> Stepped:
@@ -149,10 +175,24 @@ class LadderDriver:
         stepped = self._step(ladder, event, self._wearer(ladder.device_id))
         self.store.save(stepped.ladder, stepped.actions)
 
-    async def _flush(self) -> None:
-        """Perform the queued actions in order (the lock is held)."""
-        for item in self.store.outbox(("pending",)):
-            action = item.action
+    async def flush(self) -> None:
+        """Perform the queued actions in order, until none is left.
+
+        One flush at a time. The provider is called without holding the ladders' turn,
+        so a slow provider delays only the sends, not the taking in of alerts.
+        """
+        async with self._sending:
+            while True:
+                async with self._turn:
+                    items = self.store.outbox(("pending",))
+                if not items:
+                    return
+                for item in items:
+                    await self._send(item)
+
+    async def _send(self, item: OutboxItem) -> None:
+        action = item.action
+        async with self._turn:
             params = dict(action.params)
             if "location" not in params:
                 ladder = self.store.get(item.ladder_id)
@@ -160,20 +200,17 @@ class LadderDriver:
                 params["location"] = where or ""
             text = render(action.template, action.language, params)
             self.store.mark(item.key, "sending")
-            try:
-                provider_id = await self.sender.send(action, text)
-            except SendError as exc:
+        try:
+            provider_id = await self.sender.send(action, text)
+        except SendError as exc:
+            log.warning("ladder %s: %s failed (%s)", item.ladder_id, item.key, exc.code)
+            async with self._turn:
                 self.store.mark(item.key, "failed", error=f"{exc.code}: {exc}")
-                log.warning("ladder %s: %s failed (%s)", item.ladder_id, item.key, exc.code)
-                await self._apply(
-                    item.ladder_id,
-                    SendFailed(at=self.clock(), key=item.key, code=exc.code, reason=str(exc)),
-                )
-                continue
+                failed = SendFailed(at=self.clock(), key=item.key, code=exc.code, reason=str(exc))
+                await self._apply(item.ladder_id, failed)
+            return
+        async with self._turn:
             self.store.mark(item.key, "sent", provider_id=provider_id)
-        # A failure above may have queued new actions (the next rung's).
-        if self.store.outbox(("pending",)):
-            await self._flush()
 
 
 class LadderNotifier:
@@ -183,8 +220,12 @@ class LadderNotifier:
         self.driver = driver
 
     async def notify(self, alert: Alert) -> None:
-        """Open, climb or close the alert's ladder (durably) before returning."""
-        await self.driver.on_alert(alert)
+        """Open, climb or close the alert's ladder (durably) before returning.
+
+        Its messages and calls go out in the background: a slow provider must not hold
+        up ingest, which waits for this to acknowledge the chunk.
+        """
+        await self.driver.on_alert(alert, wait=False)
 
 
 async def run_deadlines(driver: LadderDriver, stop: asyncio.Event, every_s: float = 1.0) -> None:

@@ -8,8 +8,12 @@ therefore finds every open ladder with its deadline, every action still ``pendin
 gone out, so it is marked ``unknown`` and not sent again (``settle_interrupted``). A
 call lost that way is covered by its rung's deadline, which passes the turn on.
 
-The tables come from the store's migrations (``0009_alert_ladders``); ``vigil run`` and
-``vigil db migrate`` apply them.
+On PostgreSQL the tables come from the store's migrations (``0009_alert_ladders``;
+``vigil run`` and ``vigil db migrate`` apply them). The embedded runner keeps its ladders
+in a SQLite file of their own beside the main one (``ladder_db_path``: ``vigil.db`` ->
+``vigil-alerts.db``), which creates its tables itself: in the main file a ladder step
+waited behind the ingest shard's transactions, up to hundreds of milliseconds under
+2,000 messages/s (``bench.alert_latency``).
 """
 
 from __future__ import annotations
@@ -370,20 +374,89 @@ class _SqlLadderStore:
         )
 
 
+def ladder_db_path(main_db: Path) -> Path:
+    """The embedded runner's ladder file beside its main SQLite file."""
+    return main_db.with_name(f"{main_db.stem}-alerts{main_db.suffix or '.db'}")
+
+
+_SQLITE_SCHEMA = """
+-- The alert ladders (alerting/ladder.py) and their outbox, written together before any
+-- message or call goes out, so a restart resumes each open ladder where it was and
+-- sends nothing twice. state and action are msgspec JSON.
+CREATE TABLE IF NOT EXISTS ladders (
+    ladder_id TEXT PRIMARY KEY,
+    ladder_key TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    is_open INTEGER NOT NULL,
+    deadline TEXT,
+    state TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ladders_one_open ON ladders (ladder_key) WHERE is_open = 1;
+CREATE INDEX IF NOT EXISTS ladders_deadline ON ladders (deadline) WHERE is_open = 1;
+CREATE INDEX IF NOT EXISTS ladders_device ON ladders (device_id);
+
+-- status: pending (written, not tried), sending (tried, no answer yet), sent, failed,
+-- unknown (a restart found it sending: it may or may not have gone out; not retried).
+CREATE TABLE IF NOT EXISTS ladder_outbox (
+    action_key TEXT PRIMARY KEY,
+    ladder_id TEXT NOT NULL REFERENCES ladders (ladder_id),
+    position INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    provider_id TEXT,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ladder_outbox_open ON ladder_outbox (position)
+    WHERE status IN ('pending', 'sending');
+CREATE INDEX IF NOT EXISTS ladder_outbox_provider ON ladder_outbox (provider_id);
+
+-- Who each wearer's ladder may tell (alerting.contacts.Directory), its timing
+-- (LadderPolicy) and the call log imported for closeness, as msgspec JSON.
+CREATE TABLE IF NOT EXISTS alert_directories (
+    device_id TEXT PRIMARY KEY,
+    directory TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    call_log TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+-- Every alert a ladder took in (opened, raised or ended it): an alert delivered again
+-- after a restart is recognised and changes nothing.
+CREATE TABLE IF NOT EXISTS ladder_alerts (
+    alert_id TEXT PRIMARY KEY,
+    ladder_id TEXT NOT NULL REFERENCES ladders (ladder_id)
+);
+"""
+
+
 class SqliteLadderStore(_SqlLadderStore):
-    """The ladders in the embedded SQLite file (``SqliteStore`` migrates it)."""
+    """The ladders in a SQLite file of their own (its tables created on opening)."""
 
     def __init__(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA busy_timeout=5000")
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:
             raise StorageUnavailable(f"cannot open SQLite database: {exc}") from exc
         self._lock = threading.Lock()
-        # The ingest store's writers queue on this file lock (storage/sqlite.py); taking
-        # it too hands the database over at once, where SQLite's busy handler would
-        # sleep up to 100 ms between tries (bench.alert_latency under load).
+        # Processes sharing the file (``vigil contacts set`` while ``vigil run`` runs)
+        # queue on this lock rather than in SQLite's sleeping busy handler.
         self._writer_lock = Path(f"{path}-writer.lock").open("ab")  # noqa: SIM115
+        code = "\n".join(line for line in _SQLITE_SCHEMA.splitlines() if not line.startswith("--"))
+        try:
+            with self._tx() as conn:
+                for statement in code.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+        except BaseException:
+            self.close()
+            raise
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
@@ -467,7 +540,7 @@ class PostgresLadderStore(_SqlLadderStore):
 def open_ladder_store(url: str) -> LadderStore:
     """The ladder store on the database a URL names (as ``storage.open_store``)."""
     if url.startswith("sqlite:///"):
-        return SqliteLadderStore(Path(url.removeprefix("sqlite:///")))
+        return SqliteLadderStore(ladder_db_path(Path(url.removeprefix("sqlite:///"))))
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresLadderStore(url)
     raise ValueError("database URL must start with sqlite:/// or postgresql://")

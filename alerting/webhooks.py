@@ -96,7 +96,7 @@ def twilio_router(driver: LadderDriver, *, auth_token: str, public_url: str) -> 
                 status=status,
                 answered_by=params.get("AnsweredBy"),
             )
-            await driver.on_event(ladder_id_of(key), event)
+            await driver.on_event(ladder_id_of(key), event, wait=False)
         return _twiml()
 
     @router.post("/gather")
@@ -105,7 +105,7 @@ def twilio_router(driver: LadderDriver, *, auth_token: str, public_url: str) -> 
         if params.get("Digits") == "1":
             by = params.get("To", "the callee")
             await driver.on_event(
-                ladder_id_of(key), Acknowledged(at=driver.clock(), by=by, via="call")
+                ladder_id_of(key), Acknowledged(at=driver.clock(), by=by, via="call"), wait=False
             )
             return _twiml("<Response><Say>Thank you. The others will be told.</Say></Response>")
         return _twiml("<Response><Say>No confirmation received.</Say></Response>")
@@ -121,7 +121,7 @@ def twilio_router(driver: LadderDriver, *, auth_token: str, public_url: str) -> 
                 code=int(code) if code and code.isdigit() else None,
                 reason=f"message {params.get('MessageStatus')}",
             )
-            await driver.on_event(ladder_id_of(key), event)
+            await driver.on_event(ladder_id_of(key), event, wait=False)
         return _twiml()
 
     @router.post("/sms-incoming")
@@ -140,9 +140,11 @@ def twilio_router(driver: LadderDriver, *, auth_token: str, public_url: str) -> 
         for ladder in told:
             now = driver.clock()
             if word in ACK_REPLIES:
-                await driver.on_event(ladder.ladder_id, Acknowledged(at=now, by=sender, via="sms"))
+                ack = Acknowledged(at=now, by=sender, via="sms")
+                await driver.on_event(ladder.ladder_id, ack, wait=False)
             else:
-                await driver.on_event(ladder.ladder_id, Cancelled(at=now, by=sender, via="sms"))
+                cancel = Cancelled(at=now, by=sender, via="sms")
+                await driver.on_event(ladder.ladder_id, cancel, wait=False)
         return _twiml()
 
     return router

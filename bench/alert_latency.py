@@ -12,6 +12,10 @@ Baseline, side by side: the same MQTT publish to a plain paho subscriber on the 
 broker (the transport alone), idle and under the same load. Target (issue 5): p99 <=
 100 ms under 2,000 messages/s.
 
+Once on the embedded SQLite store and once on PostgreSQL when a server is reachable
+(``VIGIL_BENCH_POSTGRES_DSN``, default ``postgresql://postgres@127.0.0.1/test``; the role
+needs CREATEDB: the run gets a database of its own, dropped at the end).
+
 Usage: ``python -m bench.alert_latency [--sos 100] [--load-rate 2000]``. Writes
 BENCHMARKS.md.
 """
@@ -19,6 +23,7 @@ BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import statistics
@@ -27,21 +32,30 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as paho
+import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 import schemas
 from alerting.contacts import Contact, Directory
 from alerting.ladder import LadderPolicy
-from alerting.ladder_store import SqliteLadderStore, WearerAlerting
+from alerting.ladder_store import (
+    PostgresLadderStore,
+    SqliteLadderStore,
+    WearerAlerting,
+    ladder_db_path,
+)
 from bench._report import final_line, write_section
 from bench.ingest import ten_samples
 from device_sim.fake_twilio import FakeTwilio, Script
 from schemas.events import Sos
 from schemas.topics import event_topic, telemetry_topic
+from storage.postgres import PostgresStore
 from storage.sqlite import SqliteStore
 from vigil.embedded_broker import free_port
 from vigil.local_servers import MosquittoProcess
@@ -175,59 +189,81 @@ def vigil_latencies(port: int, fake: FakeTwilio, first: int, count: int) -> list
     return [(arrived[d] - sent[d]) * 1000 for d in sent]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sos", type=int, default=100, help="SOS events idle, and under load")
-    parser.add_argument("--load-rate", type=float, default=2000.0)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, MosquittoProcess(Path(tmp) / "mq") as broker:
-        db = Path(tmp) / "vigil.db"
-        store = SqliteStore(db)
+SETUP = WearerAlerting(
+    directory=Directory(wearer_name="a wearer", contacts=(FIRST,)),
+    policy=LadderPolicy(grace_s=0, call_timeout_s=600),
+)
+
+
+@contextlib.contextmanager
+def sqlite_database(tmp: Path, wearers: int) -> Iterator[str]:
+    """A migrated SQLite file with the SOS wearers' contacts; its URL."""
+    db = tmp / "vigil.db"
+    store = SqliteStore(db)
+    store.migrate()
+    store.close()
+    ladders = SqliteLadderStore(ladder_db_path(db))
+    for i in range(wearers):
+        ladders.put_wearer_alerting(f"wb-sos-{i:04d}", SETUP)
+    ladders.close()
+    yield f"sqlite:///{db}"
+
+
+@contextlib.contextmanager
+def postgres_database(base_dsn: str, wearers: int) -> Iterator[str]:
+    """A database of its own on the server, migrated, with the contacts; dropped after."""
+    database = f"vigil_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {database}")
+    dsn = urllib.parse.urlunsplit(urllib.parse.urlsplit(base_dsn)._replace(path=f"/{database}"))
+    try:
+        store = PostgresStore(dsn)
         store.migrate()
         store.close()
-        ladders = SqliteLadderStore(db)
-        setup = WearerAlerting(
-            directory=Directory(wearer_name="a wearer", contacts=(FIRST,)),
-            policy=LadderPolicy(grace_s=0, call_timeout_s=600),
-        )
-        for i in range(2 * args.sos + 1):
-            ladders.put_wearer_alerting(f"wb-sos-{i:04d}", setup)
+        ladders = PostgresLadderStore(dsn)
+        for i in range(wearers):
+            ladders.put_wearer_alerting(f"wb-sos-{i:04d}", SETUP)
         ladders.close()
-        with FakeTwilio(SID, TOKEN, {FIRST.phone: Script(call="no-answer")}, ring_s=60) as fake:
-            webhook_port = free_port()
-            env = {
-                **os.environ,
-                "VIGIL_MQTT_PORT": str(broker.port),
-                "VIGIL_MQTT_CLIENT_ID": f"bench-{uuid.uuid4().hex[:6]}",
-                "VIGIL_DATABASE_URL": f"sqlite:///{db}",
-                "VIGIL_TWILIO_ACCOUNT_SID": SID,
-                "VIGIL_TWILIO_AUTH_TOKEN": TOKEN,
-                "VIGIL_TWILIO_FROM": "+447700900000",
-                "VIGIL_TWILIO_API_BASE": fake.base_url,
-                "VIGIL_PUBLIC_URL": f"http://127.0.0.1:{webhook_port}",
-                "VIGIL_WEBHOOK_PORT": str(webhook_port),
-                "VIGIL_LOG_LEVEL": "WARNING",
-            }
-            service = subprocess.Popen(
-                [sys.executable, "-m", "vigil", "run"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-            )
-            try:
-                time.sleep(3)  # connected and subscribed
-                vigil_latencies(broker.port, fake, 2 * args.sos, 1)  # warm-up, not counted
-                idle = vigil_latencies(broker.port, fake, 0, args.sos)
-                idle_base = mqtt_baseline(broker.port, args.sos)
-                with Background(broker.port, args.load_rate) as load:
-                    time.sleep(2)
-                    loaded = vigil_latencies(broker.port, fake, args.sos, args.sos)
-                    loaded_base = mqtt_baseline(broker.port, args.sos)
-                achieved = load.sent / load.elapsed
-            finally:
-                service.terminate()
-                service.wait(30)
-    figures = {
-        "sos_events": args.sos,
+        yield dsn
+    finally:
+        with psycopg.connect(base_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {database} WITH (FORCE)")
+
+
+def measure(broker: MosquittoProcess, database_url: str, sos: int, rate: float) -> dict[str, float]:
+    """One backend's figures: idle and loaded latencies beside the MQTT baseline."""
+    with FakeTwilio(SID, TOKEN, {FIRST.phone: Script(call="no-answer")}, ring_s=60) as fake:
+        webhook_port = free_port()
+        env = {
+            **os.environ,
+            "VIGIL_MQTT_PORT": str(broker.port),
+            "VIGIL_MQTT_CLIENT_ID": f"bench-{uuid.uuid4().hex[:6]}",
+            "VIGIL_DATABASE_URL": database_url,
+            "VIGIL_TWILIO_ACCOUNT_SID": SID,
+            "VIGIL_TWILIO_AUTH_TOKEN": TOKEN,
+            "VIGIL_TWILIO_FROM": "+447700900000",
+            "VIGIL_TWILIO_API_BASE": fake.base_url,
+            "VIGIL_PUBLIC_URL": f"http://127.0.0.1:{webhook_port}",
+            "VIGIL_WEBHOOK_PORT": str(webhook_port),
+            "VIGIL_LOG_LEVEL": "WARNING",
+        }
+        service = subprocess.Popen(
+            [sys.executable, "-m", "vigil", "run"], env=env, stdout=subprocess.DEVNULL
+        )
+        try:
+            time.sleep(3)  # connected and subscribed
+            vigil_latencies(broker.port, fake, 2 * sos, 1)  # warm-up, not counted
+            idle = vigil_latencies(broker.port, fake, 0, sos)
+            idle_base = mqtt_baseline(broker.port, sos)
+            with Background(broker.port, rate) as load:
+                time.sleep(2)
+                loaded = vigil_latencies(broker.port, fake, sos, sos)
+                loaded_base = mqtt_baseline(broker.port, sos)
+            achieved = load.sent / load.elapsed
+        finally:
+            service.terminate()
+            service.wait(30)
+    return {
         "idle_p50_ms": round(statistics.median(idle), 1),
         "idle_p99_ms": round(percentile(idle, 0.99), 1),
         "load_messages_per_s": round(achieved),
@@ -239,18 +275,43 @@ def main() -> None:
             percentile(loaded, 0.99) / max(percentile(loaded_base, 0.99), 0.001), 1
         ),
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sos", type=int, default=100, help="SOS events idle, and under load")
+    parser.add_argument("--load-rate", type=float, default=2000.0)
+    args = parser.parse_args()
+    base_dsn = os.environ.get("VIGIL_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1/test")
+    wearers = 2 * args.sos + 1
+    figures: dict[str, float] = {"sos_events": args.sos}
+    with tempfile.TemporaryDirectory() as tmp, MosquittoProcess(Path(tmp) / "mq") as broker:
+        with sqlite_database(Path(tmp), wearers) as url:
+            measured = measure(broker, url, args.sos, args.load_rate)
+        figures |= {f"sqlite_{k}": v for k, v in measured.items()}
+        try:
+            with psycopg.connect(base_dsn, connect_timeout=3):
+                pass
+        except psycopg.OperationalError as exc:
+            print(f"PostgreSQL not measured: {exc}".strip(), file=sys.stderr)
+        else:
+            with postgres_database(base_dsn, wearers) as url:
+                measured = measure(broker, url, args.sos, args.load_rate)
+            figures |= {f"postgres_{k}": v for k, v in measured.items()}
     write_section(
         "alert_latency",
         f"python -m bench.alert_latency --sos {args.sos} --load-rate {args.load_rate:g}",
         figures,
         "From an SOS event published to Mosquitto (QoS 1) to the first request of its ladder "
-        "(an SMS to the first emergency contact) at the fake Twilio, through `vigil run` "
-        "(SQLite, one shard) and the official twilio client; each SOS from a wearer of its "
-        "own, 0.1 s apart, idle and then under a background of 10-sample telemetry batches "
-        "from 1,000 other bands (`load_messages_per_s`, achieved). Baseline: the same publish "
-        "to a plain paho subscriber on the same broker, under the same conditions. Target "
-        "(issue 5): p99 <= 100 ms under 2,000 messages/s. Mosquitto, the publishers, the "
-        "fake Twilio and Vigil share the machine's cores.",
+        "(an SMS to the first emergency contact) at the fake Twilio, through `vigil run` (one "
+        "shard) and the official twilio client; each SOS from a wearer of its own, 0.1 s "
+        "apart, idle and then under a background of 10-sample telemetry batches from 1,000 "
+        "other bands (`load_messages_per_s`, achieved). Once on the embedded SQLite store, "
+        "once on PostgreSQL (`VIGIL_BENCH_POSTGRES_DSN`, default the local `test` database; "
+        "the benchmark creates a database of its own), when one is reachable. Baseline: the "
+        "same publish to a plain paho subscriber on the same broker, under the same "
+        "conditions. Target (issue 5): p99 <= 100 ms under 2,000 messages/s. Mosquitto, the "
+        "publishers, the fake Twilio, Vigil and PostgreSQL share the machine's cores.",
     )
     final_line(figures)
 

@@ -23,7 +23,7 @@ from alerting.console import ConsoleSender
 from alerting.contacts import Contact, Directory
 from alerting.driver import LadderDriver
 from alerting.ladder import LadderPolicy
-from alerting.ladder_store import LadderStore, SqliteLadderStore, WearerAlerting
+from alerting.ladder_store import LadderStore, SqliteLadderStore, WearerAlerting, ladder_db_path
 from device_sim.phones import Answer, SimulatedPhones
 
 SERVICES = "+447700900999"
@@ -69,7 +69,7 @@ def demo_driver(
 
     Its actions are printed to ``out`` and answered by simulated phones.
     """
-    store = SqliteLadderStore(db_path)
+    store = SqliteLadderStore(ladder_db_path(db_path))
     now = dt.datetime.now(dt.UTC)
     for device in devices:
         store.put_wearer_alerting(device, demo_alerting(device, now))
@@ -85,6 +85,7 @@ async def settle(driver: LadderDriver, store: LadderStore, timeout_s: float) -> 
     while store.next_deadline() is not None and time.monotonic() < deadline:
         await driver.tick()
         await asyncio.sleep(0.2)
+    await driver.flush()  # what the last steps queued
 
 
 def ladder_summary(store: LadderStore, devices: Sequence[str]) -> list[dict[str, Any]]:

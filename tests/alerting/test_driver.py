@@ -32,7 +32,6 @@ from alerting.ladder_store import (
 )
 from schemas import Alert, AlertLevel
 from storage.postgres import PostgresStore
-from storage.sqlite import SqliteStore
 
 T0 = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.UTC)
 ANNA = Contact(contact_id="c1", name="Anna", phone="+447700900001", emergency=True)
@@ -82,10 +81,7 @@ class RecordingSender:
 def ladder_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LadderStore]:
     store: LadderStore
     if request.param == "sqlite":
-        main = SqliteStore(tmp_path / "vigil.db")
-        main.migrate()
-        main.close()
-        store = SqliteLadderStore(tmp_path / "vigil.db")
+        store = SqliteLadderStore(tmp_path / "vigil-alerts.db")
     else:
         dsn = request.getfixturevalue("postgres_dsn")
         main_pg = PostgresStore(dsn)

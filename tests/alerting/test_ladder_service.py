@@ -18,7 +18,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 import schemas
-from alerting.ladder_store import SqliteLadderStore
+from alerting.ladder_store import SqliteLadderStore, ladder_db_path
 from device_sim.fake_twilio import FakeTwilio, Script
 from schemas.events import Sos
 from schemas.topics import event_topic
@@ -105,7 +105,7 @@ def test_a_ladder_killed_mid_climb_resumes_after_a_restart_and_repeats_nothing(
         assert lines(second, "+447700900101") == 0, "nothing to Anna again"
     finally:
         assert second.terminate() == 0, "".join(second.log[-30:])
-    ladders = SqliteLadderStore(db)
+    ladders = SqliteLadderStore(ladder_db_path(db))
     try:
         (ladder,) = ladders.ladders_of("wb-0001")
         sent = ladders.outbox(("sent",))
@@ -155,7 +155,7 @@ def test_an_sos_over_mqtt_reaches_twilio_and_the_signed_callbacks_climb_the_ladd
         service.start()
         try:
             publish_sos(mosquitto.port, "wb-0001")
-            ladders = SqliteLadderStore(db)
+            ladders = SqliteLadderStore(ladder_db_path(db))
             try:
 
                 def phase() -> str:

@@ -27,7 +27,6 @@ from alerting.twilio_sender import TwilioSender, twilio_client
 from alerting.webhooks import webhook_app
 from device_sim.fake_twilio import FakeTwilio, Script, sign
 from schemas import Alert, AlertLevel
-from storage.sqlite import SqliteStore
 from vigil.embedded_broker import free_port
 
 SID = "AC" + "0" * 32
@@ -78,10 +77,7 @@ class Rig:
 
 @pytest.fixture
 def store(tmp_path: Path) -> SqliteLadderStore:
-    main = SqliteStore(tmp_path / "vigil.db")
-    main.migrate()
-    main.close()
-    ladders = SqliteLadderStore(tmp_path / "vigil.db")
+    ladders = SqliteLadderStore(tmp_path / "vigil-alerts.db")
     ladders.put_wearer_alerting("wb-0001", MARY)
     return ladders
 
