@@ -91,7 +91,7 @@ class LadderDriver:
 
     async def start(self) -> None:
         """Settle what a crash left half-sent, then send what is queued."""
-        for item in self.store.settle_interrupted():
+        for item in await asyncio.to_thread(self.store.settle_interrupted):
             # It may have gone out: sending it again could repeat a call at 3 am. A
             # lost call is covered by its rung's deadline.
             log.warning(
@@ -100,6 +100,9 @@ class LadderDriver:
                 item.key,
             )
         await self.flush()
+
+    # The store is called from threads (``asyncio.to_thread``), one step at a time
+    # (``_turn``): a commit's fsync must not stall the runner's event loop.
 
     def _wearer(self, device_id: str) -> WearerAlerting:
         stored = self.store.wearer_alerting(device_id)
@@ -113,37 +116,44 @@ class LadderDriver:
         performed (else they are sent in the background: ``kick``).
         """
         async with self._turn:
-            if self.store.took_alert(alert.alert_id):
-                return  # delivered again after a restart
-            now = self.clock()
-            wearer = self._wearer(alert.device_id)
-            current = self.store.open_for(ladder_key(alert))
-            ends = alert.level is AlertLevel.NONE or alert.change in ("resolved", "retracted")
-            if current is None:
-                if ends:
-                    return  # nothing open to close
-                ranked = rank(wearer.directory.other_contacts, wearer.call_log, now=now)
-                stepped = open_ladder(alert, wearer.directory, ranked, wearer.policy, now=now)
-            else:
-                event: Event = Ended(at=now, alert=alert) if ends else Raised(at=now, alert=alert)
-                stepped = self._step(current, event, wearer)
-            self.store.save(stepped.ladder, stepped.actions, alert_id=alert.alert_id)
+            await asyncio.to_thread(self._take_in, alert)
         await self._then_send(wait=wait)
+
+    def _take_in(self, alert: Alert) -> None:
+        if self.store.took_alert(alert.alert_id):
+            return  # delivered again after a restart
+        now = self.clock()
+        wearer = self._wearer(alert.device_id)
+        current = self.store.open_for(ladder_key(alert))
+        ends = alert.level is AlertLevel.NONE or alert.change in ("resolved", "retracted")
+        if current is None:
+            if ends:
+                return  # nothing open to close
+            ranked = rank(wearer.directory.other_contacts, wearer.call_log, now=now)
+            stepped = open_ladder(alert, wearer.directory, ranked, wearer.policy, now=now)
+        else:
+            event: Event = Ended(at=now, alert=alert) if ends else Raised(at=now, alert=alert)
+            stepped = self._step(current, event, wearer)
+        self.store.save(stepped.ladder, stepped.actions, alert_id=alert.alert_id)
 
     async def on_event(self, ladder_id: str, event: Event, *, wait: bool = True) -> None:
         """Take in an outcome (a call ended, an acknowledgement, a cancel, ...)."""
         async with self._turn:
-            await self._apply(ladder_id, event)
+            await asyncio.to_thread(self._apply, ladder_id, event)
         await self._then_send(wait=wait)
 
     async def tick(self) -> int:
         """Step every ladder whose deadline has come; how many were stepped."""
         async with self._turn:
-            now = self.clock()
-            due = self.store.due(now)
-            for ladder in due:
-                await self._apply(ladder.ladder_id, Deadline(at=now))
+            stepped = await asyncio.to_thread(self._step_due)
         await self.flush()
+        return stepped
+
+    def _step_due(self) -> int:
+        now = self.clock()
+        due = self.store.due(now)
+        for ladder in due:
+            self._apply(ladder.ladder_id, Deadline(at=now))
         return len(due)
 
     async def _then_send(self, *, wait: bool) -> None:
@@ -167,7 +177,7 @@ class LadderDriver:
     def _step(ladder: Ladder, event: Event, wearer: WearerAlerting) -> Stepped:
         return step(ladder, event, wearer.policy, sms_to=wearer.directory.emergency_contacts)
 
-    async def _apply(self, ladder_id: str, event: Event) -> None:
+    def _apply(self, ladder_id: str, event: Event) -> None:
         ladder = self.store.get(ladder_id)
         if ladder is None:
             log.warning("an event for unknown ladder %s was ignored", ladder_id)
@@ -184,33 +194,41 @@ class LadderDriver:
         async with self._sending:
             while True:
                 async with self._turn:
-                    items = self.store.outbox(("pending",))
+                    items = await asyncio.to_thread(self.store.outbox, ("pending",))
                 if not items:
                     return
                 for item in items:
                     await self._send(item)
 
-    async def _send(self, item: OutboxItem) -> None:
+    def _prepare(self, item: OutboxItem) -> str:
+        """The action's text; the action marked ``sending``."""
         action = item.action
+        params = dict(action.params)
+        if "location" not in params:
+            ladder = self.store.get(item.ladder_id)
+            where = self.locate(ladder.device_id) if ladder is not None else None
+            params["location"] = where or ""
+        text = render(action.template, action.language, params)
+        self.store.mark(item.key, "sending")
+        return text
+
+    def _failed(self, item: OutboxItem, exc: SendError) -> None:
+        self.store.mark(item.key, "failed", error=f"{exc.code}: {exc}")
+        failed = SendFailed(at=self.clock(), key=item.key, code=exc.code, reason=str(exc))
+        self._apply(item.ladder_id, failed)
+
+    async def _send(self, item: OutboxItem) -> None:
         async with self._turn:
-            params = dict(action.params)
-            if "location" not in params:
-                ladder = self.store.get(item.ladder_id)
-                where = self.locate(ladder.device_id) if ladder is not None else None
-                params["location"] = where or ""
-            text = render(action.template, action.language, params)
-            self.store.mark(item.key, "sending")
+            text = await asyncio.to_thread(self._prepare, item)
         try:
-            provider_id = await self.sender.send(action, text)
+            provider_id = await self.sender.send(item.action, text)
         except SendError as exc:
             log.warning("ladder %s: %s failed (%s)", item.ladder_id, item.key, exc.code)
             async with self._turn:
-                self.store.mark(item.key, "failed", error=f"{exc.code}: {exc}")
-                failed = SendFailed(at=self.clock(), key=item.key, code=exc.code, reason=str(exc))
-                await self._apply(item.ladder_id, failed)
+                await asyncio.to_thread(self._failed, item, exc)
             return
         async with self._turn:
-            self.store.mark(item.key, "sent", provider_id=provider_id)
+            await asyncio.to_thread(self.store.mark, item.key, "sent", provider_id=provider_id)
 
 
 class LadderNotifier:
