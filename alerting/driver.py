@@ -28,7 +28,9 @@ from alerting.closeness import rank
 from alerting.contacts import Directory
 from alerting.ladder import (
     Action,
+    Cancelled,
     Deadline,
+    DeviceCommand,
     Ended,
     Event,
     Ladder,
@@ -36,12 +38,14 @@ from alerting.ladder import (
     SendFailed,
     Stepped,
     ladder_key,
+    note,
     open_ladder,
     step,
 )
 from alerting.ladder_store import LadderStore, OutboxItem, WearerAlerting
 from alerting.templates import render
 from schemas import Alert, AlertLevel
+from stream_processors.device import BAND_CANCEL
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +127,9 @@ class LadderDriver:
         if self.store.took_alert(alert.alert_id):
             return  # delivered again after a restart
         now = self.clock()
+        if alert.source == BAND_CANCEL:
+            self._cancel_on_band(alert.device_id, now)
+            return
         wearer = self._wearer(alert.device_id)
         current = self.store.open_for(ladder_key(alert))
         ends = alert.level is AlertLevel.NONE or alert.change in ("resolved", "retracted")
@@ -135,6 +142,22 @@ class LadderDriver:
             event: Event = Ended(at=now, alert=alert) if ends else Raised(at=now, alert=alert)
             stepped = self._step(current, event, wearer)
         self.store.save(stepped.ladder, stepped.actions, alert_id=alert.alert_id)
+
+    def _cancel_on_band(self, device_id: str, now: dt.datetime) -> None:
+        """The wearer's cancel stops the ladders still in their grace period.
+
+        Once others have been told, a cancel on the band is no longer enough (the
+        wearer may be confused after a fall): it is kept in the timeline, and the people
+        told decide (a reply of 2, or the API).
+        """
+        for ladder in self.store.open_ladders():
+            if ladder.device_id != device_id:
+                continue
+            if ladder.phase == "grace":
+                self._apply(ladder.ladder_id, Cancelled(at=now, by=device_id, via="device"))
+            else:
+                noted = note(ladder, now, "cancel pressed on the band", "others already told")
+                self.store.save(noted, ())
 
     async def on_event(self, ladder_id: str, event: Event, *, wait: bool = True) -> None:
         """Take in an outcome (a call ended, an acknowledgement, a cancel, ...)."""
@@ -255,3 +278,17 @@ async def run_deadlines(driver: LadderDriver, stop: asyncio.Event, every_s: floa
             log.exception("stepping due ladders failed; trying again")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every_s)
+
+
+class RoutedSender:
+    """Band commands to one sender (MQTT), SMS and calls to another (Twilio, console)."""
+
+    def __init__(self, *, device: Sender, phones: Sender) -> None:
+        self.device = device
+        self.phones = phones
+
+    async def send(self, action: Action, text: str) -> str | None:
+        """Send through the sender for the action's channel."""
+        if isinstance(action, DeviceCommand):
+            return await self.device.send(action, text)
+        return await self.phones.send(action, text)

@@ -497,6 +497,12 @@ def step(
     return Stepped(ladder=run.s, actions=tuple(run.actions))
 
 
+def note(ladder: Ladder, at: dt.datetime, what: str, detail: str = "") -> Ladder:
+    """The ladder with one more line in its timeline (and nothing else changed)."""
+    entry = Entry(at=at, what=what, detail=detail)
+    return msgspec.structs.replace(ladder, timeline=(*ladder.timeline, entry))
+
+
 def _noted_late(ladder: Ladder, event: Event) -> Ladder:
     """An event a finished ladder cannot act on, kept in its timeline (e.g. a late ack)."""
     if isinstance(event, Acknowledged):

@@ -1,4 +1,4 @@
-"""Device events, wire version 1: SOS, fall, off-wrist, low battery.
+"""Device events, wire version 1: SOS, fall, off-wrist, low battery, cancel.
 
 One event is one MQTT message on ``vigil/v1/event/{device_id}``. Events share the
 device's sequence counter with its telemetry, so ``(device_id, boot_id, seq)`` is
@@ -43,7 +43,17 @@ class LowBattery(EventBody, frozen=True, kw_only=True, tag="low_battery"):
     battery_pct: Annotated[float, msgspec.Meta(ge=0, le=100)]
 
 
-AnyEventBody = Sos | Fall | OffWrist | LowBattery
+class Cancel(EventBody, frozen=True, kw_only=True, tag="cancel"):
+    """The wearer pressed cancel on the band ("I am fine").
+
+    It stops the wearer's alert ladders still in their grace period, before anyone
+    else is told (docs/alerting.md); ``command_id`` names the band command answered.
+    """
+
+    command_id: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+AnyEventBody = Sos | Fall | OffWrist | LowBattery | Cancel
 
 
 class EventV1(WireModel, frozen=True, kw_only=True, tag_field="schema", tag=EVENT_V1):

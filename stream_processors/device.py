@@ -60,6 +60,7 @@ from schemas import (
     Temperature,
     WearState,
 )
+from schemas.events import Cancel
 from schemas.scores import IndexRecord, News2Score, ScoreRecord
 from schemas.telemetry import AnySample
 from scoring import vital_quality
@@ -76,6 +77,7 @@ from stream_processors.wellbeing import (
 )
 
 SOS_HOLD_S = 3.0
+BAND_CANCEL = "band_cancel"  # the source of the record of a cancel pressed on the band
 _SUSTAINED = (AlertLevel.ORANGE, AlertLevel.RED)
 
 
@@ -663,6 +665,9 @@ def event_alert(event: EventV1) -> Alert | None:
         still = body.moved_after is False
         level = AlertLevel.RED if still else AlertLevel.ORANGE
         source, summary = "fall", "Fall without movement" if still else "Fall detected"
+    elif isinstance(body, Cancel):
+        # Not an alarm: the record of the wearer's cancel, which the ladder acts on.
+        level, source, summary = AlertLevel.NONE, BAND_CANCEL, "Cancelled on the band"
     else:
         return None
     return Alert(

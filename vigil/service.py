@@ -7,8 +7,9 @@ import logging
 import signal
 import sys
 
+from alerting.band_commands import MqttBandSender
 from alerting.console import ConsoleNotifier, ConsoleSender
-from alerting.driver import LadderDriver, LadderNotifier, Sender, run_deadlines
+from alerting.driver import LadderDriver, LadderNotifier, RoutedSender, Sender, run_deadlines
 from alerting.ladder_store import open_ladder_store
 from ingest.mqtt.errors import NotAuthorized
 from ingest.mqtt.source import MqttSource
@@ -44,16 +45,28 @@ def make_shards(settings: Settings, store: Store) -> list[Shard]:
     return shards
 
 
-def alert_sender(settings: Settings) -> Sender:
-    """Twilio when configured (band commands printed meanwhile), else the console."""
-    console = ConsoleSender(sys.stdout)
+def alert_sender(settings: Settings, band: Sender) -> Sender:
+    """Band commands to ``band``; SMS and calls to Twilio when configured, else printed."""
     account = settings.twilio()
     if account is None:
-        return console
+        return RoutedSender(device=band, phones=ConsoleSender(sys.stdout))
     from alerting.twilio_sender import TwilioSender, twilio_client  # noqa: PLC0415
 
     client = twilio_client(account.account_sid, account.auth_token, api_base=account.api_base)
-    return TwilioSender(client, account.from_number, account.public_url, device=console)
+    return TwilioSender(client, account.from_number, account.public_url, device=band)
+
+
+def band_sender(settings: Settings) -> MqttBandSender:
+    """The band commands' own MQTT connection to the configured broker."""
+    mqtt = settings.mqtt()
+    return MqttBandSender(
+        mqtt.host,
+        mqtt.port,
+        username=mqtt.username,
+        password=mqtt.password,
+        client_id=f"{settings.mqtt_client_id}-commands",
+        mqtt5=mqtt.protocol == "5",
+    )
 
 
 async def twilio_webhooks(
@@ -79,7 +92,9 @@ async def run_service(settings: Settings) -> int:
         log.info("applied migrations: %s", ", ".join(applied))
     # The alert ladders, on the same database (console sender until Twilio is set up).
     ladders = open_ladder_store(settings.database_url)
-    driver = LadderDriver(ladders, alert_sender(settings))
+    band = band_sender(settings)
+    band.start()
+    driver = LadderDriver(ladders, alert_sender(settings, band))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -121,6 +136,7 @@ async def run_service(settings: Settings) -> int:
         log.error("%s; unacknowledged messages will be redelivered", exc)  # noqa: TRY400
         return 5
     finally:
+        band.close()
         ladders.close()
         store.close()
     s = pipeline.stats

@@ -8,6 +8,7 @@ line, which the test reads from the child's output.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 import uuid
@@ -20,8 +21,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 import schemas
 from alerting.ladder_store import SqliteLadderStore, ladder_db_path
 from device_sim.fake_twilio import FakeTwilio, Script
-from schemas.events import Sos
-from schemas.topics import event_topic
+from schemas.events import Cancel, Sos
+from schemas.topics import alert_topic, event_topic
 from tests.vigil.service_process import VigilRun, wait_for
 from vigil.embedded_broker import free_port
 from vigil.local_servers import MosquittoProcess
@@ -180,3 +181,61 @@ def test_an_sos_over_mqtt_reaches_twilio_and_the_signed_callbacks_climb_the_ladd
         )
         assert {status for _, _, status in fake.callbacks} == {200}
         assert token not in "".join(service.log), "the auth token never reaches the log"
+
+
+def test_the_band_is_told_and_a_cancel_on_it_stops_the_ladder_in_its_grace_period(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """The band gets the grace command over MQTT; its cancel event stops the ladder."""
+    db = tmp_path / "vigil.db"
+    env = {
+        "VIGIL_MQTT_PORT": str(mosquitto.port),
+        "VIGIL_MQTT_CLIENT_ID": f"vigil-test-{uuid.uuid4().hex[:8]}",
+        "VIGIL_DATABASE_URL": f"sqlite:///{db}",
+    }
+    contacts = tmp_path / "mary.toml"
+    contacts.write_text(CONTACTS.replace("grace_s = 0", "grace_s = 20"))
+    subprocess.run(
+        [sys.executable, "-m", "vigil", "contacts", "set", "wb-0001", str(contacts)],
+        env=VigilRun(env).env,
+        check=True,
+        capture_output=True,
+    )
+    commands: list[dict[str, object]] = []
+    band = paho.Client(CallbackAPIVersion.VERSION2, client_id="the-band", protocol=paho.MQTTv5)
+    band.on_message = lambda _c, _u, msg: commands.append(json.loads(msg.payload))
+    band.connect("127.0.0.1", mosquitto.port)
+    band.subscribe(alert_topic("wb-0001"), qos=1)
+    band.loop_start()
+    service = VigilRun(env)
+    service.start()
+    try:
+        publish_sos(mosquitto.port, "wb-0001")
+        wait_for(lambda: len(commands) == 1, 30, "the band's command")
+        (command,) = commands
+        assert command["schema"] == "vigil.command.v1"
+        assert command["kind"] == "grace"
+        assert command["cancellable"] is True
+        assert "Press the button to cancel" in str(command["text"])
+        cancel = schemas.EventV1(
+            device_id="wb-0001",
+            boot_id=1,
+            seq=2,
+            occurred_at=dt.datetime.now(dt.UTC),
+            event=Cancel(command_id=str(command["command_id"])),
+        )
+        band.publish(event_topic("wb-0001"), schemas.encode(cancel), qos=1).wait_for_publish(10)
+        ladders = SqliteLadderStore(ladder_db_path(db))
+        try:
+            wait_for(
+                lambda: ladders.ladders_of("wb-0001")[0].phase == "cancelled", 30, "the cancel"
+            )
+            (ladder,) = ladders.ladders_of("wb-0001")
+        finally:
+            ladders.close()
+    finally:
+        band.disconnect()
+        band.loop_stop()
+        assert service.terminate() == 0, "".join(service.log[-30:])
+    assert ladder.timeline[-1].detail == "wb-0001 via device"
+    assert lines(service, "-> SMS") + lines(service, "-> call") == 0, "nobody else was told"
