@@ -5,7 +5,9 @@ ladder, steps it (``alerting/ladder.py``), writes the new state with its actions
 outbox, ``alerting/ladder_store.py``) and only then performs the actions through a
 ``Sender``, marking each ``sending`` before and ``sent`` or ``failed`` after. A sender
 that refuses an action for good (a number that opted out, an invalid number) turns
-into a ``SendFailed`` event for the ladder, so the turn passes to the next person.
+into a ``SendFailed`` event for the ladder, so the turn passes to the next person; a
+failure that may pass (a provider outage) is tried again with growing waits
+(``RETRY_AFTER_S``) before it counts.
 
 One driver per store. Its steps take turns (one lock), so two events for a ladder
 never overwrite each other; its sends go one at a time from one flush (a second lock),
@@ -68,6 +70,12 @@ class Sender(Protocol):
         Raises ``SendError`` when the provider refused it.
         """
         ...
+
+
+# A send that failed for a reason that may pass (Twilio 5xx, a timeout, the network) is
+# tried again after these waits; after the last, it counts as failed and the ladder climbs
+# past it. Meanwhile the rung's own deadline still runs.
+RETRY_AFTER_S = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 def _utcnow() -> dt.datetime:
@@ -217,7 +225,7 @@ class LadderDriver:
         async with self._sending:
             while True:
                 async with self._turn:
-                    items = await asyncio.to_thread(self.store.outbox, ("pending",))
+                    items = await asyncio.to_thread(self.store.due_outbox, self.clock())
                 if not items:
                     return
                 for item in items:
@@ -246,9 +254,22 @@ class LadderDriver:
         try:
             provider_id = await self.sender.send(item.action, text)
         except SendError as exc:
-            log.warning("ladder %s: %s failed (%s)", item.ladder_id, item.key, exc.code)
             async with self._turn:
-                await asyncio.to_thread(self._failed, item, exc)
+                if not exc.permanent and item.attempts < len(RETRY_AFTER_S):
+                    wait_s = RETRY_AFTER_S[item.attempts]
+                    log.warning(
+                        "ladder %s: %s failed (%s), trying again in %g s",
+                        item.ladder_id,
+                        item.key,
+                        exc.code or "unreachable",
+                        wait_s,
+                    )
+                    not_before = self.clock() + dt.timedelta(seconds=wait_s)
+                    error = f"{exc.code}: {exc}"
+                    await asyncio.to_thread(self.store.retry_later, item.key, not_before, error)
+                else:
+                    log.warning("ladder %s: %s failed (%s)", item.ladder_id, item.key, exc.code)
+                    await asyncio.to_thread(self._failed, item, exc)
             return
         async with self._turn:
             await asyncio.to_thread(self.store.mark, item.key, "sent", provider_id=provider_id)

@@ -51,6 +51,7 @@ class OutboxItem(msgspec.Struct, frozen=True, kw_only=True):
     status: Status
     provider_id: str | None = None
     error: str | None = None
+    attempts: int = 0  # tries that failed for a reason that may pass
 
     @property
     def key(self) -> str:
@@ -119,6 +120,14 @@ class LadderStore(Protocol):
         error: str | None = None,
     ) -> None:
         """Record how an action's sending went."""
+        ...
+
+    def due_outbox(self, now: dt.datetime) -> list[OutboxItem]:
+        """Pending actions whose time to be tried has come, in the order queued."""
+        ...
+
+    def retry_later(self, key: str, not_before: dt.datetime, error: str) -> None:
+        """Put an action back to pending, to be tried again from ``not_before``."""
         ...
 
     def by_provider_id(self, provider_id: str) -> OutboxItem | None:
@@ -281,7 +290,7 @@ class _SqlLadderStore:
     def outbox(self, statuses: Sequence[Status] = ("pending",)) -> list[OutboxItem]:
         marks = ", ".join("?" for _ in statuses)
         rows = self._fetch(
-            f"SELECT ladder_id, {self._out('action')}, status, provider_id, error "
+            f"SELECT ladder_id, {self._out('action')}, status, provider_id, error, attempts "
             f"FROM ladder_outbox WHERE status IN ({marks}) ORDER BY position",
             tuple(statuses),
         )
@@ -295,7 +304,27 @@ class _SqlLadderStore:
             status=row[2],
             provider_id=row[3],
             error=row[4],
+            attempts=row[5],
         )
+
+    def due_outbox(self, now: dt.datetime) -> list[OutboxItem]:
+        rows = self._fetch(
+            f"SELECT ladder_id, {self._out('action')}, status, provider_id, error, attempts "
+            "FROM ladder_outbox WHERE status = 'pending' "
+            "AND (not_before IS NULL OR not_before <= ?) ORDER BY position",
+            (self._time(now),),
+        )
+        return [self._item(r) for r in rows]
+
+    def retry_later(self, key: str, not_before: dt.datetime, error: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                self._q(
+                    "UPDATE ladder_outbox SET status = 'pending', attempts = attempts + 1, "
+                    "not_before = ?, error = ?, updated_at = ? WHERE action_key = ?"
+                ),
+                (self._time(not_before), error, self._time(_now()), key),
+            )
 
     def mark(
         self,
@@ -317,7 +346,7 @@ class _SqlLadderStore:
 
     def by_provider_id(self, provider_id: str) -> OutboxItem | None:
         rows = self._fetch(
-            f"SELECT ladder_id, {self._out('action')}, status, provider_id, error "
+            f"SELECT ladder_id, {self._out('action')}, status, provider_id, error, attempts "
             "FROM ladder_outbox WHERE provider_id = ?",
             (provider_id,),
         )
@@ -327,8 +356,8 @@ class _SqlLadderStore:
         with self._tx() as conn:
             rows = conn.execute(
                 self._q(
-                    f"SELECT ladder_id, {self._out('action')}, status, provider_id, error "
-                    "FROM ladder_outbox WHERE status = 'sending' ORDER BY position"
+                    f"SELECT ladder_id, {self._out('action')}, status, provider_id, error, "
+                    "attempts FROM ladder_outbox WHERE status = 'sending' ORDER BY position"
                 )
             ).fetchall()
             conn.execute(
@@ -396,14 +425,17 @@ CREATE UNIQUE INDEX IF NOT EXISTS ladders_one_open ON ladders (ladder_key) WHERE
 CREATE INDEX IF NOT EXISTS ladders_deadline ON ladders (deadline) WHERE is_open = 1;
 CREATE INDEX IF NOT EXISTS ladders_device ON ladders (device_id);
 
--- status: pending (written, not tried), sending (tried, no answer yet), sent, failed,
--- unknown (a restart found it sending: it may or may not have gone out; not retried).
+-- status: pending (written, not tried, or to be tried again from not_before), sending
+-- (tried, no answer yet), sent, failed, unknown (a restart found it sending: it may or
+-- may not have gone out; not retried).
 CREATE TABLE IF NOT EXISTS ladder_outbox (
     action_key TEXT PRIMARY KEY,
     ladder_id TEXT NOT NULL REFERENCES ladders (ladder_id),
     position INTEGER NOT NULL,
     action TEXT NOT NULL,
     status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before TEXT,
     provider_id TEXT,
     error TEXT,
     created_at TEXT NOT NULL,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from alerting.contacts import Contact, Directory
-from alerting.driver import LadderDriver, SendError
+from alerting.driver import RETRY_AFTER_S, LadderDriver, SendError
 from alerting.ladder import (
     Acknowledged,
     Action,
@@ -196,3 +196,63 @@ async def test_an_opted_out_contact_is_skipped_and_an_ack_tells_the_others(
     # A new SOS after the ladder ended opens a new one.
     await driver.on_alert(red("wb-0001:1:9:sos:red"))
     assert len(ladder_store.ladders_of("wb-0001")) == 2
+
+
+class FlakySender(RecordingSender):
+    """Twilio down: every request fails with a 5xx until ``down`` is cleared."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+        self.tries = 0
+
+    async def send(self, action: Action, text: str) -> str:
+        if getattr(action, "to", None) is not None and self.down:
+            self.tries += 1
+            raise SendError("Service Unavailable", code=None, permanent=False)
+        return await super().send(action, text)
+
+
+async def test_a_provider_outage_is_waited_out_and_does_not_pass_the_turn(
+    ladder_store: LadderStore,
+) -> None:
+    clock = Clock()
+    sender = FlakySender()
+    driver = LadderDriver(ladder_store, sender, clock=clock)
+    await driver.on_alert(red())
+    clock.pass_s(30)
+    await driver.tick()  # Anna's SMS and call fail: tried again in 1 s, not Ben's turn
+    assert sender.tries == 2
+    for wait_s in (1, 2):
+        clock.pass_s(wait_s - 0.5)
+        await driver.tick()
+        tries = sender.tries
+        clock.pass_s(0.5)
+        await driver.tick()
+        assert sender.tries == tries + 2, "each tried again once its wait is over"
+    sender.down = False
+    clock.pass_s(4)
+    await driver.tick()
+    assert sender.calls() == [ANNA.phone]  # through at last, to the same person
+    (ladder,) = ladder_store.ladders_of("wb-0001")
+    assert ladder.rungs[ladder.rung].name == "Anna"
+
+
+async def test_an_outage_that_outlasts_the_retries_passes_the_turn(
+    ladder_store: LadderStore,
+) -> None:
+    clock = Clock()
+    sender = FlakySender()
+    driver = LadderDriver(ladder_store, sender, clock=clock)
+    await driver.on_alert(red())
+    clock.pass_s(30)
+    await driver.tick()
+    for wait_s in RETRY_AFTER_S:
+        clock.pass_s(wait_s)
+        await driver.tick()
+    # Anna's call failed for good: Ben's turn, whose sends are now being retried.
+    (ladder,) = ladder_store.ladders_of("wb-0001")
+    assert ladder.rungs[ladder.rung].name == "Ben"
+    failed = ladder_store.outbox(("failed",))
+    assert {item.action.to for item in failed} == {ANNA.phone}  # type: ignore[union-attr]
+    assert {item.attempts for item in failed} == {len(RETRY_AFTER_S)}

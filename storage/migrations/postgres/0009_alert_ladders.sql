@@ -14,14 +14,17 @@ CREATE UNIQUE INDEX ladders_one_open ON ladders (ladder_key) WHERE is_open;
 CREATE INDEX ladders_deadline ON ladders (deadline) WHERE is_open;
 CREATE INDEX ladders_device ON ladders (device_id);
 
--- status: pending (written, not tried), sending (tried, no answer yet), sent, failed,
--- unknown (a restart found it sending: it may or may not have gone out; not retried).
+-- status: pending (written, not tried, or to be tried again from not_before), sending
+-- (tried, no answer yet), sent, failed, unknown (a restart found it sending: it may or
+-- may not have gone out; not retried).
 CREATE TABLE ladder_outbox (
     action_key TEXT PRIMARY KEY,
     ladder_id TEXT NOT NULL REFERENCES ladders (ladder_id),
     position BIGSERIAL,
     action JSONB NOT NULL,
     status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before TIMESTAMPTZ,
     provider_id TEXT,
     error TEXT,
     created_at TIMESTAMPTZ NOT NULL,
