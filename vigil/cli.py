@@ -8,12 +8,18 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
 from vigil.settings import Settings
+
+if TYPE_CHECKING:
+    from alerting.ladder_store import LadderStore
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("vigil")
 
@@ -155,18 +161,25 @@ def _cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _cmd_wearer_set(args: argparse.Namespace, settings: Settings) -> int:
-    from storage import open_store  # noqa: PLC0415
-    from vigil.profiles import ProfileError, encode_profile, load_profile  # noqa: PLC0415
+def _read_document(path: Path, load: Callable[[bytes, bool], _T]) -> _T | None:
+    """``load(bytes, toml)`` of a file; None (the reason printed) if unreadable or invalid."""
+    from vigil.profiles import ProfileError  # noqa: PLC0415
 
-    path = Path(args.profile)
     try:
-        profile = load_profile(path.read_bytes(), toml=path.suffix == ".toml")
+        return load(path.read_bytes(), path.suffix == ".toml")
     except OSError as exc:
         print(f"vigil: cannot read {path}: {exc.strerror}", file=sys.stderr)
-        return 2
     except ProfileError as exc:
         print(f"vigil: {path}: {exc}", file=sys.stderr)
+    return None
+
+
+def _cmd_wearer_set(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import open_store  # noqa: PLC0415
+    from vigil.profiles import encode_profile, load_profile  # noqa: PLC0415
+
+    profile = _read_document(Path(args.profile), lambda raw, toml: load_profile(raw, toml=toml))
+    if profile is None:
         return 2
     store = open_store(settings.database_url)
     try:
@@ -196,21 +209,12 @@ def _cmd_wearer_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _cmd_contacts_set(args: argparse.Namespace, settings: Settings) -> int:
+@contextlib.contextmanager
+def _ladders(settings: Settings) -> Iterator[LadderStore]:
+    """The ladder store, its database migrated first (PostgreSQL keeps it there)."""
     from alerting.ladder_store import open_ladder_store  # noqa: PLC0415
     from storage import open_store  # noqa: PLC0415
-    from vigil.contacts_file import load_contacts  # noqa: PLC0415
-    from vigil.profiles import ProfileError  # noqa: PLC0415
 
-    path = Path(args.file)
-    try:
-        alerting = load_contacts(path.read_bytes(), toml=path.suffix == ".toml")
-    except OSError as exc:
-        print(f"vigil: cannot read {path}: {exc.strerror}", file=sys.stderr)
-        return 2
-    except ProfileError as exc:
-        print(f"vigil: {path}: {exc}", file=sys.stderr)
-        return 2
     store = open_store(settings.database_url)
     try:
         store.migrate()
@@ -218,9 +222,19 @@ def _cmd_contacts_set(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
     ladders = open_ladder_store(settings.database_url)
     try:
-        ladders.put_wearer_alerting(args.device_id, alerting)
+        yield ladders
     finally:
         ladders.close()
+
+
+def _cmd_contacts_set(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.contacts_file import load_contacts  # noqa: PLC0415
+
+    alerting = _read_document(Path(args.file), lambda raw, toml: load_contacts(raw, toml=toml))
+    if alerting is None:
+        return 2
+    with _ladders(settings) as ladders:
+        ladders.put_wearer_alerting(args.device_id, alerting)
     emergency = len(alerting.directory.emergency_contacts)
     print(
         f"stored {len(alerting.directory.contacts)} contacts ({emergency} emergency) "
@@ -232,19 +246,8 @@ def _cmd_contacts_set(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_contacts_show(args: argparse.Namespace, settings: Settings) -> int:
     import msgspec  # noqa: PLC0415
 
-    from alerting.ladder_store import open_ladder_store  # noqa: PLC0415
-    from storage import open_store  # noqa: PLC0415
-
-    store = open_store(settings.database_url)
-    try:
-        store.migrate()
-    finally:
-        store.close()
-    ladders = open_ladder_store(settings.database_url)
-    try:
+    with _ladders(settings) as ladders:
         stored = ladders.wearer_alerting(args.device_id)
-    finally:
-        ladders.close()
     if stored is None:
         print(f"vigil: no contacts stored for {args.device_id}", file=sys.stderr)
         return 1

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from alerting.contacts import Contact, Directory
 from alerting.driver import RETRY_AFTER_S, LadderDriver, SendError
 from alerting.ladder import (
     Acknowledged,
@@ -28,24 +27,13 @@ from alerting.ladder_store import (
     LadderStore,
     PostgresLadderStore,
     SqliteLadderStore,
-    WearerAlerting,
 )
 from schemas import Alert, AlertLevel
 from storage.postgres import PostgresStore
+from tests.alerting.people import ANNA, BEN, SERVICES, mary
 
 T0 = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.UTC)
-ANNA = Contact(contact_id="c1", name="Anna", phone="+447700900001", emergency=True)
-BEN = Contact(contact_id="c2", name="Ben", phone="+447700900002", emergency=True)
-SERVICES = "+447700900999"
-MARY = WearerAlerting(
-    directory=Directory(
-        wearer_name="Mary",
-        wearer_phone="+447700900100",
-        contacts=(ANNA, BEN),
-        emergency_services=SERVICES,
-    ),
-    policy=LadderPolicy(grace_s=30, call_timeout_s=60, services_attempts=1),
-)
+MARY = mary(LadderPolicy(grace_s=30, call_timeout_s=60, services_attempts=1))
 
 
 class Clock:

@@ -69,6 +69,28 @@ def publish_sos(port: int, device_id: str) -> None:
     client.loop_stop()
 
 
+def runner_env(mosquitto: MosquittoProcess, db: Path, **extra: str) -> dict[str, str]:
+    """``vigil run``'s settings for the test's broker and database."""
+    return {
+        "VIGIL_MQTT_PORT": str(mosquitto.port),
+        "VIGIL_MQTT_CLIENT_ID": f"vigil-test-{uuid.uuid4().hex[:8]}",
+        "VIGIL_DATABASE_URL": f"sqlite:///{db}",
+        **extra,
+    }
+
+
+def set_contacts(env: dict[str, str], folder: Path, toml: str) -> None:
+    """Store Mary's contacts with ``vigil contacts set``, as a carer would."""
+    contacts = folder / "mary.toml"
+    contacts.write_text(toml)
+    subprocess.run(
+        [sys.executable, "-m", "vigil", "contacts", "set", "wb-0001", str(contacts)],
+        env=VigilRun(env).env,
+        check=True,
+        capture_output=True,
+    )
+
+
 def lines(run: VigilRun, text: str) -> int:
     return sum(text in line for line in run.log)
 
@@ -77,19 +99,8 @@ def test_a_ladder_killed_mid_climb_resumes_after_a_restart_and_repeats_nothing(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
     db = tmp_path / "vigil.db"
-    env = {
-        "VIGIL_MQTT_PORT": str(mosquitto.port),
-        "VIGIL_MQTT_CLIENT_ID": f"vigil-test-{uuid.uuid4().hex[:8]}",
-        "VIGIL_DATABASE_URL": f"sqlite:///{db}",
-    }
-    contacts = tmp_path / "mary.toml"
-    contacts.write_text(CONTACTS)
-    subprocess.run(
-        [sys.executable, "-m", "vigil", "contacts", "set", "wb-0001", str(contacts)],
-        env={**VigilRun(env).env},
-        check=True,
-        capture_output=True,
-    )
+    env = runner_env(mosquitto, db)
+    set_contacts(env, tmp_path, CONTACTS)
     first = VigilRun(env)
     first.start()
     publish_sos(mosquitto.port, "wb-0001")
@@ -133,25 +144,17 @@ def test_an_sos_over_mqtt_reaches_twilio_and_the_signed_callbacks_climb_the_ladd
     db = tmp_path / "vigil.db"
     port = free_port()
     with FakeTwilio(sid, token, scripts, ring_s=0.3) as fake:
-        env = {
-            "VIGIL_MQTT_PORT": str(mosquitto.port),
-            "VIGIL_MQTT_CLIENT_ID": f"vigil-test-{uuid.uuid4().hex[:8]}",
-            "VIGIL_DATABASE_URL": f"sqlite:///{db}",
-            "VIGIL_TWILIO_ACCOUNT_SID": sid,
-            "VIGIL_TWILIO_AUTH_TOKEN": token,
-            "VIGIL_TWILIO_FROM": "+447700900000",
-            "VIGIL_TWILIO_API_BASE": fake.base_url,
-            "VIGIL_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "VIGIL_WEBHOOK_PORT": str(port),
-        }
-        contacts = tmp_path / "mary.toml"
-        contacts.write_text(CONTACTS.replace("call_timeout_s = 4", "call_timeout_s = 60"))
-        subprocess.run(
-            [sys.executable, "-m", "vigil", "contacts", "set", "wb-0001", str(contacts)],
-            env=VigilRun(env).env,
-            check=True,
-            capture_output=True,
+        env = runner_env(
+            mosquitto,
+            db,
+            VIGIL_TWILIO_ACCOUNT_SID=sid,
+            VIGIL_TWILIO_AUTH_TOKEN=token,
+            VIGIL_TWILIO_FROM="+447700900000",
+            VIGIL_TWILIO_API_BASE=fake.base_url,
+            VIGIL_PUBLIC_URL=f"http://127.0.0.1:{port}",
+            VIGIL_WEBHOOK_PORT=str(port),
         )
+        set_contacts(env, tmp_path, CONTACTS.replace("call_timeout_s = 4", "call_timeout_s = 60"))
         service = VigilRun(env)
         service.start()
         try:
@@ -188,19 +191,8 @@ def test_the_band_is_told_and_a_cancel_on_it_stops_the_ladder_in_its_grace_perio
 ) -> None:
     """The band gets the grace command over MQTT; its cancel event stops the ladder."""
     db = tmp_path / "vigil.db"
-    env = {
-        "VIGIL_MQTT_PORT": str(mosquitto.port),
-        "VIGIL_MQTT_CLIENT_ID": f"vigil-test-{uuid.uuid4().hex[:8]}",
-        "VIGIL_DATABASE_URL": f"sqlite:///{db}",
-    }
-    contacts = tmp_path / "mary.toml"
-    contacts.write_text(CONTACTS.replace("grace_s = 0", "grace_s = 20"))
-    subprocess.run(
-        [sys.executable, "-m", "vigil", "contacts", "set", "wb-0001", str(contacts)],
-        env=VigilRun(env).env,
-        check=True,
-        capture_output=True,
-    )
+    env = runner_env(mosquitto, db)
+    set_contacts(env, tmp_path, CONTACTS.replace("grace_s = 0", "grace_s = 20"))
     commands: list[dict[str, object]] = []
     band = paho.Client(CallbackAPIVersion.VERSION2, client_id="the-band", protocol=paho.MQTTv5)
     band.on_message = lambda _c, _u, msg: commands.append(json.loads(msg.payload))

@@ -19,32 +19,21 @@ import pytest
 import uvicorn
 
 from alerting.console import ConsoleSender
-from alerting.contacts import Contact, Directory
 from alerting.driver import LadderDriver
 from alerting.ladder import Ladder, LadderPolicy
-from alerting.ladder_store import SqliteLadderStore, WearerAlerting
+from alerting.ladder_store import SqliteLadderStore
 from alerting.twilio_sender import TwilioSender, twilio_client
 from alerting.webhooks import webhook_app
 from device_sim.fake_twilio import FakeTwilio, Script, sign
 from schemas import Alert, AlertLevel
+from tests.alerting.people import ANNA, BEN, SERVICES, mary
 from vigil.embedded_broker import free_port
 
 SID = "AC" + "0" * 32
 TOKEN = "test-auth-token"
 FROM = "+447700900000"
-ANNA = Contact(contact_id="anna", name="Anna", phone="+447700900101", emergency=True)
-BEN = Contact(contact_id="ben", name="Ben", phone="+447700900102", emergency=True)
-SERVICES = "+447700900999"
-MARY = WearerAlerting(
-    directory=Directory(
-        wearer_name="Mary",
-        wearer_phone="+447700900100",
-        contacts=(ANNA, BEN),
-        emergency_services=SERVICES,
-    ),
-    # Long timeouts: every step here is driven by Twilio's callbacks, not by a timer.
-    policy=LadderPolicy(grace_s=0, call_timeout_s=120, services_attempts=1),
-)
+# Long timeouts: every step here is driven by Twilio's callbacks, not by a timer.
+MARY = mary(LadderPolicy(grace_s=0, call_timeout_s=120, services_attempts=1))
 
 
 class Rig:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from vigil.contacts_file import load_contacts
@@ -60,3 +65,28 @@ def test_typos_duplicates_and_numbers_not_in_e164_are_refused(
 ) -> None:
     with pytest.raises(ProfileError, match=reason):
         load_contacts(GOOD.replace(old, new), toml=True)
+
+
+def test_vigil_contacts_set_refuses_stores_and_shows(tmp_path: Path) -> None:
+    db = tmp_path / "vigil.db"
+    env = {"VIGIL_DATABASE_URL": f"sqlite:///{db}", "PATH": "/usr/bin:/bin"}
+
+    def vigil(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "vigil", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+    good, bad = tmp_path / "mary.toml", tmp_path / "typo.toml"
+    good.write_bytes(GOOD)
+    bad.write_bytes(GOOD.replace(b"grace_s = 10", b"grase_s = 10"))
+    refused = vigil("contacts", "set", "wb-7", str(bad))
+    assert refused.returncode == 2
+    assert "unknown keys $.policy.grase_s" in refused.stderr
+    missing = vigil("contacts", "set", "wb-7", str(tmp_path / "none.toml"))
+    assert (missing.returncode, "cannot read" in missing.stderr) == (2, True)
+    assert vigil("contacts", "show", "wb-7").returncode == 1
+    stored = vigil("contacts", "set", "wb-7", str(good))
+    assert stored.returncode == 0, stored.stderr
+    assert "stored 2 contacts (1 emergency) and 1 calls for wb-7" in stored.stdout
+    shown = json.loads(vigil("contacts", "show", "wb-7").stdout)
+    assert [c["name"] for c in shown["directory"]["contacts"]] == ["Anna", "Dora"]
+    assert shown["policy"]["grace_s"] == 10
