@@ -39,6 +39,7 @@ from alerting.ladder import (
     Raised,
     SendFailed,
     Stepped,
+    in_cooldown,
     ladder_key,
     note,
     open_ladder,
@@ -144,6 +145,12 @@ class LadderDriver:
         if current is None:
             if ends:
                 return  # nothing open to close
+            last = self.store.last_closed(ladder_key(alert))
+            if last is not None and in_cooldown(alert, last, wearer.policy, now):
+                detail = f"{alert.level.label}: {alert.summary}"
+                noted = note(last, now, "raised again in the cooldown", detail)
+                self.store.save(noted, (), alert_id=alert.alert_id)
+                return
             ranked = rank(wearer.directory.other_contacts, wearer.call_log, now=now)
             stepped = open_ladder(alert, wearer.directory, ranked, wearer.policy, now=now)
         else:

@@ -98,6 +98,10 @@ class LadderPolicy(msgspec.Struct, frozen=True, kw_only=True):
     services_attempts: int = 3
     services_timeout_s: float = 120.0
     tell_others_on_ack: bool = True
+    # After a ladder is acknowledged or cancelled, the same cause at the same level or
+    # lower opens no new one for this long (it is noted in the ended ladder); red, SOS
+    # and falls always do (``in_cooldown``).
+    cooldown_s: float = 900.0
 
 
 # -- actions (what a driver performs) ------------------------------------------------
@@ -262,6 +266,25 @@ def ladder_key(alert: Alert) -> str:
     if alert.source == "geofence" and ":" in alert.alert_id:
         cause = f"geofence:{alert.alert_id.rsplit(':', 1)[1]}"
     return f"{alert.device_id}/{cause}"
+
+
+NEVER_COOLED = frozenset({"sos", "fall"})  # sources that always open a ladder
+
+
+def in_cooldown(alert: Alert, last: Ladder | None, policy: LadderPolicy, now: dt.datetime) -> bool:
+    """Whether ``alert`` only repeats what ``last`` (its cause's ended ladder) was about.
+
+    Only after someone took it in hand (acknowledged) or called it a false alarm
+    (cancelled): a ladder that ended because the condition passed, or that reached
+    nobody, is no reason to stay quiet. The safety floors: a red alert, an SOS and a
+    fall are never held back, and a level above the last ladder's is news.
+    """
+    if last is None or last.phase not in ("acknowledged", "cancelled"):
+        return False
+    if alert.level is AlertLevel.RED or alert.source in NEVER_COOLED:
+        return False
+    ended = last.timeline[-1].at if last.timeline else last.opened_at
+    return alert.level <= last.level and (now - ended).total_seconds() < policy.cooldown_s
 
 
 def ladder_id_of(action_key: str) -> str:

@@ -107,6 +107,10 @@ class LadderStore(Protocol):
         """Every open ladder, oldest first."""
         ...
 
+    def last_closed(self, key: str) -> Ladder | None:
+        """The wearer and cause's (``ladder_key``) most recently finished ladder."""
+        ...
+
     def outbox(self, statuses: Sequence[Status] = ("pending",)) -> list[OutboxItem]:
         """Actions in these states, in the order they were queued."""
         ...
@@ -286,6 +290,14 @@ class _SqlLadderStore:
     def open_ladders(self) -> list[Ladder]:
         rows = self._fetch(f"SELECT {self._out('state')} FROM ladders WHERE is_open = $TRUE")
         return sorted((_ladder.decode(r[0]) for r in rows), key=lambda x: x.opened_at)
+
+    def last_closed(self, key: str) -> Ladder | None:
+        rows = self._fetch(
+            f"SELECT {self._out('state')} FROM ladders WHERE ladder_key = ? "
+            "AND is_open <> $TRUE ORDER BY updated_at DESC LIMIT 1",
+            (key,),
+        )
+        return _ladder.decode(rows[0][0]) if rows else None
 
     def outbox(self, statuses: Sequence[Status] = ("pending",)) -> list[OutboxItem]:
         marks = ", ".join("?" for _ in statuses)

@@ -18,6 +18,7 @@ from alerting.ladder import (
     Acknowledged,
     Action,
     CallEnded,
+    Cancelled,
     Deadline,
     LadderPolicy,
     PlaceCall,
@@ -244,3 +245,45 @@ async def test_an_outage_that_outlasts_the_retries_passes_the_turn(
     failed = ladder_store.outbox(("failed",))
     assert {item.action.to for item in failed} == {ANNA.phone}  # type: ignore[union-attr]
     assert {item.attempts for item in failed} == {len(RETRY_AFTER_S)}
+
+
+def orange(n: int) -> Alert:
+    return Alert(
+        alert_id=f"wb-0001:1:{n}:news2:orange",
+        device_id="wb-0001",
+        level=AlertLevel.ORANGE,
+        raised_at=T0,
+        source="news2",
+        summary="NEWS2 5",
+    )
+
+
+async def test_a_cause_taken_in_hand_cools_down_but_never_for_red(
+    ladder_store: LadderStore,
+) -> None:
+    clock = Clock()
+    sender = RecordingSender()
+    driver = LadderDriver(ladder_store, sender, clock=clock)
+    await driver.on_alert(orange(1))
+    clock.pass_s(30)
+    await driver.tick()  # Anna and Ben told by SMS
+    (first,) = ladder_store.ladders_of("wb-0001")
+    await driver.on_event(first.ladder_id, Acknowledged(at=clock(), by="Anna", via="sms"))
+    told = len(sender.sent)
+    # The score flaps: orange again ten minutes later. Anna is on it: nobody is told.
+    clock.pass_s(600)
+    await driver.on_alert(orange(2))
+    assert len(ladder_store.ladders_of("wb-0001")) == 1
+    assert len(sender.sent) == told
+    assert ladder_store.ladders_of("wb-0001")[0].timeline[-1].what == (
+        "raised again in the cooldown"
+    )
+    # Red is never held back.
+    await driver.on_alert(red("wb-0001:1:3:news2:red", source="news2"))
+    assert len(ladder_store.ladders_of("wb-0001")) == 2
+    (_, second) = ladder_store.ladders_of("wb-0001")
+    await driver.on_event(second.ladder_id, Cancelled(at=clock(), by="wb-0001", via="device"))
+    # After the cooldown, orange opens a ladder again.
+    clock.pass_s(MARY.policy.cooldown_s)
+    await driver.on_alert(orange(4))
+    assert len(ladder_store.ladders_of("wb-0001")) == 3
