@@ -12,8 +12,8 @@ On PostgreSQL the tables come from the store's migrations (``0009_alert_ladders`
 ``vigil run`` and ``vigil db migrate`` apply them). The embedded runner keeps its ladders
 in a SQLite file of their own beside the main one (``ladder_db_path``: ``vigil.db`` ->
 ``vigil-alerts.db``), which creates its tables itself: in the main file a ladder step
-waited behind the ingest shard's transactions, up to hundreds of milliseconds under
-2,000 messages/s (``bench.alert_latency``).
+waited for the write lock behind the ingest shard's transactions (``bench.alert_latency``
+measures the path under load).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Red device events (an SOS held, a fall without movement) raised as soon as they arrive.
 
 In a chunk, an alert is normally delivered once the whole chunk is durable and every
-chunk before it acknowledged; under 2,000 messages/s of telemetry that took 100 to 200
-ms (``bench.alert_latency``). An SOS does not depend on the device's state, so the
+chunk before it acknowledged, so under load it waits behind the telemetry queued before
+it (``bench.alert_latency`` measures the path). An SOS does not depend on the device's
+state, so the
 runner decodes the messages on the event topics as they arrive (``MqttSource.watch``,
 before they wait in the source's queue) and hands the red alerts they raise to the
 notifiers at once (``Pipeline.fast_track``). The message still goes
