@@ -26,6 +26,8 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+import msgspec
+
 from alerting.closeness import rank
 from alerting.contacts import Directory
 from alerting.ladder import (
@@ -38,6 +40,7 @@ from alerting.ladder import (
     Ladder,
     Raised,
     SendFailed,
+    SendSms,
     Stepped,
     in_cooldown,
     ladder_key,
@@ -78,6 +81,18 @@ class Sender(Protocol):
 # past it. Meanwhile the rung's own deadline still runs.
 RETRY_AFTER_S = (1.0, 2.0, 4.0, 8.0, 16.0)
 
+# Routine messages (a shared reminder, an all-clear) to one number are throttled: at most
+# ``ThrottlePolicy.per_number`` sent in the last ``window_s``, counting everything sent to
+# it. Warnings, calls, stand-downs and "someone is handling it" are never held back.
+ROUTINE_TEMPLATES = frozenset({"reminder_shared", "all_clear"})
+
+
+class ThrottlePolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """How many messages one number may get before routine ones are held back."""
+
+    per_number: int = 10
+    window_s: float = 3600.0
+
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -93,11 +108,13 @@ class LadderDriver:
         *,
         clock: Callable[[], dt.datetime] = _utcnow,
         locate: Callable[[str], str | None] = lambda _device_id: None,
+        throttle: ThrottlePolicy | None = None,
     ) -> None:
         self.store = store
         self.sender = sender
         self.clock = clock
         self.locate = locate  # a wearer's last known place, as text for messages
+        self.throttle = throttle or ThrottlePolicy()
         self._turn = asyncio.Lock()  # steps and outbox marks, one at a time
         self._sending = asyncio.Lock()  # one flush at a time: in order, never twice
         self._flusher: asyncio.Task[None] | None = None
@@ -238,8 +255,26 @@ class LadderDriver:
                 for item in items:
                     await self._send(item)
 
-    def _prepare(self, item: OutboxItem) -> str:
-        """The action's text; the action marked ``sending``."""
+    def _throttled(self, item: OutboxItem) -> bool:
+        """Whether a routine message is held back (marked and noted if so)."""
+        action = item.action
+        if not isinstance(action, SendSms) or action.template not in ROUTINE_TEMPLATES:
+            return False
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.throttle.window_s)
+        if self.store.sent_to(action.to, since) < self.throttle.per_number:
+            return False
+        self.store.mark(item.key, "throttled")
+        ladder = self.store.get(item.ladder_id)
+        if ladder is not None:
+            what = f"a {action.template.replace('_', ' ')} message not sent"
+            detail = f"{action.to} had {self.throttle.per_number} messages within the window"
+            self.store.save(note(ladder, self.clock(), what, detail), ())
+        return True
+
+    def _prepare(self, item: OutboxItem) -> str | None:
+        """The action's text and the action marked ``sending``; None if throttled."""
+        if self._throttled(item):
+            return None
         action = item.action
         params = dict(action.params)
         if "location" not in params:
@@ -258,6 +293,8 @@ class LadderDriver:
     async def _send(self, item: OutboxItem) -> None:
         async with self._turn:
             text = await asyncio.to_thread(self._prepare, item)
+        if text is None:
+            return
         try:
             provider_id = await self.sender.send(item.action, text)
         except SendError as exc:

@@ -34,7 +34,7 @@ from alerting.contacts import Directory
 from alerting.ladder import Action, Ladder, LadderPolicy, ladder_key_of
 from storage.base import StorageUnavailable
 
-Status = Literal["pending", "sending", "sent", "failed", "unknown"]
+Status = Literal["pending", "sending", "sent", "failed", "unknown", "throttled"]
 
 _action = msgspec.json.Decoder(Action)
 _ladder = msgspec.json.Decoder(Ladder)
@@ -130,6 +130,10 @@ class LadderStore(Protocol):
         """Pending actions whose time to be tried has come, in the order queued."""
         ...
 
+    def sent_to(self, phone: str, since: dt.datetime) -> int:
+        """How many messages and calls were sent to ``phone`` since ``since``."""
+        ...
+
     def retry_later(self, key: str, not_before: dt.datetime, error: str) -> None:
         """Put an action back to pending, to be tried again from ``not_before``."""
         ...
@@ -171,6 +175,7 @@ class _SqlLadderStore:
     _json_in = "?"
     _json_out = "{}"
     _true = "1"
+    _action_to = "json_extract(action, '$.to')"
 
     def _q(self, sql: str) -> str:
         return (
@@ -328,6 +333,14 @@ class _SqlLadderStore:
         )
         return [self._item(r) for r in rows]
 
+    def sent_to(self, phone: str, since: dt.datetime) -> int:
+        rows = self._fetch(
+            f"SELECT count(*) FROM ladder_outbox WHERE status = 'sent' AND {self._action_to} = ? "
+            "AND updated_at >= ?",
+            (phone, self._time(since)),
+        )
+        return int(rows[0][0])
+
     def retry_later(self, key: str, not_before: dt.datetime, error: str) -> None:
         with self._tx() as conn:
             conn.execute(
@@ -439,7 +452,8 @@ CREATE INDEX IF NOT EXISTS ladders_device ON ladders (device_id);
 
 -- status: pending (written, not tried, or to be tried again from not_before), sending
 -- (tried, no answer yet), sent, failed, unknown (a restart found it sending: it may or
--- may not have gone out; not retried).
+-- may not have gone out; not retried), throttled (a routine message to a number that
+-- had too many already; not sent).
 CREATE TABLE IF NOT EXISTS ladder_outbox (
     action_key TEXT PRIMARY KEY,
     ladder_id TEXT NOT NULL REFERENCES ladders (ladder_id),
@@ -548,6 +562,7 @@ class PostgresLadderStore(_SqlLadderStore):
     _json_in = "%s::jsonb"
     _json_out = "{}::text"
     _true = "true"
+    _action_to = "action->>'to'"
 
     def __init__(self, dsn: str) -> None:
         import psycopg  # noqa: PLC0415 - only the PostgreSQL tier needs it

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from alerting.driver import RETRY_AFTER_S, LadderDriver, SendError
+from alerting.driver import RETRY_AFTER_S, LadderDriver, SendError, ThrottlePolicy
 from alerting.ladder import (
     Acknowledged,
     Action,
@@ -287,3 +287,42 @@ async def test_a_cause_taken_in_hand_cools_down_but_never_for_red(
     clock.pass_s(MARY.policy.cooldown_s)
     await driver.on_alert(orange(4))
     assert len(ladder_store.ladders_of("wb-0001")) == 3
+
+
+async def test_routine_messages_to_a_busy_number_are_held_back_but_never_warnings(
+    ladder_store: LadderStore,
+) -> None:
+    """Anna is the emergency contact of a whole care home (wearers sharing her number)."""
+    for i in range(4):
+        ladder_store.put_wearer_alerting(f"wb-10{i}", MARY)
+    clock = Clock()
+    sender = RecordingSender()
+    throttle = ThrottlePolicy(per_number=3, window_s=3600)
+    driver = LadderDriver(ladder_store, sender, clock=clock, throttle=throttle)
+
+    def shared(device: str) -> Alert:
+        return Alert(
+            alert_id=f"{device}:1:1:stress:yellow",
+            device_id=device,
+            level=AlertLevel.YELLOW,
+            raised_at=T0,
+            source="stress",
+            summary="Stress index above its warning level",
+            share_with_contacts=True,
+        )
+
+    for i in range(4):
+        await driver.on_alert(shared(f"wb-10{i}"))
+    to_anna = [a for a, _ in sender.sent if getattr(a, "to", None) == ANNA.phone]
+    assert len(to_anna) == 3  # the fourth shared reminder is held back
+    (held,) = [i for i in ladder_store.outbox(("throttled",)) if i.action.to == ANNA.phone]  # type: ignore[union-attr]
+    assert held.ladder_id.startswith("wb-103/")
+    assert ladder_store.ladders_of("wb-103")[0].timeline[-1].what == (
+        "a reminder shared message not sent"
+    )
+    # A warning to the same number still goes out.
+    await driver.on_alert(orange(9))
+    clock.pass_s(30)
+    await driver.tick()
+    to_anna = [a for a, _ in sender.sent if getattr(a, "to", None) == ANNA.phone]
+    assert to_anna[-1].template == "alert_sms"

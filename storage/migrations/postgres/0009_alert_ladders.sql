@@ -16,7 +16,8 @@ CREATE INDEX ladders_device ON ladders (device_id);
 
 -- status: pending (written, not tried, or to be tried again from not_before), sending
 -- (tried, no answer yet), sent, failed, unknown (a restart found it sending: it may or
--- may not have gone out; not retried).
+-- may not have gone out; not retried), throttled (a routine message to a number that
+-- had too many already; not sent).
 CREATE TABLE ladder_outbox (
     action_key TEXT PRIMARY KEY,
     ladder_id TEXT NOT NULL REFERENCES ladders (ladder_id),
