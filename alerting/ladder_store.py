@@ -146,6 +146,13 @@ class LadderStore(Protocol):
         """Mark actions left ``sending`` by a crash as ``unknown``; return them."""
         ...
 
+    def first_signature(self, signature: str, now: dt.datetime, keep_s: float) -> bool:
+        """Record a callback's signature; False if it was recorded before (a replay).
+
+        Signatures older than ``keep_s`` are forgotten.
+        """
+        ...
+
     def put_wearer_alerting(self, device_id: str, alerting: WearerAlerting) -> None:
         """Store (replace) a wearer's contacts, policy and call log."""
         ...
@@ -394,6 +401,21 @@ class _SqlLadderStore:
             )
         return [msgspec.structs.replace(self._item(r), status="unknown") for r in rows]
 
+    def first_signature(self, signature: str, now: dt.datetime, keep_s: float) -> bool:
+        with self._tx() as conn:
+            conn.execute(
+                self._q("DELETE FROM webhook_signatures WHERE seen_at < ?"),
+                (self._time(now - dt.timedelta(seconds=keep_s)),),
+            )
+            inserted = conn.execute(
+                self._q(
+                    "INSERT INTO webhook_signatures (signature, seen_at) VALUES (?, ?) "
+                    "ON CONFLICT (signature) DO NOTHING"
+                ),
+                (signature, self._time(now)),
+            )
+            return bool(inserted.rowcount == 1)
+
     def put_wearer_alerting(self, device_id: str, alerting: WearerAlerting) -> None:
         with self._tx() as conn:
             conn.execute(
@@ -480,6 +502,14 @@ CREATE TABLE IF NOT EXISTS alert_directories (
     call_log TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+
+-- Twilio callbacks already taken in, by their X-Twilio-Signature (alerting/webhooks.py):
+-- the same signed request again is a replay, refused also after a restart.
+CREATE TABLE IF NOT EXISTS webhook_signatures (
+    signature TEXT PRIMARY KEY,
+    seen_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_signatures_seen ON webhook_signatures (seen_at);
 
 -- Every alert a ladder took in (opened, raised or ended it): an alert delivered again
 -- after a restart is recognised and changes nothing.

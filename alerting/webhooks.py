@@ -5,7 +5,8 @@ auth token over the public URL Twilio called (``public_url``, so a TLS-terminati
 proxy in front changes nothing) and the POST parameters. A forged request gets 403.
 So does a replay: the same signed request a second time (the signature covers the URL,
 with the action's key, and every parameter, so two genuine callbacks never share one).
-Replays are remembered in memory, the last ``REPLAY_MEMORY`` signatures.
+Signatures are kept for a week in the ladder store (so a replay after a restart is
+refused too), the most recent also in memory.
 
 What each callback does to the ladder (``alerting/ladder.py``):
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Iterator
 from xml.sax.saxutils import escape
@@ -33,10 +35,12 @@ from twilio.request_validator import RequestValidator
 
 from alerting.driver import LadderDriver
 from alerting.ladder import Acknowledged, CallEnded, Cancelled, SendFailed, ladder_id_of
+from alerting.ladder_store import LadderStore
 
 log = logging.getLogger(__name__)
 
 REPLAY_MEMORY = 100_000
+KEEP_S = 7 * 24 * 3600.0  # longer than Twilio retries a callback
 FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 ACK_REPLIES = frozenset({"1", "yes", "y", "ok", "ack", "是", "好"})
 CANCEL_REPLIES = frozenset({"2", "no", "false", "cancel", "误报", "取消"})
@@ -44,20 +48,27 @@ _EMPTY = "<Response></Response>"
 
 
 class ReplayGuard:
-    """Signatures seen, the oldest forgotten first."""
+    """Callback signatures seen, so that the same signed request is taken in once.
 
-    def __init__(self, size: int = REPLAY_MEMORY) -> None:
+    Kept for ``KEEP_S`` in the ladder store (a replay after a restart is refused too),
+    the last ``REPLAY_MEMORY`` also in memory.
+    """
+
+    def __init__(self, store: LadderStore, size: int = REPLAY_MEMORY) -> None:
+        self._store = store
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._size = size
 
-    def first_time(self, signature: str) -> bool:
+    async def first_time(self, signature: str) -> bool:
         """Whether ``signature`` is new (and remember it)."""
         if signature in self._seen:
             return False
+        now = dt.datetime.now(dt.UTC)
+        new = await asyncio.to_thread(self._store.first_signature, signature, now, KEEP_S)
         self._seen[signature] = None
         if len(self._seen) > self._size:
             self._seen.popitem(last=False)
-        return True
+        return new
 
 
 def _twiml(body: str = _EMPTY) -> Response:
@@ -68,7 +79,7 @@ def twilio_router(driver: LadderDriver, *, auth_token: str, public_url: str) -> 
     """The callback routes, verifying each request before it touches a ladder."""
     router = APIRouter(prefix="/twilio")
     validator = RequestValidator(auth_token)
-    replays = ReplayGuard()
+    replays = ReplayGuard(driver.store)
     base = public_url.rstrip("/")
 
     async def verified(request: Request) -> dict[str, str]:
@@ -80,7 +91,7 @@ def twilio_router(driver: LadderDriver, *, auth_token: str, public_url: str) -> 
         if not signature or not validator.validate(url, params, signature):
             log.warning("a Twilio callback to %s had no valid signature", request.url.path)
             raise HTTPException(status_code=403, detail="invalid signature")
-        if not replays.first_time(signature):
+        if not await replays.first_time(signature):
             log.warning("a Twilio callback to %s was replayed", request.url.path)
             raise HTTPException(status_code=403, detail="replayed")
         return params

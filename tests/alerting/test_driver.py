@@ -326,3 +326,12 @@ async def test_routine_messages_to_a_busy_number_are_held_back_but_never_warning
     await driver.tick()
     to_anna = [a for a, _ in sender.sent if getattr(a, "to", None) == ANNA.phone]
     assert to_anna[-1].template == "alert_sms"
+
+
+def test_callback_signatures_are_remembered_for_their_time(ladder_store: LadderStore) -> None:
+    week = 7 * 24 * 3600.0
+    assert ladder_store.first_signature("sig-a", T0, week)
+    assert not ladder_store.first_signature("sig-a", T0 + dt.timedelta(days=6), week)
+    later = T0 + dt.timedelta(days=8)
+    assert ladder_store.first_signature("sig-b", later, week)  # and forgets sig-a
+    assert ladder_store.first_signature("sig-a", later, week)

@@ -73,9 +73,12 @@ def store(tmp_path: Path) -> SqliteLadderStore:
 
 @contextlib.asynccontextmanager
 async def rig_for(
-    store: SqliteLadderStore, scripts: dict[str, Script], token: str = TOKEN
+    store: SqliteLadderStore,
+    scripts: dict[str, Script],
+    token: str = TOKEN,
+    port: int | None = None,
 ) -> AsyncIterator[Rig]:
-    port = free_port()
+    port = port or free_port()
     public = f"http://127.0.0.1:{port}"
     with FakeTwilio(SID, TOKEN, scripts, ring_s=0.2) as fake:
         rig = Rig(store, fake, public, token)
@@ -214,3 +217,28 @@ async def test_wrong_credentials_are_refused_and_the_ladder_says_nobody_was_reac
         failed = store.outbox(("failed",))
         assert len(failed) == 6  # an SMS and a call each to Anna, Ben and the services
         assert all((f.error or "").startswith("20003") for f in failed)
+
+
+async def test_a_replayed_sms_reply_is_refused_after_a_restart_too(
+    store: SqliteLadderStore, tmp_path: Path
+) -> None:
+    """A captured "1" from Anna, sent again once Vigil restarted, must not stop a new ladder."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/twilio/sms-incoming"
+    params = {"From": ANNA.phone, "To": FROM, "Body": "1", "MessageSid": "SM" + "7" * 32}
+    headers = {"X-Twilio-Signature": sign(TOKEN, url, params)}
+    async with rig_for(store, {}, port=port) as rig:
+        await rig.driver.on_alert(sos(1))
+        await rig.ladder({"calling"})
+        async with httpx.AsyncClient() as http:
+            assert (await http.post(url, data=params, headers=headers)).status_code == 200
+        assert (await rig.ladder({"acknowledged"})).phase == "acknowledged"
+    # Vigil restarts (a new app, driver and connection on the same database) ...
+    restarted = SqliteLadderStore(tmp_path / "vigil-alerts.db")
+    async with rig_for(restarted, {}, port=port) as rig:
+        await rig.driver.on_alert(sos(2))
+        async with httpx.AsyncClient() as http:
+            replayed = await http.post(url, data=params, headers=headers)
+        assert replayed.status_code == 403
+        second = [x for x in restarted.ladders_of("wb-0001") if x.is_open]
+        assert [x.phase for x in second] == ["calling"]
