@@ -90,7 +90,8 @@ def dash(rr_ms: npt.ArrayLike) -> DashFeatures | None:
 def cosen(rr_ms: npt.ArrayLike) -> float | None:
     """COSEn of Lake & Moorman 2011 (module docstring); None below 12 intervals."""
     rr = np.asarray(rr_ms, dtype=np.float64)
-    rr = rr[np.isfinite(rr) & (rr > 0)] / 1000.0
+    rr = rr[np.isfinite(rr)] / 1000.0
+    rr = rr[rr > 0]  # after the division: a denormal interval in ms is 0 s
     n = len(rr)
     if n < COSEN_MIN_BEATS:
         return None
