@@ -19,13 +19,12 @@ measures the path under load).
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -33,6 +32,7 @@ from alerting.closeness import CallLogEntry
 from alerting.contacts import Directory
 from alerting.ladder import Action, Ladder, LadderPolicy, ladder_key_of
 from storage.base import StorageUnavailable
+from storage.sqlite import flocked
 
 Status = Literal["pending", "sending", "sent", "failed", "unknown", "throttled"]
 
@@ -548,7 +548,7 @@ class SqliteLadderStore(_SqlLadderStore):
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
-        with self._lock, _flocked(self._writer_lock):
+        with self._lock, flocked(self._writer_lock):
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -574,15 +574,6 @@ class SqliteLadderStore(_SqlLadderStore):
         with self._lock:
             self._conn.close()
             self._writer_lock.close()
-
-
-@contextmanager
-def _flocked(lock_file: IO[bytes]) -> Iterator[None]:
-    fcntl.flock(lock_file, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 class PostgresLadderStore(_SqlLadderStore):

@@ -27,7 +27,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from alerting.driver import Sender, SendError
+from alerting.driver import SendError
 from alerting.ladder import Action, DeviceCommand, PlaceCall
 
 # Twilio's <Say> voices by language (Amazon Polly voices Twilio offers).
@@ -66,13 +66,12 @@ def call_twiml(action: PlaceCall, text: str, gather_url: str) -> str:
 
 
 class TwilioSender:
-    """SMS and calls through Twilio; band commands go to ``device`` (another sender)."""
+    """SMS and calls through Twilio (band commands go elsewhere: ``RoutedSender``)."""
 
-    def __init__(self, client: Client, from_number: str, public_url: str, device: Sender) -> None:
+    def __init__(self, client: Client, from_number: str, public_url: str) -> None:
         self.client = client
         self.from_number = from_number
         self.public_url = public_url.rstrip("/")
-        self.device = device
 
     def _url(self, path: str, key: str) -> str:
         return f"{self.public_url}/twilio/{path}?{urllib.parse.urlencode({'key': key})}"
@@ -80,7 +79,7 @@ class TwilioSender:
     async def send(self, action: Action, text: str) -> str | None:
         """Send the SMS or place the call; the message or call SID."""
         if isinstance(action, DeviceCommand):
-            return await self.device.send(action, text)
+            raise SendError("a band command is not for Twilio", permanent=True)
         try:
             if isinstance(action, PlaceCall):
                 call = await asyncio.to_thread(

@@ -5,8 +5,8 @@ auth token over the public URL Twilio called (``public_url``, so a TLS-terminati
 proxy in front changes nothing) and the POST parameters. A forged request gets 403.
 So does a replay: the same signed request a second time (the signature covers the URL,
 with the action's key, and every parameter, so two genuine callbacks never share one).
-Signatures are kept for a week in the ladder store (so a replay after a restart is
-refused too), the most recent also in memory.
+Signatures are kept for a week in the ladder store, so a replay after a restart is
+refused too.
 
 What each callback does to the ladder (``alerting/ladder.py``):
 
@@ -22,7 +22,6 @@ What each callback does to the ladder (``alerting/ladder.py``):
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import datetime as dt
 import logging
@@ -39,7 +38,6 @@ from alerting.ladder_store import LadderStore
 
 log = logging.getLogger(__name__)
 
-REPLAY_MEMORY = 100_000
 KEEP_S = 7 * 24 * 3600.0  # longer than Twilio retries a callback
 FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 ACK_REPLIES = frozenset({"1", "yes", "y", "ok", "ack", "是", "好"})
@@ -50,25 +48,16 @@ _EMPTY = "<Response></Response>"
 class ReplayGuard:
     """Callback signatures seen, so that the same signed request is taken in once.
 
-    Kept for ``KEEP_S`` in the ladder store (a replay after a restart is refused too),
-    the last ``REPLAY_MEMORY`` also in memory.
+    Kept for ``KEEP_S`` in the ladder store: a replay after a restart is refused too.
     """
 
-    def __init__(self, store: LadderStore, size: int = REPLAY_MEMORY) -> None:
+    def __init__(self, store: LadderStore) -> None:
         self._store = store
-        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self._size = size
 
     async def first_time(self, signature: str) -> bool:
         """Whether ``signature`` is new (and remember it)."""
-        if signature in self._seen:
-            return False
         now = dt.datetime.now(dt.UTC)
-        new = await asyncio.to_thread(self._store.first_signature, signature, now, KEEP_S)
-        self._seen[signature] = None
-        if len(self._seen) > self._size:
-            self._seen.popitem(last=False)
-        return new
+        return await asyncio.to_thread(self._store.first_signature, signature, now, KEEP_S)
 
 
 def _twiml(body: str = _EMPTY) -> Response:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from schemas import Alert, AlertLevel, EventV1, TelemetryBatchV1
 from schemas.scores import IndexRecord, News2Score
@@ -121,6 +122,20 @@ def _reading_insert(kind: type) -> str:
 
 def _placeholders(n: int) -> str:
     return ",".join("?" * n)
+
+
+@contextmanager
+def flocked(lock_file: IO[bytes]) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_file`` (a database's writer lock file).
+
+    Writers in other processes queue on it and are handed the database at once, where
+    SQLite's busy handler would sleep between tries.
+    """
+    fcntl.flock(lock_file, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 class _SqliteTransaction:
@@ -311,11 +326,8 @@ class SqliteStore:
         if self._writer_lock is None:
             yield
             return
-        fcntl.flock(self._writer_lock, fcntl.LOCK_EX)
-        try:
+        with flocked(self._writer_lock):
             yield
-        finally:
-            fcntl.flock(self._writer_lock, fcntl.LOCK_UN)
 
     def close(self) -> None:
         with self._lock:

@@ -53,7 +53,8 @@ def alert_sender(settings: Settings, band: Sender) -> Sender:
     from alerting.twilio_sender import TwilioSender, twilio_client  # noqa: PLC0415
 
     client = twilio_client(account.account_sid, account.auth_token, api_base=account.api_base)
-    return TwilioSender(client, account.from_number, account.public_url, device=band)
+    twilio = TwilioSender(client, account.from_number, account.public_url)
+    return RoutedSender(device=band, phones=twilio)
 
 
 def band_sender(settings: Settings) -> MqttBandSender:

@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 
 from alerting.console import ConsoleSender
-from alerting.driver import LadderDriver
+from alerting.driver import LadderDriver, RoutedSender
 from alerting.ladder import Ladder, LadderPolicy
 from alerting.ladder_store import SqliteLadderStore
 from alerting.twilio_sender import TwilioSender, twilio_client
@@ -41,7 +41,8 @@ class Rig:
 
     def __init__(self, store: SqliteLadderStore, fake: FakeTwilio, public: str, token: str) -> None:
         client = twilio_client(SID, token, api_base=fake.base_url)
-        sender = TwilioSender(client, FROM, public, device=ConsoleSender(io.StringIO()))
+        twilio = TwilioSender(client, FROM, public)
+        sender = RoutedSender(device=ConsoleSender(io.StringIO()), phones=twilio)
         self.store = store
         self.fake = fake
         self.public = public
