@@ -34,7 +34,7 @@ from alerting.ladder import Action, DeviceCommand, PlaceCall
 _VOICES = {"en": ("en-GB", "Polly.Amy"), "zh": ("cmn-CN", "Polly.Zhiyu")}
 
 
-class _RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]
+class RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]
     """Sends every request to ``base`` instead of Twilio's hosts, path kept."""
 
     def __init__(self, base: str, **kwargs: Any) -> None:
@@ -49,7 +49,7 @@ class _RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]
 
 def twilio_client(account_sid: str, auth_token: str, api_base: str | None = None) -> Client:
     """The official client, talking to Twilio or (``api_base``) a local stand-in."""
-    http = _RebasedHttpClient(api_base, timeout=10) if api_base else TwilioHttpClient(timeout=10)
+    http = RebasedHttpClient(api_base, timeout=10) if api_base else TwilioHttpClient(timeout=10)
     return Client(account_sid, auth_token, http_client=http)
 
 
