@@ -49,6 +49,7 @@ from alerting.ladder import (
     step,
 )
 from alerting.ladder_store import LadderStore, OutboxItem, WearerAlerting
+from alerting.snooze import Snooze, apply_snoozes
 from alerting.templates import render
 from schemas import Alert, AlertLevel
 from stream_processors.device import BAND_CANCEL
@@ -156,6 +157,11 @@ class LadderDriver:
         if alert.source == BAND_CANCEL:
             self._cancel_on_band(alert.device_id, now)
             return
+        verdict = apply_snoozes(alert, self.store.snoozes_of(alert.device_id, now), now)
+        if verdict.alert is None:
+            self._hold(alert, verdict.by[0], now)
+            return
+        alert = verdict.alert  # the same, or lowered by a snooze
         wearer = self._wearer(alert.device_id)
         current = self.store.open_for(ladder_key(alert))
         ends = alert.level is AlertLevel.NONE or alert.change in ("resolved", "retracted")
@@ -174,6 +180,14 @@ class LadderDriver:
             event: Event = Ended(at=now, alert=alert) if ends else Raised(at=now, alert=alert)
             stepped = self._step(current, event, wearer)
         self.store.save(stepped.ladder, stepped.actions, alert_id=alert.alert_id)
+
+    def _hold(self, alert: Alert, snooze: Snooze, now: dt.datetime) -> None:
+        """A snoozed alert: recorded as held; an open ladder of its cause notes it."""
+        self.store.hold(alert.alert_id, snooze, now)
+        current = self.store.open_for(ladder_key(alert))
+        if current is not None:
+            detail = f"{alert.level.label}, {snooze.what} snoozed by {snooze.by}"
+            self.store.save(note(current, now, "raised again while snoozed", detail), ())
 
     def _cancel_on_band(self, device_id: str, now: dt.datetime) -> None:
         """The wearer's cancel stops the ladders still in their grace period.

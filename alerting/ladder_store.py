@@ -31,6 +31,7 @@ import msgspec
 from alerting.closeness import CallLogEntry
 from alerting.contacts import Directory
 from alerting.ladder import Action, Ladder, LadderPolicy, ladder_key_of
+from alerting.snooze import Snooze
 from storage.base import StorageUnavailable
 from storage.sqlite import flocked
 
@@ -41,6 +42,7 @@ _ladder = msgspec.json.Decoder(Ladder)
 _directory = msgspec.json.Decoder(Directory)
 _policy = msgspec.json.Decoder(LadderPolicy)
 _log = msgspec.json.Decoder(list[CallLogEntry])
+_snooze = msgspec.json.Decoder(Snooze)
 
 
 class OutboxItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -161,6 +163,26 @@ class LadderStore(Protocol):
         """A wearer's contacts, policy and call log, if stored."""
         ...
 
+    def put_snooze(self, snooze: Snooze) -> None:
+        """Store a snooze (replacing the wearer's snooze of the same direction)."""
+        ...
+
+    def snoozes_of(self, device_id: str, now: dt.datetime) -> list[Snooze]:
+        """The wearer's snoozes still in force at ``now``."""
+        ...
+
+    def clear_snooze(self, device_id: str, what: str) -> bool:
+        """End a snooze early; False if there was none."""
+        ...
+
+    def hold(self, alert_id: str, snooze: Snooze, at: dt.datetime) -> None:
+        """Record an alert a snooze held back (``took_alert`` then knows it)."""
+        ...
+
+    def held(self, device_id: str) -> list[tuple[str, str, dt.datetime]]:
+        """The alerts snoozes held back: (alert id, direction, when), oldest first."""
+        ...
+
     def close(self) -> None:
         """Release the connection."""
         ...
@@ -243,7 +265,13 @@ class _SqlLadderStore:
                 )
 
     def took_alert(self, alert_id: str) -> bool:
-        return bool(self._fetch("SELECT 1 FROM ladder_alerts WHERE alert_id = ?", (alert_id,)))
+        return bool(
+            self._fetch(
+                "SELECT 1 FROM ladder_alerts WHERE alert_id = ? "
+                "UNION ALL SELECT 1 FROM snoozed_alerts WHERE alert_id = ?",
+                (alert_id, alert_id),
+            )
+        )
 
     def _bool(self, value: bool) -> object:
         return int(value)
@@ -449,6 +477,62 @@ class _SqlLadderStore:
             call_log=tuple(_log.decode(log)),
         )
 
+    def put_snooze(self, snooze: Snooze) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                self._q(
+                    "INSERT INTO alert_snoozes (device_id, what, until, snooze) "
+                    "VALUES (?, ?, ?, $J) ON CONFLICT (device_id, what) DO UPDATE "
+                    "SET until = excluded.until, snooze = excluded.snooze"
+                ),
+                (
+                    snooze.device_id,
+                    snooze.what,
+                    self._time(snooze.until),
+                    msgspec.json.encode(snooze).decode(),
+                ),
+            )
+
+    def snoozes_of(self, device_id: str, now: dt.datetime) -> list[Snooze]:
+        rows = self._fetch(
+            f"SELECT {self._out('snooze')} FROM alert_snoozes WHERE device_id = ? AND until > ?",
+            (device_id, self._time(now)),
+        )
+        return sorted((_snooze.decode(r[0]) for r in rows), key=lambda s: s.what)
+
+    def clear_snooze(self, device_id: str, what: str) -> bool:
+        with self._tx() as conn:
+            cleared = conn.execute(
+                self._q("DELETE FROM alert_snoozes WHERE device_id = ? AND what = ?"),
+                (device_id, what),
+            )
+            return bool(cleared.rowcount)
+
+    def hold(self, alert_id: str, snooze: Snooze, at: dt.datetime) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                self._q(
+                    "INSERT INTO snoozed_alerts (alert_id, device_id, what, held_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING"
+                ),
+                (alert_id, snooze.device_id, snooze.what, self._time(at)),
+            )
+
+    def held(self, device_id: str) -> list[tuple[str, str, dt.datetime]]:
+        rows = self._fetch(
+            "SELECT alert_id, what, held_at FROM snoozed_alerts WHERE device_id = ? "
+            "ORDER BY held_at",
+            (device_id,),
+        )
+        return [(str(a), str(w), _as_time(t)) for a, w, t in rows]
+
+
+def _as_time(value: object) -> dt.datetime:
+    """A time as stored: a datetime (PostgreSQL) or ``_deadline_text`` (SQLite)."""
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value))
+
 
 def ladder_db_path(main_db: Path) -> Path:
     """The embedded runner's ladder file beside its main SQLite file."""
@@ -517,6 +601,23 @@ CREATE TABLE IF NOT EXISTS ladder_alerts (
     alert_id TEXT PRIMARY KEY,
     ladder_id TEXT NOT NULL REFERENCES ladders (ladder_id)
 );
+
+-- Snoozes by direction (alerting/snooze.py), one per wearer and direction, as msgspec
+-- JSON; and the alerts they held back (also so a redelivered one is known).
+CREATE TABLE IF NOT EXISTS alert_snoozes (
+    device_id TEXT NOT NULL,
+    what TEXT NOT NULL,
+    until TEXT NOT NULL,
+    snooze TEXT NOT NULL,
+    PRIMARY KEY (device_id, what)
+);
+CREATE TABLE IF NOT EXISTS snoozed_alerts (
+    alert_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    what TEXT NOT NULL,
+    held_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS snoozed_alerts_device ON snoozed_alerts (device_id, held_at);
 """
 
 

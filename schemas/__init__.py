@@ -3,7 +3,7 @@
 msgspec Structs were chosen over pydantic v2 for decode speed (``docs/wire-protocol.md``).
 """
 
-from schemas.alerts import Alert, AlertLevel
+from schemas.alerts import Alert, AlertLevel, Driver
 from schemas.codec import MAX_PAYLOAD_BYTES, WireMessage, decode, encode
 from schemas.errors import MalformedPayload
 from schemas.events import EVENT_V1, EventV1, Fall, LowBattery, OffWrist, Sos
@@ -35,6 +35,7 @@ __all__ = [
     "AnySample",
     "Battery",
     "BloodPressure",
+    "Driver",
     "Ecg",
     "EventV1",
     "Fall",

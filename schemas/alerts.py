@@ -23,6 +23,17 @@ class AlertLevel(enum.IntEnum):
         return self.name.lower()
 
 
+class Driver(msgspec.Struct, frozen=True, gc=False):
+    """One parameter that scored in a NEWS2 alert: ``pulse:high``, with its points.
+
+    Named ``<parameter>:<high|low>`` by the side of normal it lies on
+    (``scoring.news2.drivers``); consciousness and oxygen by their name alone.
+    """
+
+    what: str
+    points: int
+
+
 class Alert(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An alert raised for one wearer at one level.
 
@@ -39,6 +50,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     score: int | None = None
     partial: bool = False
     missing: tuple[str, ...] = ()
+    drivers: tuple[Driver, ...] = ()  # NEWS2 alerts: what scored (snoozes act on it)
     share_with_contacts: bool = False  # for yellow reminders the wearer agreed to share
     # A correction after late readings (stream_processors.event_time): "amended" or
     # "retracted"; or "resolved" when the condition ended (a lost signal came back);

@@ -168,6 +168,51 @@ def alert_level(total: int, *, single_parameter_3: bool) -> AlertLevel:
     return AlertLevel.NONE
 
 
+Direction = Literal["high", "low"]
+
+
+def _direction(value: float, row: tuple[list[float], list[int], float]) -> Direction:
+    """Which side of the row's 0-point band ``value`` falls on (above it: high)."""
+    upper_edges, points, scale = row
+    bounded = min(max(value, -1e6), 1e6)
+    band = bisect.bisect_left(upper_edges, math.floor(bounded * scale + 0.5 + 1e-9))
+    return "high" if band > points.index(0) else "low"
+
+
+def drivers(vitals: Vitals, *, spo2_scale: Literal[1, 2] = 1) -> dict[str, int]:
+    """The parameters that scored, each with its direction, and their points.
+
+    ``{"pulse:high": 2, "spo2:low": 3}``: the measured parameters scoring above 0 on
+    Chart 1, named ``<parameter>:<high|low>`` by the side of the chart's 0-point band
+    their value lies on (SpO2 on scale 2 on oxygen scores high values too); consciousness
+    and oxygen, which have no direction, by their name. The points add up to the
+    total. Snoozes (``alerting/snooze.py``) act on these names.
+    """
+    score = news2(vitals, spo2_scale=spo2_scale)
+    if spo2_scale == 2:
+        spo2_row = _SPO2_SCALE2_OXYGEN if vitals.on_oxygen else _SPO2_SCALE2_AIR
+    else:
+        spo2_row = _SPO2_SCALE1
+    measured = {
+        "respiration_rate": (vitals.respiration_rate_per_min, _RESPIRATION),
+        "spo2": (vitals.spo2_pct, spo2_row),
+        "systolic_bp": (vitals.systolic_mmhg, _SYSTOLIC),
+        "pulse": (vitals.pulse_bpm, _PULSE),
+        "temperature": (vitals.temp_c, _TEMPERATURE),
+    }
+    found: dict[str, int] = {}
+    for name in PARAMETERS:
+        points = score.points.get(name, 0)
+        value, row = measured.get(name, (None, None))
+        if points == 0:
+            continue
+        if value is None or row is None:
+            found[name] = points  # consciousness, air or oxygen: no direction
+        else:
+            found[f"{name}:{_direction(value, row)}"] = points
+    return found
+
+
 def news2(vitals: Vitals, *, spo2_scale: Literal[1, 2] = 1) -> News2Score:
     """Score one set of vitals with NEWS2 (RCP 2017 Chart 1) and map it to a level."""
     defaulted: list[str] = []

@@ -8,7 +8,7 @@ from typing import Literal, cast
 
 import msgspec
 
-from schemas import Alert, AlertLevel, EventV1, GatewayStatusV1, TelemetryBatchV1
+from schemas import Alert, AlertLevel, Driver, EventV1, GatewayStatusV1, TelemetryBatchV1
 from schemas.scores import IndexRecord
 from storage.records import Received, ScoreRecord, dedup_key, utc_offset_minutes
 
@@ -95,13 +95,19 @@ def alert_row(alert: Alert) -> tuple[object, ...]:
         alert.share_with_contacts,
         alert.change,
         alert.refers_to,
+        ",".join(f"{d.what}={d.points}" for d in alert.drivers),
     )
 
 
 ALERT_COLUMNS = (
     "alert_id, device_id, level, raised_at, source, summary, score, partial, missing, "
-    "share_with_contacts, change, refers_to"
+    "share_with_contacts, change, refers_to, drivers"
 )
+
+
+def _drivers_of(text: str) -> tuple[Driver, ...]:
+    pairs = (item.rsplit("=", 1) for item in split_csv(text))
+    return tuple(Driver(what, int(points)) for what, points in pairs)
 
 
 def alert_of(row: Sequence[object], raised_at: dt.datetime) -> Alert:
@@ -119,6 +125,7 @@ def alert_of(row: Sequence[object], raised_at: dt.datetime) -> Alert:
         share_with_contacts=bool(row[9]),
         change=cast("Literal['raised', 'amended', 'retracted', 'resolved']", row[10]),
         refers_to=None if row[11] is None else str(row[11]),
+        drivers=_drivers_of(str(row[12])),
     )
 
 

@@ -199,7 +199,7 @@ class _PostgresTransaction:
             for alert in alerts:
                 cur.execute(
                     f"INSERT INTO alerts ({ALERT_COLUMNS}) "
-                    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
                     alert_row(alert),
                 )
                 if cur.rowcount == 1:

@@ -216,7 +216,7 @@ class _SqliteTransaction:
         for alert in alerts:
             cur.execute(
                 f"INSERT OR IGNORE INTO alerts ({ALERT_COLUMNS}, stored_seq) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,"
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,"
                 "(SELECT COALESCE(MAX(stored_seq), 0) + 1 FROM alerts))",
                 _row(alert_row(alert)),
             )

@@ -47,6 +47,7 @@ from schemas import (
     Alert,
     AlertLevel,
     BloodPressure,
+    Driver,
     Ecg,
     EventV1,
     Fall,
@@ -64,7 +65,7 @@ from schemas.events import Cancel
 from schemas.scores import IndexRecord, News2Score, ScoreRecord
 from schemas.telemetry import AnySample
 from scoring import vital_quality
-from scoring.news2 import Consciousness, Vitals, news2
+from scoring.news2 import Consciousness, Vitals, drivers, news2
 from stream_processors.geofence import Fence, FenceSet, FenceStatus, Fix
 from stream_processors.sedentary import SedentarySettings, SedentaryState
 from stream_processors.sedentary import advance as sedentary_advance
@@ -584,6 +585,18 @@ def _score_batch(
     state, alert = _escalate(
         state, batch, score=score, level=level, now=now, settings=settings, critical=critical
     )
+    if alert is not None:
+        # What scored, by direction: what a snooze acts on (alerting/snooze.py).
+        scored = drivers(
+            Vitals(
+                consciousness=profile.consciousness,
+                on_oxygen=profile.on_oxygen,
+                **{n: v.value for n, v in fresh.items()},
+            ),
+            spo2_scale=profile.effective_spo2_scale,
+        )
+        found = tuple(Driver(what, points) for what, points in scored.items())
+        alert = msgspec.structs.replace(alert, drivers=found)
     return StepResult(
         state=state,
         scores=(record,) if record is not None else (),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import sys
@@ -255,6 +256,68 @@ def _cmd_contacts_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _duration_s(text: str) -> float:
+    """``90`` or ``90s``, ``45m``, ``2h`` as seconds."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    scale = units.get(text[-1:].lower())
+    number = text[:-1] if scale is not None else text
+    try:
+        return float(number) * (scale or 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 45m, 2h)") from None
+
+
+def _cmd_snooze_set(args: argparse.Namespace, settings: Settings) -> int:
+    from alerting.snooze import Snooze, SnoozeError, check_snooze  # noqa: PLC0415
+
+    try:
+        check_snooze(args.what, args.duration)
+    except SnoozeError as exc:
+        print(f"vigil snooze: {exc}", file=sys.stderr)
+        return 2
+    now = dt.datetime.now(dt.UTC)
+    until = now + dt.timedelta(seconds=args.duration)
+    snooze = Snooze(
+        device_id=args.device_id,
+        what=args.what,
+        until=until,
+        by=args.by,
+        reason=args.reason,
+        set_at=now,
+    )
+    with _ladders(settings) as ladders:
+        ladders.put_snooze(snooze)
+    print(f"{args.what} snoozed for {args.device_id} until {until:%Y-%m-%d %H:%M:%S} UTC")
+    return 0
+
+
+def _cmd_snooze_list(args: argparse.Namespace, settings: Settings) -> int:
+    now = dt.datetime.now(dt.UTC)
+    with _ladders(settings) as ladders:
+        snoozes = ladders.snoozes_of(args.device_id, now)
+        held = ladders.held(args.device_id)
+    for s in snoozes:
+        count = sum(1 for _, what, at in held if what == s.what and at >= s.set_at)
+        reason = f" ({s.reason})" if s.reason else ""
+        print(
+            f"{s.what}: until {s.until:%Y-%m-%d %H:%M:%S} UTC, by {s.by}{reason}; "
+            f"{count} alerts held back"
+        )
+    if not snoozes:
+        print(f"no snoozes in force for {args.device_id}")
+    return 0
+
+
+def _cmd_snooze_clear(args: argparse.Namespace, settings: Settings) -> int:
+    with _ladders(settings) as ladders:
+        cleared = ladders.clear_snooze(args.device_id, args.what)
+    if not cleared:
+        print(f"vigil snooze: {args.what} was not snoozed for {args.device_id}", file=sys.stderr)
+        return 1
+    print(f"{args.what} no longer snoozed for {args.device_id}")
+    return 0
+
+
 def _cmd_analyze_ecg(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.wfdb import WfdbError  # noqa: PLC0415
     from scoring.ecg import EcgError  # noqa: PLC0415
@@ -364,7 +427,7 @@ def _add_analysis_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _add_wearer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``vigil wearer set|show`` and ``vigil contacts set|show``."""
+    """``vigil wearer set|show``, ``vigil contacts set|show`` and ``vigil snooze``."""
     wearer = sub.add_parser("wearer", help="wearer profiles: fences, conditions, at-risk mark")
     wearer_sub = wearer.add_subparsers(dest="wearer_command", required=True)
     wearer_set = wearer_sub.add_parser("set", help="store a profile from a .toml or .json file")
@@ -386,6 +449,29 @@ def _add_wearer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     contacts_show = contacts_sub.add_parser("show", help="print a wearer's stored contacts")
     contacts_show.add_argument("device_id")
     contacts_show.set_defaults(func=_cmd_contacts_show)
+
+    snooze = sub.add_parser(
+        "snooze", help="hold back one kind of alert for a while (never red, SOS, falls)"
+    )
+    snooze_sub = snooze.add_subparsers(dest="snooze_command", required=True)
+    snooze_set = snooze_sub.add_parser(
+        "set", help="snooze a direction: pulse:high, temperature:low, stress, geofence:<id>, ..."
+    )
+    snooze_set.add_argument("device_id")
+    snooze_set.add_argument("what")
+    snooze_set.add_argument(
+        "--for", dest="duration", type=_duration_s, required=True, help="e.g. 45m, 2h (<= 12h)"
+    )
+    snooze_set.add_argument("--by", required=True, help="who asked for it (kept with it)")
+    snooze_set.add_argument("--reason", default="")
+    snooze_set.set_defaults(func=_cmd_snooze_set)
+    snooze_list = snooze_sub.add_parser("list", help="a wearer's snoozes in force")
+    snooze_list.add_argument("device_id")
+    snooze_list.set_defaults(func=_cmd_snooze_list)
+    snooze_clear = snooze_sub.add_parser("clear", help="end a snooze now")
+    snooze_clear.add_argument("device_id")
+    snooze_clear.add_argument("what")
+    snooze_clear.set_defaults(func=_cmd_snooze_clear)
 
 
 def build_parser() -> argparse.ArgumentParser:

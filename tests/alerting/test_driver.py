@@ -29,7 +29,8 @@ from alerting.ladder_store import (
     PostgresLadderStore,
     SqliteLadderStore,
 )
-from schemas import Alert, AlertLevel
+from alerting.snooze import Snooze
+from schemas import Alert, AlertLevel, Driver
 from storage.postgres import PostgresStore
 from tests.alerting.people import ANNA, BEN, SERVICES, mary
 
@@ -287,6 +288,98 @@ async def test_a_cause_taken_in_hand_cools_down_but_never_for_red(
     clock.pass_s(MARY.policy.cooldown_s)
     await driver.on_alert(orange(4))
     assert len(ladder_store.ladders_of("wb-0001")) == 3
+
+
+def snoozed(what: str, clock: Clock, minutes: float = 60) -> Snooze:
+    return Snooze(
+        device_id="wb-0001",
+        what=what,
+        until=clock() + dt.timedelta(minutes=minutes),
+        by="Anna",
+        reason="out running",
+        set_at=clock(),
+    )
+
+
+def news2_orange(n: int) -> Alert:
+    """NEWS2 5 (medium, orange): pulse 2, respiration 2, temperature 1."""
+    return Alert(
+        alert_id=f"wb-0001:1:{n}:news2:orange",
+        device_id="wb-0001",
+        level=AlertLevel.ORANGE,
+        raised_at=T0,
+        source="news2",
+        summary="NEWS2 5: medium clinical risk",
+        score=5,
+        drivers=(
+            Driver("pulse:high", 2),
+            Driver("respiration_rate:high", 2),
+            Driver("temperature:high", 1),
+        ),
+    )
+
+
+async def test_a_snooze_holds_back_its_direction_durably_but_never_red(
+    ladder_store: LadderStore,
+) -> None:
+    clock = Clock()
+    sender = RecordingSender()
+    driver = LadderDriver(ladder_store, sender, clock=clock)
+    ladder_store.put_snooze(snoozed("pulse:high", clock))
+    ladder_store.put_snooze(snoozed("temperature:high", clock))
+    await driver.on_alert(news2_orange(1))  # 5 - 2 - 1 = 2: nothing to alert
+    assert ladder_store.ladders_of("wb-0001") == []
+    assert sender.sent == []
+    assert [(w, a) for _, w, a in ladder_store.held("wb-0001")] == [("pulse:high", clock())]
+    assert ladder_store.took_alert(news2_orange(1).alert_id)  # a redelivery is known
+    # The same NEWS2 with only pulse snoozed: 3 left, a yellow reminder on the band.
+    assert ladder_store.clear_snooze("wb-0001", "temperature:high")
+    assert not ladder_store.clear_snooze("wb-0001", "temperature:high")
+    await driver.on_alert(news2_orange(2))
+    (reminder,) = ladder_store.ladders_of("wb-0001")
+    assert reminder.level is AlertLevel.YELLOW
+    assert reminder.phase == "reminded"
+    assert [type(a).__name__ for a, _ in sender.sent] == ["DeviceCommand"]
+    assert "pulse:high snoozed" in reminder.timeline[0].detail
+    # Red never waits for a snooze, whatever is snoozed.
+    ladder_store.put_snooze(snoozed("respiration_rate:high", clock))
+    await driver.on_alert(red("wb-0001:1:3:news2:red", source="news2"))
+    assert [x.phase for x in ladder_store.ladders_of("wb-0001")] == ["reminded", "grace"]
+    # Orange while pulse and respiration are snoozed: noted in the open red ladder as
+    # held; once the snoozes end, it updates the ladder as any alert of its cause.
+    await driver.on_alert(news2_orange(4))
+    assert ladder_store.ladders_of("wb-0001")[-1].timeline[-1].what == (
+        "raised again while snoozed"
+    )
+    clock.pass_s(3601)
+    assert ladder_store.snoozes_of("wb-0001", clock()) == []
+    await driver.on_alert(news2_orange(5))
+    assert ladder_store.ladders_of("wb-0001")[-1].timeline[-1].what == "updated"
+
+
+async def test_a_snoozed_alert_is_noted_in_the_open_ladder_of_its_cause(
+    ladder_store: LadderStore,
+) -> None:
+    clock = Clock()
+    driver = LadderDriver(ladder_store, RecordingSender(), clock=clock)
+
+    def breach(n: int) -> Alert:
+        return Alert(
+            alert_id=f"wb-0001:1:{n}:geofence:orange:home",
+            device_id="wb-0001",
+            level=AlertLevel.ORANGE,
+            raised_at=T0,
+            source="geofence",
+            summary="Fence breached: home",
+        )
+
+    await driver.on_alert(breach(1))
+    ladder_store.put_snooze(snoozed("geofence:home", clock))
+    await driver.on_alert(breach(2))
+    (ladder,) = ladder_store.ladders_of("wb-0001")
+    assert ladder.is_open
+    assert ladder.timeline[-1].what == "raised again while snoozed"
+    assert "geofence:home snoozed by Anna" in ladder.timeline[-1].detail
 
 
 async def test_routine_messages_to_a_busy_number_are_held_back_but_never_warnings(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
+import msgspec
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,6 +16,7 @@ from scoring.news2 import (
     Vitals,
     alert_level,
     clinical_risk,
+    drivers,
     news2,
     pulse_points,
     respiration_points,
@@ -267,3 +270,60 @@ def test_any_finite_or_missing_vitals_score_without_error(
     score = news2(Vitals(**values), spo2_scale=scale)  # type: ignore[arg-type]
     assert 0 <= score.total <= 20
     assert score.partial == bool(score.missing or score.defaulted)
+
+
+# The 0-point ("normal") band of each Chart 1 row, from the chart's own text: a value
+# that scores lies below it (low) or above it (high).
+NORMAL: dict[str, tuple[str, Sequence[tuple[float, int]], float, float]] = {
+    "respiration_rate": ("respiration_rate_per_min", RESPIRATION, 12, 20),
+    "systolic_bp": ("systolic_mmhg", SYSTOLIC, 111, 219),
+    "pulse": ("pulse_bpm", PULSE, 51, 90),
+    "temperature": ("temp_c", TEMPERATURE, 36.1, 38.0),
+    "spo2": ("spo2_pct", SPO2_SCALE1, 96, 100),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NORMAL))
+def test_each_scoring_parameter_is_named_by_its_side_of_the_normal_band(name: str) -> None:
+    field, rows, low, high = NORMAL[name]
+    for value, points in rows:
+        found = drivers(msgspec.convert({field: value}, Vitals))
+        if points == 0:
+            assert found == {}, value
+            continue
+        side = "low" if value < low else "high"
+        assert value < low or value > high
+        assert found == {f"{name}:{side}": points}, value
+
+
+def test_spo2_scale2_on_oxygen_scores_high_values_as_high() -> None:
+    for value, points in SPO2_SCALE2_O2:
+        found = drivers(Vitals(spo2_pct=value, on_oxygen=True), spo2_scale=2)
+        found.pop("air_or_oxygen")
+        side = "low" if value < 88 else "high"
+        assert found == ({f"spo2:{side}": points} if points else {}), value
+
+
+def test_consciousness_and_oxygen_score_without_a_direction() -> None:
+    found = drivers(Vitals(consciousness="voice", on_oxygen=True, pulse_bpm=120))
+    assert found == {"consciousness": 3, "air_or_oxygen": 2, "pulse:high": 2}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        dict.fromkeys(
+            ("respiration_rate_per_min", "spo2_pct", "systolic_mmhg", "pulse_bpm", "temp_c"),
+            st.one_of(st.none(), st.floats(-1e9, 1e9, allow_nan=False)),
+        )
+        | {"on_oxygen": st.sampled_from([None, True, False])}
+    ),
+    st.sampled_from([1, 2]),
+)
+def test_the_drivers_points_add_up_to_the_total(
+    values: dict[str, object], scale: Literal[1, 2]
+) -> None:
+    vitals = Vitals(**values)  # type: ignore[arg-type]
+    found = drivers(vitals, spo2_scale=scale)
+    assert sum(found.values()) == news2(vitals, spo2_scale=scale).total
+    assert all(points > 0 for points in found.values())

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 import schemas
-from schemas import Alert, AlertLevel
+from schemas import Alert, AlertLevel, Driver
 from schemas.records import DeadLetter
 from schemas.scores import IndexRecord
 from scoring.news2 import Vitals, news2
@@ -150,6 +150,7 @@ def _alert(alert_id: str, level: AlertLevel) -> Alert:
         score=7,
         partial=True,
         missing=("temperature",),
+        drivers=(Driver("pulse:high", 3), Driver("respiration_rate:high", 2)),
     )
 
 
@@ -164,6 +165,7 @@ def test_alerts_are_idempotent_and_leave_an_outbox(store: Store) -> None:
         assert tx.add_alerts([a]) == []
     assert [x.alert_id for x in store.alerts()] == [a.alert_id, b.alert_id]
     assert store.alerts("wb-1")[1].missing == ("temperature",)
+    assert store.alerts("wb-1") == [a, b]  # every field, the drivers too
     assert store.alert_counts() == {AlertLevel.YELLOW: 0, AlertLevel.ORANGE: 1, AlertLevel.RED: 1}
     assert [x.alert_id for x in store.unnotified_alerts()] == [a.alert_id, b.alert_id]
     store.mark_notified([a.alert_id], T0)

@@ -342,6 +342,8 @@ def test_pulse_at_or_below_40_escalates_at_once() -> None:
     assert alert.level == AlertLevel.ORANGE  # a single parameter scoring 3
     assert alert.raised_at == at(0)  # not after the 120 s persistence time
     assert "critical value" in alert.summary
+    # What scored, by direction (what a snooze acts on): a slow pulse, not a fast one.
+    assert alert.drivers == (schemas.Driver("pulse:low", 3),)
 
 
 def test_spo2_at_or_below_91_escalates_after_60_s_not_120() -> None:
