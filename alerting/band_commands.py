@@ -78,7 +78,8 @@ class MqttBandSender:
         command = BandCommand(
             command_id=action.key,
             device_id=action.device_id,
-            kind=action.template,
+            # The band needs what it is, not which wording: a note is part of ``text``.
+            kind=action.template.removesuffix("_note"),
             text=text,
             language=action.language,
             cancellable=action.template in _CANCELLABLE,

@@ -46,9 +46,11 @@ from alerting.ladder import (
     ladder_key,
     note,
     open_ladder,
+    remind,
     step,
 )
 from alerting.ladder_store import LadderStore, OutboxItem, WearerAlerting
+from alerting.reminders import Occurrence
 from alerting.snooze import Snooze, apply_snoozes
 from alerting.templates import render
 from schemas import Alert, AlertLevel
@@ -204,6 +206,26 @@ class LadderDriver:
             else:
                 noted = note(ladder, now, "cancel pressed on the band", "others already told")
                 self.store.save(noted, ())
+
+    async def on_reminder(self, occurrence: Occurrence, *, wait: bool = True) -> None:
+        """Deliver a scheduled reminder to the band, once (its key is recorded)."""
+        async with self._turn:
+            await asyncio.to_thread(self._remind, occurrence)
+        await self._then_send(wait=wait)
+
+    def _remind(self, occurrence: Occurrence) -> None:
+        if self.store.took_alert(occurrence.key):
+            return  # delivered before a restart
+        directory = self._wearer(occurrence.device_id).directory
+        stepped = remind(
+            occurrence.key,
+            occurrence.device_id,
+            occurrence.kind,
+            occurrence.note,
+            directory,
+            now=self.clock(),
+        )
+        self.store.save(stepped.ladder, stepped.actions, alert_id=occurrence.key)
 
     async def on_event(self, ladder_id: str, event: Event, *, wait: bool = True) -> None:
         """Take in an outcome (a call ended, an acknowledgement, a cancel, ...)."""

@@ -449,6 +449,48 @@ def open_ladder(
     return Stepped(ladder=run.s, actions=tuple(run.actions))
 
 
+def remind(
+    key: str,
+    device_id: str,
+    kind: str,
+    note_text: str,
+    directory: Directory,
+    *,
+    now: dt.datetime,
+) -> Stepped:
+    """A scheduled reminder (``alerting/reminders.py``) as a finished one-step ladder.
+
+    One command to the band (``reminder_<kind>``, with the wearer's note if any), and
+    nothing else: it is the wearer's own routine, not an alert. Kept as a ladder so it
+    goes through the same outbox (written before it is sent, sent once).
+    """
+    ladder = Ladder(
+        ladder_id=f"{device_id}/reminder:{kind}/{key}",
+        device_id=device_id,
+        cause=f"reminder:{kind}",
+        level=AlertLevel.NONE,
+        alert_ids=(key,),
+        summary=f"{kind} reminder",
+        phase="reminded",
+        opened_at=now,
+        wearer_name=directory.wearer_name,
+        language=directory.language,
+    )
+    run = _Run(ladder)
+    template = f"reminder_{kind}" + ("_note" if note_text else "")
+    run.actions.append(
+        DeviceCommand(
+            key=run.key(),
+            device_id=device_id,
+            template=template,
+            language=directory.language,
+            params={"wearer": directory.wearer_name, "note": note_text},
+        )
+    )
+    run.note(now, "reminded", f"{kind}, scheduled")
+    return Stepped(ladder=run.s, actions=tuple(run.actions))
+
+
 def _after_grace(
     run: _Run, sms_to: Sequence[Contact], policy: LadderPolicy, now: dt.datetime
 ) -> None:

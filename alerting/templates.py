@@ -65,6 +65,40 @@ TEMPLATES: Mapping[str, Mapping[Language, str]] = {
         "en": "Vigil: the alert for {wearer} is {what}: {summary}.",
         "zh": "Vigil：{wearer} 的警报已{what}：{summary}。",
     },
+    # Scheduled reminders (alerting/reminders.py), spoken on the band; ``_note`` adds
+    # the wearer's own words.
+    "reminder_medication": {
+        "en": "{wearer}, it is time to take your medication.",
+        "zh": "{wearer}，该吃药了。",
+    },
+    "reminder_medication_note": {
+        "en": "{wearer}, it is time to take your medication: {note}.",
+        "zh": "{wearer}，该吃药了：{note}。",
+    },
+    "reminder_water": {
+        "en": "{wearer}, time for a glass of water.",
+        "zh": "{wearer}，该喝水了。",
+    },
+    "reminder_water_note": {
+        "en": "{wearer}, time for a glass of water: {note}.",
+        "zh": "{wearer}，该喝水了：{note}。",
+    },
+    "reminder_exercise": {
+        "en": "{wearer}, time for your exercise.",
+        "zh": "{wearer}，该运动了。",
+    },
+    "reminder_exercise_note": {
+        "en": "{wearer}, time for your exercise: {note}.",
+        "zh": "{wearer}，该运动了：{note}。",
+    },
+    "reminder_sleep": {
+        "en": "{wearer}, it is time to get ready for bed.",
+        "zh": "{wearer}，该准备睡觉了。",
+    },
+    "reminder_sleep_note": {
+        "en": "{wearer}, it is time to get ready for bed: {note}.",
+        "zh": "{wearer}，该准备睡觉了：{note}。",
+    },
 }
 
 _WORDS: Mapping[Language, Mapping[str, str]] = {

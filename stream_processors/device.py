@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import numpy as np
 
+from alerting.reminders import Reminder
 from schemas import (
     Alert,
     AlertLevel,
@@ -146,7 +147,8 @@ class WearerProfile(msgspec.Struct, frozen=True, kw_only=True):
     pulse never drops below 60, or a trained athlete resting at 38 bpm).
     ``tz`` is the wearer's time zone (days of the daily indices are local days);
     ``share_wellbeing_warnings`` is the wearer's consent to tell contacts about index
-    warnings (by default only the wearer is reminded).
+    warnings (by default only the wearer is reminded). ``reminders``: medication, water,
+    exercise and sleep reminders spoken on the band at local times.
     """
 
     consciousness: Consciousness | None = None
@@ -159,6 +161,7 @@ class WearerProfile(msgspec.Struct, frozen=True, kw_only=True):
     tz: str = "UTC"
     share_wellbeing_warnings: bool = False
     sedentary_reminders: bool = True
+    reminders: tuple[Reminder, ...] = ()  # scheduled, in ``tz`` (alerting/reminders.py)
     at_risk: bool = False  # a clinician's mark: a silent band is alerted as at medium risk
 
     def __post_init__(self) -> None:

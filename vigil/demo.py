@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from rich.table import Table
 
 from alerting.console import ConsoleNotifier
 from alerting.driver import LadderNotifier, run_deadlines
+from alerting.reminders import Reminder, run_reminders
 from device_sim.publisher import FleetPlan, MqttPublisher, PublishStats, run_fleet
 from device_sim.scenario import Scenario, load_scenario
 from device_sim.wristband import DEFAULT_HOME
@@ -91,10 +93,11 @@ async def _drain(pipeline: Pipeline, published: int) -> None:
                 await asyncio.sleep(0.1)
 
 
-def wearer_profile(scenario: Scenario) -> WearerProfile:
+def wearer_profile(scenario: Scenario, reminders: tuple[Reminder, ...] = ()) -> WearerProfile:
     """The profile a carer would set up for the scenario's wearer: its fences, at home."""
     lat, lon = DEFAULT_HOME
     return WearerProfile(
+        reminders=reminders,
         fences=tuple(
             Fence(
                 fence_id=f.fence_id,
@@ -105,7 +108,7 @@ def wearer_profile(scenario: Scenario) -> WearerProfile:
                 margin_m=f.margin_m,
             )
             for f in scenario.fences
-        )
+        ),
     )
 
 
@@ -174,7 +177,14 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
     """Run the demo and return its summary (``ok`` is False if an expectation failed)."""
     plan = _fleet_plan(options)
     scenarios, speed = dict(plan.scenarios), plan.speed
-    profiles = {device: wearer_profile(s) for device, s in scenarios.items()}
+    # The healthy wearers' medication reminder is due this minute (UTC, their zone): the
+    # scheduler's first round delivers it, as after a restart shortly after it fell due.
+    this_minute = dt.datetime.now(dt.UTC).strftime("%H:%M")
+    pill = (Reminder(kind="medication", at=(this_minute,), note="the blue tablet"),)
+    profiles = {
+        device: wearer_profile(s, pill if s.name == "healthy" else ())
+        for device, s in scenarios.items()
+    }
     console = Console(stderr=options.json)
     out = sys.stderr if options.json else sys.stdout
     notifier = ConsoleNotifier(out)
@@ -211,6 +221,10 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(pipeline.run(source, stop), name="demo-pipeline")
                         tg.create_task(run_deadlines(driver, stop_ladders, every_s=0.5))
+                        schedules = [(d, p.reminders, p.tz) for d, p in profiles.items()]
+                        tg.create_task(
+                            run_reminders(driver, lambda: schedules, stop_ladders, every_s=1.0)
+                        )
                         published = await run_fleet(plan, publisher, on_tick=on_tick)
                         await _drain(pipeline, published.batches)
                         stop.set()

@@ -123,6 +123,10 @@ class ProfileBook:
         """The device's wearer profile."""
         return self._profiles.get(device_id, DEFAULT_PROFILE)
 
+    def items(self) -> list[tuple[str, WearerProfile]]:
+        """Every stored profile the runner owns, by device id."""
+        return list(self._profiles.items())
+
     def refresh(self) -> int:
         """Read the profiles written since the last refresh; how many were read."""
         records = self._store.wearers_since(self._revision)

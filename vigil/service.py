@@ -11,11 +11,13 @@ from alerting.band_commands import MqttBandSender
 from alerting.console import ConsoleNotifier, ConsoleSender
 from alerting.driver import LadderDriver, LadderNotifier, RoutedSender, Sender, run_deadlines
 from alerting.ladder_store import open_ladder_store
+from alerting.reminders import Reminder, Schedules, run_reminders
 from ingest.mqtt.errors import NotAuthorized
 from ingest.mqtt.source import MqttSource
 from schemas.topics import INGEST_FILTERS
 from storage import StorageError, Store, open_store
 from vigil.pipeline import Pipeline
+from vigil.profiles import ProfileBook
 from vigil.settings import Settings, TwilioAccount
 from vigil.shard_work import shard_work_for
 from vigil.shards import LocalShard, ProcessShard, Shard, ShardError, shard_of
@@ -70,6 +72,16 @@ def band_sender(settings: Settings) -> MqttBandSender:
     )
 
 
+def reminder_schedules(book: ProfileBook) -> Schedules:
+    """Every wearer's scheduled reminders, from the stored profiles (kept fresh)."""
+
+    def schedules() -> list[tuple[str, tuple[Reminder, ...], str]]:
+        book.refresh_if_due()
+        return [(d, p.reminders, p.tz) for d, p in book.items() if p.reminders]
+
+    return schedules
+
+
 async def twilio_webhooks(
     account: TwilioAccount, settings: Settings, driver: LadderDriver, stop: asyncio.Event
 ) -> None:
@@ -96,6 +108,9 @@ async def run_service(settings: Settings) -> int:
     band = band_sender(settings)
     band.start()
     driver = LadderDriver(ladders, alert_sender(settings, band))
+    # The reminder scheduler reads profiles from a thread, on a connection of its own.
+    profiles_store = open_store(settings.database_url)
+    profiles = ProfileBook(profiles_store, refresh_s=settings.profile_refresh_s)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -119,7 +134,12 @@ async def run_service(settings: Settings) -> int:
         )
         async with MqttSource(settings.mqtt(), INGEST_FILTERS) as source:
             log.info("ready: ingesting %s", ", ".join(INGEST_FILTERS))
-            background = [asyncio.create_task(run_deadlines(driver, stop), name="ladder-deadlines")]
+            background = [
+                asyncio.create_task(run_deadlines(driver, stop), name="ladder-deadlines"),
+                asyncio.create_task(
+                    run_reminders(driver, reminder_schedules(profiles), stop), name="reminders"
+                ),
+            ]
             account = settings.twilio()
             if account is not None:
                 background.append(
@@ -139,6 +159,7 @@ async def run_service(settings: Settings) -> int:
     finally:
         band.close()
         ladders.close()
+        profiles_store.close()
         store.close()
     s = pipeline.stats
     log.info(

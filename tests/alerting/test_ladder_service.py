@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -231,3 +232,51 @@ def test_the_band_is_told_and_a_cancel_on_it_stops_the_ladder_in_its_grace_perio
         assert service.terminate() == 0, "".join(service.log[-30:])
     assert ladder.timeline[-1].detail == "wb-0001 via device"
     assert lines(service, "-> SMS") + lines(service, "-> call") == 0, "nobody else was told"
+
+
+def test_a_scheduled_reminder_reaches_the_band_in_the_wearers_language(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """A reminder in the stored profile, due this minute, is spoken on the band once."""
+    db = tmp_path / "vigil.db"
+    env = runner_env(mosquitto, db)
+    set_contacts(
+        env,
+        tmp_path,
+        CONTACTS.replace('wearer_name = "Mary"', 'wearer_name = "Mary"\nlanguage = "zh"'),
+    )
+    this_minute = dt.datetime.now(dt.UTC).strftime("%H:%M")
+    profile = tmp_path / "mary-profile.toml"
+    reminder = f'kind = "medication"\nat = ["{this_minute}"]\nnote = "蓝色药片"\n'
+    profile.write_text(f'tz = "UTC"\n[[reminders]]\n{reminder}')
+    subprocess.run(
+        [sys.executable, "-m", "vigil", "wearer", "set", "wb-0001", str(profile)],
+        env=VigilRun(env).env,
+        check=True,
+        capture_output=True,
+    )
+    commands: list[dict[str, object]] = []
+    band = paho.Client(CallbackAPIVersion.VERSION2, client_id="the-band", protocol=paho.MQTTv5)
+    band.on_message = lambda _c, _u, msg: commands.append(json.loads(msg.payload))
+    band.connect("127.0.0.1", mosquitto.port)
+    band.subscribe(alert_topic("wb-0001"), qos=1)
+    band.loop_start()
+    service = VigilRun(env)
+    service.start()
+    try:
+        wait_for(lambda: len(commands) == 1, 30, "the reminder on the band")
+        assert service.terminate() == 0
+        # A restart in the same minute looks back again: the store knows it was sent.
+        service = VigilRun(env)
+        service.start()
+        wait_for(lambda: lines(service, "ready: ingesting") == 1, 30, "the restarted runner")
+        time.sleep(2)  # a few scheduler rounds
+    finally:
+        band.disconnect()
+        band.loop_stop()
+        assert service.terminate() == 0, "".join(service.log[-30:])
+    (command,) = commands
+    assert command["kind"] == "reminder_medication"
+    assert command["text"] == "Mary，该吃药了：蓝色药片。"  # noqa: RUF001 - Chinese punctuation
+    assert command["language"] == "zh"
+    assert command["cancellable"] is False

@@ -46,6 +46,11 @@ def test_demo_json_summary(tmp_path: Path) -> None:
     if red:
         assert "-> call +447700900999" in result.stderr  # the emergency services
         assert "<- +447700900102: voicemail" in result.stderr
+    # The healthy wearer's medication reminder, scheduled for the minute the demo began.
+    assert ladders["wb-0004", "reminder:medication"]["phase"] == "reminded"
+    assert "-> band wb-0004: the wearer of wb-0004, it is time to take your medication" in (
+        result.stderr
+    )
 
 
 def test_the_wandering_scenario_breaches_its_home_fence_in_simulation() -> None:
