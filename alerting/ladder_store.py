@@ -19,12 +19,13 @@ measures the path under load).
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 import msgspec
 
@@ -43,6 +44,8 @@ _directory = msgspec.json.Decoder(Directory)
 _policy = msgspec.json.Decoder(LadderPolicy)
 _log = msgspec.json.Decoder(list[CallLogEntry])
 _snooze = msgspec.json.Decoder(Snooze)
+# pg_try_advisory_lock's key for "drives the ladders" (any constant; this spells "vigilad").
+_DRIVER_LOCK_KEY = int.from_bytes(b"vigilad", "big")
 
 
 class OutboxItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -183,8 +186,20 @@ class LadderStore(Protocol):
         """The alerts snoozes held back: (alert id, direction, when), oldest first."""
         ...
 
+    def lead(self) -> bool:
+        """Try to become the one process driving the ladders on this database.
+
+        True once this store holds the lead (kept until ``close``), False while another
+        process holds it. Two drivers on one database would each step the same ladders.
+        """
+        ...
+
+    def leading(self) -> bool:
+        """Whether this store still holds the lead (a lost database connection loses it)."""
+        ...
+
     def close(self) -> None:
-        """Release the connection."""
+        """Release the connection (and the lead)."""
         ...
 
 
@@ -633,6 +648,8 @@ class SqliteLadderStore(_SqlLadderStore):
             self._conn.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:
             raise StorageUnavailable(f"cannot open SQLite database: {exc}") from exc
+        self._path = path
+        self._driver_lock: BinaryIO | None = None
         self._lock = threading.Lock()
         # Processes sharing the file (``vigil contacts set`` while ``vigil run`` runs)
         # queue on this lock rather than in SQLite's sleeping busy handler.
@@ -671,10 +688,27 @@ class SqliteLadderStore(_SqlLadderStore):
         with self._lock:
             yield self._conn
 
+    def lead(self) -> bool:
+        if self._driver_lock is not None:
+            return True
+        lock = Path(f"{self._path}-driver.lock").open("ab")  # noqa: SIM115 - held while leading
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            return False
+        self._driver_lock = lock
+        return True
+
+    def leading(self) -> bool:
+        return self._driver_lock is not None  # a flock lasts as long as the process
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
             self._writer_lock.close()
+            if self._driver_lock is not None:
+                self._driver_lock.close()  # releases the lead
 
 
 class PostgresLadderStore(_SqlLadderStore):
@@ -693,6 +727,7 @@ class PostgresLadderStore(_SqlLadderStore):
         self._dsn = dsn
         self._lock = threading.Lock()
         self._conn: Any = None
+        self._lead_conn: Any = None
 
     def _time(self, value: dt.datetime | None) -> object:
         return value
@@ -712,10 +747,42 @@ class PostgresLadderStore(_SqlLadderStore):
             except psycopg.OperationalError as exc:
                 raise StorageUnavailable(str(exc)) from exc
 
+    def lead(self) -> bool:
+        if self.leading():
+            return True
+        psycopg = self._psycopg
+        try:
+            conn = psycopg.connect(self._dsn, autocommit=True)
+        except psycopg.OperationalError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        # A session lock on a connection of its own: released when the process or its
+        # connection dies, so a standby takes over.
+        (held,) = conn.execute("SELECT pg_try_advisory_lock(%s)", (_DRIVER_LOCK_KEY,)).fetchone()
+        if not held:
+            conn.close()
+            return False
+        self._lead_conn = conn
+        return True
+
+    def leading(self) -> bool:
+        conn = self._lead_conn
+        if conn is None:
+            return False
+        try:
+            conn.execute("SELECT 1")
+        except self._psycopg.Error:
+            conn.close()
+            self._lead_conn = None  # the lock went with the connection
+            return False
+        return True
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
+            if self._lead_conn is not None:
+                self._lead_conn.close()
+                self._lead_conn = None
 
 
 def open_ladder_store(url: str) -> LadderStore:

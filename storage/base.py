@@ -100,6 +100,14 @@ class Store(Protocol):
         """Record that these alerts were delivered."""
         ...
 
+    def unladdered_alerts(self, limit: int = 500) -> list[Alert]:
+        """Alerts stored but not yet taken in by the alert ladders, in the order stored."""
+        ...
+
+    def mark_laddered(self, alert_ids: Sequence[str], at: dt.datetime) -> None:
+        """Record that the alert ladders took these alerts in."""
+        ...
+
     def alert_counts(self) -> dict[AlertLevel, int]:
         """How many alerts of each level (every level present, zero included)."""
         ...

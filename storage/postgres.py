@@ -418,10 +418,26 @@ class PostgresStore:
                     [(at, a) for a in alert_ids],
                 )
 
-    def _alerts(self, where: str, params: Sequence[object]) -> list[Alert]:
-        rows = self._fetch(
-            f"SELECT {ALERT_COLUMNS} FROM alerts {where} ORDER BY stored_seq", params
-        )
+    def unladdered_alerts(self, limit: int = 500) -> list[Alert]:
+        return self._alerts("WHERE laddered_at IS NULL", (), limit=limit)
+
+    def mark_laddered(self, alert_ids: Sequence[str], at: dt.datetime) -> None:
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(
+                    "UPDATE alerts SET laddered_at = %s WHERE alert_id = %s",
+                    [(at, a) for a in alert_ids],
+                )
+
+    def _alerts(
+        self, where: str, params: Sequence[object], limit: int | None = None
+    ) -> list[Alert]:
+        if limit is not None:
+            where, params = f"{where} ORDER BY stored_seq LIMIT %s", (*params, limit)
+        else:
+            where = f"{where} ORDER BY stored_seq"
+        rows = self._fetch(f"SELECT {ALERT_COLUMNS} FROM alerts {where}", params)
         return [alert_of(r, r[3]) for r in rows]
 
     def alert_counts(self) -> dict[AlertLevel, int]:

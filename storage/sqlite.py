@@ -401,10 +401,26 @@ class SqliteStore:
                 [(at.astimezone(dt.UTC).isoformat(), a) for a in alert_ids],
             )
 
-    def _alerts(self, where: str, params: Sequence[object]) -> list[Alert]:
+    def unladdered_alerts(self, limit: int = 500) -> list[Alert]:
+        return self._alerts("WHERE laddered_at IS NULL", (), limit=limit)
+
+    def mark_laddered(self, alert_ids: Sequence[str], at: dt.datetime) -> None:
+        with self._lock:
+            self._conn.executemany(
+                "UPDATE alerts SET laddered_at = ? WHERE alert_id = ?",
+                [(at.astimezone(dt.UTC).isoformat(), a) for a in alert_ids],
+            )
+
+    def _alerts(
+        self, where: str, params: Sequence[object], limit: int | None = None
+    ) -> list[Alert]:
+        if limit is not None:
+            where, params = f"{where} ORDER BY stored_seq LIMIT ?", (*params, limit)
+        else:
+            where = f"{where} ORDER BY stored_seq"
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {ALERT_COLUMNS} FROM alerts {where} ORDER BY stored_seq", params
+                f"SELECT {ALERT_COLUMNS} FROM alerts {where}", params
             ).fetchall()
         return [alert_of(r, dt.datetime.fromisoformat(r[3])) for r in rows]
 

@@ -64,6 +64,13 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_service(settings))
 
 
+def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.ladder_side import alerts_service  # noqa: PLC0415
+
+    del args
+    return asyncio.run(alerts_service(settings))
+
+
 def _cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.kafka_service import bridge_service  # noqa: PLC0415
 
@@ -496,6 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="the pipeline against the configured broker and database")
     run.set_defaults(func=_cmd_run)
+
+    alerts = sub.add_parser(
+        "alerts", help="drive the alert ladders of the configured database (one leads)"
+    )
+    alerts.set_defaults(func=_cmd_alerts)
 
     bridge = sub.add_parser("bridge", help="forward MQTT to Kafka, keyed by device (scale-out)")
     bridge.set_defaults(func=_cmd_bridge)

@@ -7,18 +7,17 @@ import logging
 import signal
 import sys
 
-from alerting.band_commands import MqttBandSender
-from alerting.console import ConsoleNotifier, ConsoleSender
-from alerting.driver import LadderDriver, LadderNotifier, RoutedSender, Sender, run_deadlines
+from alerting.console import ConsoleNotifier
+from alerting.driver import LadderDriver
 from alerting.ladder_store import open_ladder_store
-from alerting.reminders import Reminder, Schedules, run_reminders
 from ingest.mqtt.errors import NotAuthorized
 from ingest.mqtt.source import MqttSource
 from schemas.topics import INGEST_FILTERS
 from storage import StorageError, Store, open_store
+from vigil.ladder_side import LadderSide, LeadingNotifier, alert_sender, band_sender
 from vigil.pipeline import Pipeline
 from vigil.profiles import ProfileBook
-from vigil.settings import Settings, TwilioAccount
+from vigil.settings import Settings
 from vigil.shard_work import shard_work_for
 from vigil.shards import LocalShard, ProcessShard, Shard, ShardError, shard_of
 
@@ -47,52 +46,6 @@ def make_shards(settings: Settings, store: Store) -> list[Shard]:
     return shards
 
 
-def alert_sender(settings: Settings, band: Sender) -> Sender:
-    """Band commands to ``band``; SMS and calls to Twilio when configured, else printed."""
-    account = settings.twilio()
-    if account is None:
-        return RoutedSender(device=band, phones=ConsoleSender(sys.stdout))
-    from alerting.twilio_sender import TwilioSender, twilio_client  # noqa: PLC0415
-
-    client = twilio_client(account.account_sid, account.auth_token, api_base=account.api_base)
-    twilio = TwilioSender(client, account.from_number, account.public_url)
-    return RoutedSender(device=band, phones=twilio)
-
-
-def band_sender(settings: Settings) -> MqttBandSender:
-    """The band commands' own MQTT connection to the configured broker."""
-    mqtt = settings.mqtt()
-    return MqttBandSender(
-        mqtt.host,
-        mqtt.port,
-        username=mqtt.username,
-        password=mqtt.password,
-        client_id=f"{settings.mqtt_client_id}-commands",
-        mqtt5=mqtt.protocol == "5",
-    )
-
-
-def reminder_schedules(book: ProfileBook) -> Schedules:
-    """Every wearer's scheduled reminders, from the stored profiles (kept fresh)."""
-
-    def schedules() -> list[tuple[str, tuple[Reminder, ...], str]]:
-        book.refresh_if_due()
-        return [(d, p.reminders, p.tz) for d, p in book.items() if p.reminders]
-
-    return schedules
-
-
-async def twilio_webhooks(
-    account: TwilioAccount, settings: Settings, driver: LadderDriver, stop: asyncio.Event
-) -> None:
-    """Twilio's callbacks served on ``VIGIL_WEBHOOK_HOST:PORT`` until ``stop``."""
-    from alerting.webhooks import serve_webhooks, webhook_app  # noqa: PLC0415
-
-    app = webhook_app(driver, auth_token=account.auth_token, public_url=account.public_url)
-    log.info("Twilio callbacks on %s:%d", settings.webhook_host, settings.webhook_port)
-    await serve_webhooks(app, settings.webhook_host, settings.webhook_port, stop)
-
-
 async def run_service(settings: Settings) -> int:
     """Run until SIGINT or SIGTERM; the chunk in hand is finished, the rest stays queued."""
     try:
@@ -108,9 +61,10 @@ async def run_service(settings: Settings) -> int:
     band = band_sender(settings)
     band.start()
     driver = LadderDriver(ladders, alert_sender(settings, band))
-    # The reminder scheduler reads profiles from a thread, on a connection of its own.
-    profiles_store = open_store(settings.database_url)
-    profiles = ProfileBook(profiles_store, refresh_s=settings.profile_refresh_s)
+    # The ladder side reads alerts and profiles from threads, on connections of its own.
+    side_store = open_store(settings.database_url)
+    profiles = ProfileBook(side_store, refresh_s=settings.profile_refresh_s)
+    side = LadderSide(settings, side_store, ladders, driver, profiles)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -118,13 +72,15 @@ async def run_service(settings: Settings) -> int:
     pipeline = Pipeline(
         store,
         make_shards(settings, store),
-        [ConsoleNotifier(sys.stdout), LadderNotifier(driver)],
+        [ConsoleNotifier(sys.stdout), LeadingNotifier(driver, lambda: side.leading)],
         max_chunk=settings.ingest_chunk_max,
         tick_every_s=settings.silence_tick_s,
         catch_up_s=settings.catch_up_s,
     )
     try:
-        await driver.start()
+        # Lead the ladders (if no other process does) before ingesting: what was stored
+        # and not taken in goes to the ladders before anything new.
+        await side.try_lead()
         seeded = await pipeline.start()
         log.info(
             "%d shard(s)%s; silence checks for %d bands heard from in the last day",
@@ -134,17 +90,7 @@ async def run_service(settings: Settings) -> int:
         )
         async with MqttSource(settings.mqtt(), INGEST_FILTERS) as source:
             log.info("ready: ingesting %s", ", ".join(INGEST_FILTERS))
-            background = [
-                asyncio.create_task(run_deadlines(driver, stop), name="ladder-deadlines"),
-                asyncio.create_task(
-                    run_reminders(driver, reminder_schedules(profiles), stop), name="reminders"
-                ),
-            ]
-            account = settings.twilio()
-            if account is not None:
-                background.append(
-                    asyncio.create_task(twilio_webhooks(account, settings, driver, stop))
-                )
+            background = [asyncio.create_task(side.run(stop), name="ladder-side")]
             try:
                 await pipeline.run(source, stop)
             finally:
@@ -159,7 +105,7 @@ async def run_service(settings: Settings) -> int:
     finally:
         band.close()
         ladders.close()
-        profiles_store.close()
+        side_store.close()
         store.close()
     s = pipeline.stats
     log.info(

@@ -428,3 +428,52 @@ def test_callback_signatures_are_remembered_for_their_time(ladder_store: LadderS
     later = T0 + dt.timedelta(days=8)
     assert ladder_store.first_signature("sig-b", later, week)  # and forgets sig-a
     assert ladder_store.first_signature("sig-a", later, week)
+
+
+def test_one_store_leads_the_ladders_and_another_takes_over_when_it_closes(
+    ladder_store: LadderStore, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    def another() -> LadderStore:
+        if isinstance(ladder_store, SqliteLadderStore):
+            return SqliteLadderStore(tmp_path / "vigil-alerts.db")
+        return PostgresLadderStore(request.getfixturevalue("postgres_dsn"))
+
+    standby = another()
+    try:
+        assert ladder_store.lead()
+        assert ladder_store.lead()  # holding it already
+        assert ladder_store.leading()
+        assert not standby.lead()
+        assert not standby.leading()
+        ladder_store.close()  # the leader's process ends: its lock goes with it
+        assert standby.lead()
+        assert standby.leading()
+    finally:
+        standby.close()
+
+
+@pytest.mark.postgres
+def test_a_leader_that_lost_its_database_connection_knows_it_no_longer_leads(
+    postgres_dsn: str,
+) -> None:
+    import psycopg
+
+    main_pg = PostgresStore(postgres_dsn)
+    main_pg.migrate()
+    main_pg.close()
+    leader, standby = PostgresLadderStore(postgres_dsn), PostgresLadderStore(postgres_dsn)
+    try:
+        assert leader.lead()
+        assert not standby.lead()
+        # The database drops the leader's lock connection (a restart, a network cut).
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND granted AND ((classid::bigint << 32) | objid::bigint) = %s",
+                (int.from_bytes(b"vigilad", "big"),),
+            )
+        assert not leader.leading()
+        assert standby.lead()
+    finally:
+        leader.close()
+        standby.close()

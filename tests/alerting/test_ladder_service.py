@@ -280,3 +280,33 @@ def test_a_scheduled_reminder_reaches_the_band_in_the_wearers_language(
     assert command["text"] == "Mary，该吃药了：蓝色药片。"  # noqa: RUF001 - Chinese punctuation
     assert command["language"] == "zh"
     assert command["cancellable"] is False
+
+
+def test_one_process_drives_the_ladders_and_a_standby_takes_over_when_it_dies(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """``vigil alerts`` leads; ``vigil run`` on the same database stands by, only storing;
+    killed, the leader's ladder goes on in ``vigil run`` from where it was."""
+    db = tmp_path / "vigil.db"
+    env = runner_env(mosquitto, db)
+    set_contacts(env, tmp_path, CONTACTS.replace("call_timeout_s = 4", "call_timeout_s = 6"))
+    alerts = VigilRun(
+        {**env, "VIGIL_MQTT_CLIENT_ID": "vigil-alerts-test"},
+        ("alerts",),
+        ready="driving the alert ladders",
+    )
+    alerts.start()
+    runner = VigilRun(env)
+    runner.start()
+    try:
+        wait_for(lambda: lines(runner, "another process drives the alert ladders") == 1, 30, "")
+        publish_sos(mosquitto.port, "wb-0001")
+        wait_for(lambda: lines(alerts, "-> call +447700900101") == 1, 30, "Anna called")
+        alerts.kill9()
+        # The standby leads within RETRY_LEAD_S and goes on: Ben's turn after Anna's.
+        wait_for(lambda: lines(runner, "driving the alert ladders") == 1, 30, "the takeover")
+        wait_for(lambda: lines(runner, "-> call +447700900102") == 1, 30, "Ben called")
+    finally:
+        assert runner.terminate() == 0, "".join(runner.log[-30:])
+    assert lines(runner, "+447700900101") == 0, "nothing to Anna again"
+    assert lines(alerts, "+447700900102") == 0

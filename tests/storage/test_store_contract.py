@@ -172,6 +172,18 @@ def test_alerts_are_idempotent_and_leave_an_outbox(store: Store) -> None:
     assert [x.alert_id for x in store.unnotified_alerts()] == [b.alert_id]
 
 
+def test_alerts_wait_for_the_ladders_until_marked_taken(store: Store) -> None:
+    alerts = [_alert(f"wb-1:0:{n}:news2:orange", AlertLevel.ORANGE) for n in range(1, 4)]
+    with store.transaction() as tx:
+        tx.add_alerts(alerts)
+    assert store.unladdered_alerts() == alerts  # in the order stored
+    assert store.unladdered_alerts(limit=2) == alerts[:2]
+    store.mark_laddered([alerts[0].alert_id, alerts[2].alert_id], T0)
+    assert store.unladdered_alerts() == [alerts[1]]
+    # Taken in by the ladders and delivered to the notifiers are separate outboxes.
+    assert len(store.unnotified_alerts()) == 3
+
+
 def test_scores_round_trip(store: Store) -> None:
     score = news2(Vitals(pulse_bpm=120, spo2_pct=93))
     record = ScoreRecord(device_id="wb-1", evaluated_at=T0, news2=score)

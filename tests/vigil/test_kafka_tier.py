@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +26,8 @@ import pytest
 from device_sim.publisher import FleetPlan, MqttPublisher, recorded_fleet
 from device_sim.scenario import load_scenario
 from ingest.mqtt.source import Inbound
-from schemas import Alert, encode
-from schemas.topics import telemetry_topic
+from schemas import Alert, EventV1, Sos, encode
+from schemas.topics import event_topic, telemetry_topic
 from storage.sqlite import SqliteStore
 from stream_processors.device import ProcessorSettings, WearerProfile
 from stream_processors.fleet import Fleet
@@ -402,3 +404,47 @@ def test_workers_raise_signal_lost_from_the_bridges_heartbeats(
             bridge.terminate()
         store.close()
     assert [line for line in worker.log if "ERROR" in line] == []
+
+
+def test_an_sos_through_the_kafka_tier_climbs_its_ladder_in_vigil_alerts(
+    kafka: MockKafka, mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """The sinks only store alerts; ``vigil alerts`` takes them in and drives the ladder."""
+    db = tmp_path / "kafka.db"
+    env = tier_env(kafka, mosquitto, db)
+    contacts = tmp_path / "mary.toml"
+    contacts.write_text(
+        'wearer_name = "Mary"\nemergency_services = "+447700900999"\n'
+        "[policy]\ngrace_s = 0\ncall_timeout_s = 3\nservices_attempts = 1\n"
+        '[[contacts]]\ncontact_id = "anna"\nname = "Anna"\nphone = "+447700900101"\n'
+        "emergency = true\n"
+    )
+    subprocess.run(
+        [sys.executable, "-m", "vigil", "contacts", "set", "wb-0001", str(contacts)],
+        env=VigilRun(env).env,
+        check=True,
+        capture_output=True,
+    )
+    sos = EventV1(
+        device_id="wb-0001",
+        boot_id=1,
+        seq=1,
+        occurred_at=dt.datetime.now(dt.UTC),
+        event=Sos(press_duration_s=4.0),
+    )
+    bridge = VigilRun(env, ("bridge",), ready="bridging")
+    worker = VigilRun(env, ("worker",), ready=None)
+    alerts = VigilRun(env, ("alerts",), ready="driving the alert ladders")
+    with running(alerts, bridge, worker):
+        publish(mosquitto, [(event_topic("wb-0001"), encode(sos))])
+        wait_for(lambda: any("-> call +447700900101" in x for x in alerts.log), 90, "Anna called")
+        # Anna does not answer within 3 s: the emergency services next.
+        wait_for(lambda: any("-> call +447700900999" in x for x in alerts.log), 30, "services")
+    keep_logs(tmp_path, bridge=bridge, worker=worker, alerts=alerts)
+    assert not any("-> call" in x for x in worker.log), "the worker's sink only stores"
+    store = SqliteStore(db)
+    try:
+        assert store.unladdered_alerts() == []
+        assert [a.source for a in store.alerts("wb-0001")] == ["sos"]
+    finally:
+        store.close()
