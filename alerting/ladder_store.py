@@ -44,8 +44,9 @@ _directory = msgspec.json.Decoder(Directory)
 _policy = msgspec.json.Decoder(LadderPolicy)
 _log = msgspec.json.Decoder(list[CallLogEntry])
 _snooze = msgspec.json.Decoder(Snooze)
-# pg_try_advisory_lock's key for "drives the ladders" (any constant; this spells "vigilad").
-_DRIVER_LOCK_KEY = int.from_bytes(b"vigilad", "big")
+# pg_try_advisory_lock's first key for "drives the ladders" ("vigl"); the second is the
+# schema's hash, so deployments sharing a database in separate schemas do not contend.
+_DRIVER_LOCK_KEY = int.from_bytes(b"vigl", "big")
 
 
 class OutboxItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +71,23 @@ class WearerAlerting(msgspec.Struct, frozen=True, kw_only=True):
     directory: Directory
     policy: LadderPolicy = LadderPolicy()
     call_log: tuple[CallLogEntry, ...] = ()
+
+
+class LadderRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """An acknowledgement or cancel asked for through the API, for the driving process.
+
+    The API may run in another process than the one driving the ladders: it writes the
+    request here, and the driver's intake applies it (``vigil/ladder_side.py``).
+    """
+
+    request_id: str
+    ladder_id: str
+    kind: Literal["ack", "cancel"]
+    by: str
+    at: dt.datetime
+
+
+_request = msgspec.json.Decoder(LadderRequest)
 
 
 class LadderStore(Protocol):
@@ -184,6 +202,18 @@ class LadderStore(Protocol):
 
     def held(self, device_id: str) -> list[tuple[str, str, dt.datetime]]:
         """The alerts snoozes held back: (alert id, direction, when), oldest first."""
+        ...
+
+    def put_request(self, request: LadderRequest) -> None:
+        """Queue an API acknowledgement or cancel for the driving process."""
+        ...
+
+    def pending_requests(self, limit: int = 100) -> list[LadderRequest]:
+        """Requests not yet applied, oldest first."""
+        ...
+
+    def mark_request_taken(self, request_id: str, at: dt.datetime) -> None:
+        """Record that the driver applied a request."""
         ...
 
     def lead(self) -> bool:
@@ -541,6 +571,38 @@ class _SqlLadderStore:
         )
         return [(str(a), str(w), _as_time(t)) for a, w, t in rows]
 
+    def put_request(self, request: LadderRequest) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                self._q(
+                    "INSERT INTO ladder_requests (request_id, position, ladder_id, request, "
+                    "requested_at) VALUES (?, "
+                    "(SELECT COALESCE(MAX(position), 0) + 1 FROM ladder_requests), ?, $J, ?) "
+                    "ON CONFLICT (request_id) DO NOTHING"
+                ),
+                (
+                    request.request_id,
+                    request.ladder_id,
+                    msgspec.json.encode(request).decode(),
+                    self._time(request.at),
+                ),
+            )
+
+    def pending_requests(self, limit: int = 100) -> list[LadderRequest]:
+        rows = self._fetch(
+            f"SELECT {self._out('request')} FROM ladder_requests WHERE taken_at IS NULL "
+            "ORDER BY position LIMIT ?",
+            (limit,),
+        )
+        return [_request.decode(r[0]) for r in rows]
+
+    def mark_request_taken(self, request_id: str, at: dt.datetime) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                self._q("UPDATE ladder_requests SET taken_at = ? WHERE request_id = ?"),
+                (self._time(at), request_id),
+            )
+
 
 def _as_time(value: object) -> dt.datetime:
     """A time as stored: a datetime (PostgreSQL) or ``_deadline_text`` (SQLite)."""
@@ -633,6 +695,19 @@ CREATE TABLE IF NOT EXISTS snoozed_alerts (
     held_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS snoozed_alerts_device ON snoozed_alerts (device_id, held_at);
+
+-- Acknowledgements and cancels asked for through the API (consult_bridge), applied by
+-- the process driving the ladders (vigil/ladder_side.py), as msgspec JSON.
+CREATE TABLE IF NOT EXISTS ladder_requests (
+    request_id TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    ladder_id TEXT NOT NULL,
+    request TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    taken_at TEXT
+);
+CREATE INDEX IF NOT EXISTS ladder_requests_pending ON ladder_requests (position)
+    WHERE taken_at IS NULL;
 """
 
 
@@ -757,7 +832,9 @@ class PostgresLadderStore(_SqlLadderStore):
             raise StorageUnavailable(str(exc)) from exc
         # A session lock on a connection of its own: released when the process or its
         # connection dies, so a standby takes over.
-        (held,) = conn.execute("SELECT pg_try_advisory_lock(%s)", (_DRIVER_LOCK_KEY,)).fetchone()
+        (held,) = conn.execute(
+            "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", (_DRIVER_LOCK_KEY,)
+        ).fetchone()
         if not held:
             conn.close()
             return False

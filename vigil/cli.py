@@ -64,6 +64,37 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_service(settings))
 
 
+def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        secret = settings.api_secret()
+    except ValueError as exc:
+        print(f"vigil api: {exc}", file=sys.stderr)
+        return 2
+    if args.api_command == "token":
+        return _api_token(args, settings, secret)
+    from vigil.api import api_service  # noqa: PLC0415
+
+    return asyncio.run(
+        api_service(settings.database_url, secret, settings.api_host, settings.api_port)
+    )
+
+
+def _api_token(args: argparse.Namespace, settings: Settings, secret: str) -> int:
+    """Print a bearer token (an operator's tool until a login flow exists)."""
+    from consult_bridge.auth import Principal, issue_token  # noqa: PLC0415
+
+    try:
+        principal = Principal(
+            sub=args.sub, role=args.role, name=args.name, tenant=args.tenant, device=args.device
+        )
+    except ValueError as exc:
+        print(f"vigil api token: {exc}", file=sys.stderr)
+        return 2
+    ttl = args.ttl if args.ttl is not None else settings.api_token_ttl_s
+    print(issue_token(principal, secret, now=dt.datetime.now(dt.UTC), ttl_s=ttl))
+    return 0
+
+
 def _cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.ladder_side import alerts_service  # noqa: PLC0415
 
@@ -481,6 +512,27 @@ def _add_wearer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     snooze_clear.set_defaults(func=_cmd_snooze_clear)
 
 
+def _add_alerts_and_api_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``vigil alerts``, ``vigil api`` and ``vigil api token``."""
+    alerts = sub.add_parser(
+        "alerts", help="drive the alert ladders of the configured database (one leads)"
+    )
+    alerts.set_defaults(func=_cmd_alerts)
+
+    api = sub.add_parser("api", help="the API (ladders, grants, clinics) on VIGIL_API_HOST:PORT")
+    api.set_defaults(func=_cmd_api, api_command=None)
+    api_sub = api.add_subparsers(dest="api_command")
+    token = api_sub.add_parser("token", help="print a bearer token for a user (operators)")
+    token.add_argument("--sub", required=True, help="the user")
+    token.add_argument(
+        "--role", required=True, choices=("wearer", "family", "clinician", "reviewer", "admin")
+    )
+    token.add_argument("--name", default="", help="how messages name the user")
+    token.add_argument("--tenant", default=None, help="the clinic (clinician, reviewer, admin)")
+    token.add_argument("--device", default=None, help="the wearer's band (wearer)")
+    token.add_argument("--ttl", type=_duration_s, default=None, help="e.g. 1h (default setting)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``vigil``."""
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
@@ -504,10 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the pipeline against the configured broker and database")
     run.set_defaults(func=_cmd_run)
 
-    alerts = sub.add_parser(
-        "alerts", help="drive the alert ladders of the configured database (one leads)"
-    )
-    alerts.set_defaults(func=_cmd_alerts)
+    _add_alerts_and_api_commands(sub)
 
     bridge = sub.add_parser("bridge", help="forward MQTT to Kafka, keyed by device (scale-out)")
     bridge.set_defaults(func=_cmd_bridge)

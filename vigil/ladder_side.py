@@ -7,7 +7,8 @@ the SQLite file) and runs, until it stops or loses the lead:
 
 * the intake: alerts stored but not yet taken in (``Store.unladdered_alerts``), from
   any runner on the database (``vigil run``, the Kafka tier's sinks), go to their
-  ladders in the order stored;
+  ladders in the order stored; acknowledgements and cancels asked for through the API
+  (``LadderStore.pending_requests``, written by ``vigil api``) are applied;
 * the ladders' deadlines, the scheduled reminders, and Twilio's callbacks when Twilio
   is configured.
 
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from alerting.band_commands import MqttBandSender
 from alerting.console import ConsoleSender
 from alerting.driver import LadderDriver, LadderNotifier, RoutedSender, Sender, run_deadlines
+from alerting.ladder import Acknowledged, Cancelled, Event
 from alerting.ladder_store import LadderStore, open_ladder_store
 from alerting.reminders import Reminder, Schedules, run_reminders
 from schemas import Alert
@@ -105,10 +107,30 @@ async def take_in(store: Store, driver: LadderDriver, limit: int = INTAKE_CHUNK)
     return len(alerts)
 
 
-async def run_intake(store: Store, driver: LadderDriver, stop: asyncio.Event) -> None:
-    """``take_in`` until ``stop``: at once while a chunk was full, else every so often."""
+async def apply_requests(ladders: LadderStore, driver: LadderDriver) -> int:
+    """Apply the acknowledgements and cancels asked for through the API; how many."""
+    requests = await asyncio.to_thread(ladders.pending_requests)
+    for request in requests:
+        event: Event
+        if request.kind == "ack":
+            event = Acknowledged(at=request.at, by=request.by, via="api")
+        else:
+            event = Cancelled(at=request.at, by=request.by, via="api")
+        await driver.on_event(request.ladder_id, event, wait=False)
+        await asyncio.to_thread(ladders.mark_request_taken, request.request_id, driver.clock())
+    return len(requests)
+
+
+async def run_intake(
+    store: Store, ladders: LadderStore, driver: LadderDriver, stop: asyncio.Event
+) -> None:
+    """``apply_requests`` and ``take_in`` until ``stop``, every ``INTAKE_EVERY_S``.
+
+    At once again while the last chunk of alerts was full.
+    """
     while not stop.is_set():
         try:
+            await apply_requests(ladders, driver)
             if await take_in(store, driver) == INTAKE_CHUNK:
                 continue
         except Exception:
@@ -177,7 +199,9 @@ class LadderSide:
     async def _drive(self, stop: asyncio.Event) -> None:
         inner = asyncio.Event()
         tasks = [
-            asyncio.create_task(run_intake(self.store, self.driver, inner), name="ladder-intake"),
+            asyncio.create_task(
+                run_intake(self.store, self.ladders, self.driver, inner), name="ladder-intake"
+            ),
             asyncio.create_task(run_deadlines(self.driver, inner), name="ladder-deadlines"),
             asyncio.create_task(
                 run_reminders(self.driver, reminder_schedules(self.profiles), inner),

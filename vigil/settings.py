@@ -139,6 +139,13 @@ class Settings(BaseSettings):
     webhook_host: str = "127.0.0.1"
     webhook_port: int = Field(default=8081, ge=1, le=65535)
 
+    # The API (``vigil api``, consult_bridge/): its bearer tokens' HMAC secret (at least
+    # 32 bytes; required to serve or issue tokens), where it listens, token lifetime.
+    api_jwt_secret: SecretStr | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_token_ttl_s: float = Field(default=3600.0, gt=0, le=30 * 24 * 3600)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
@@ -153,6 +160,15 @@ class Settings(BaseSettings):
         if 0 < len(missing) < len(given):
             raise ValueError(f"Twilio is half configured: {', '.join(missing)} not set")
         return self
+
+    def api_secret(self) -> str:
+        """The API's token secret; ``ValueError`` naming the setting when it is unusable."""
+        if self.api_jwt_secret is None:
+            raise ValueError("VIGIL_API_JWT_SECRET is not set")
+        secret = self.api_jwt_secret.get_secret_value()
+        if len(secret.encode()) < 32:
+            raise ValueError("VIGIL_API_JWT_SECRET must be at least 32 bytes")
+        return secret
 
     def twilio(self) -> TwilioAccount | None:
         """The Twilio account the ladder sends through; None: the console."""

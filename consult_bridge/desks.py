@@ -1,0 +1,104 @@
+"""What the API works on, as protocols: the alert ladders and the access records.
+
+The API reads and acts through these; the composition root (``vigil/api.py``) implements
+them over the ladder store and the main store, so this package imports only ``schemas``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal, Protocol
+
+from pydantic import BaseModel
+
+from schemas.access import Grant
+
+
+class TimelineEntry(BaseModel):
+    at: dt.datetime
+    what: str
+    detail: str
+
+
+class LadderView(BaseModel):
+    """One alert ladder as the API shows it."""
+
+    ladder_id: str
+    device_id: str
+    cause: str
+    level: str
+    phase: str
+    is_open: bool
+    opened_at: dt.datetime
+    summary: str
+    timeline: list[TimelineEntry]
+
+
+class SnoozeView(BaseModel):
+    what: str
+    until: dt.datetime
+    by: str
+    reason: str
+
+
+class LadderDesk(Protocol):
+    """The alert ladders of every wearer."""
+
+    def ladders_of(self, device_id: str) -> list[LadderView]:
+        """A wearer's ladders, oldest first."""
+        ...
+
+    def ladder(self, ladder_id: str) -> LadderView | None:
+        """One ladder, if it exists."""
+        ...
+
+    def request(
+        self, ladder_id: str, kind: Literal["ack", "cancel"], by: str, at: dt.datetime
+    ) -> str:
+        """Queue an acknowledgement or cancel for the driving process; its request id."""
+        ...
+
+    def snoozes_of(self, device_id: str, now: dt.datetime) -> list[SnoozeView]:
+        """A wearer's snoozes in force."""
+        ...
+
+    def snooze(
+        self,
+        device_id: str,
+        what: str,
+        *,
+        minutes: float,
+        by: str,
+        reason: str,
+        now: dt.datetime,
+    ) -> SnoozeView:
+        """Snooze a direction; ``ValueError`` (its message for the caller) if refused."""
+        ...
+
+    def clear_snooze(self, device_id: str, what: str) -> bool:
+        """End a snooze; False if there was none."""
+        ...
+
+
+class AccessBook(Protocol):
+    """Enrolments of wearers in clinics, and wearers' grants."""
+
+    def enrol(self, device_id: str, tenant: str, at: dt.datetime) -> bool:
+        """Enrol a wearer in a clinic; False if another clinic has them."""
+        ...
+
+    def clinic_of(self, device_id: str) -> str | None:
+        """The clinic a wearer is enrolled in, if any."""
+        ...
+
+    def add_grant(self, grant: Grant) -> None:
+        """Store a grant."""
+        ...
+
+    def grants_of(self, device_id: str) -> list[Grant]:
+        """A wearer's grants not revoked."""
+        ...
+
+    def revoke_grant(self, device_id: str, grant_id: str, at: dt.datetime) -> bool:
+        """End a grant; False if there was none in place."""
+        ...

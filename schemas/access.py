@@ -1,0 +1,41 @@
+"""Who may see a wearer's data: the data categories and the wearer's grants.
+
+The design's records (ARCHITECTURE.md, "Consultation bridge and records"): the wearer
+grants each viewer access per data category, optionally for a time window. The rules
+that use them are in ``consult_bridge/access.py``; the store in ``storage/access.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal, get_args
+
+import msgspec
+
+Category = Literal["vitals", "steps", "location", "ecg", "sleep", "indices", "alerts"]
+CATEGORIES: tuple[Category, ...] = get_args(Category)
+
+
+class Grant(msgspec.Struct, frozen=True, kw_only=True):
+    """The wearer of ``device_id`` lets ``viewer`` (a user's ``sub``) see ``categories``."""
+
+    grant_id: str
+    device_id: str
+    viewer: str
+    categories: tuple[Category, ...]
+    not_before: dt.datetime | None = None
+    not_after: dt.datetime | None = None
+    granted_at: dt.datetime
+
+    def __post_init__(self) -> None:
+        """Refuse an empty grant or a window that ends before it starts."""
+        if not self.categories:
+            raise ValueError("a grant names at least one category")
+        if self.not_before and self.not_after and self.not_after <= self.not_before:
+            raise ValueError("a grant's window ends after it starts")
+
+    def in_force(self, now: dt.datetime) -> bool:
+        """Whether the grant's window holds ``now``."""
+        started = self.not_before is None or self.not_before <= now
+        ended = self.not_after is not None and now >= self.not_after
+        return started and not ended

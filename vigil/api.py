@@ -1,0 +1,123 @@
+"""``vigil api``: the API (``consult_bridge``) over the configured database, on uvicorn.
+
+The API's ladder desk is the ladder store: reads directly, acknowledgements and cancels
+as requests for the process driving the ladders (``vigil/ladder_side.py``), which may be
+another process on the same database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import signal
+import uuid
+from typing import Literal
+
+from alerting.ladder import Ladder
+from alerting.ladder_store import LadderRequest, LadderStore, open_ladder_store
+from alerting.snooze import Snooze, check_snooze
+from alerting.webhooks import serve_webhooks
+from consult_bridge.app import create_app
+from consult_bridge.desks import LadderView, SnoozeView, TimelineEntry
+from storage import StorageError, open_store
+from storage.access import open_access_store
+
+log = logging.getLogger(__name__)
+
+
+def _view(ladder: Ladder) -> LadderView:
+    return LadderView(
+        ladder_id=ladder.ladder_id,
+        device_id=ladder.device_id,
+        cause=ladder.cause,
+        level=ladder.level.label,
+        phase=ladder.phase,
+        is_open=ladder.is_open,
+        opened_at=ladder.opened_at,
+        summary=ladder.summary,
+        timeline=[TimelineEntry(at=e.at, what=e.what, detail=e.detail) for e in ladder.timeline],
+    )
+
+
+def _snooze_view(s: Snooze) -> SnoozeView:
+    return SnoozeView(what=s.what, until=s.until, by=s.by, reason=s.reason)
+
+
+class StoreLadderDesk:
+    """``consult_bridge.desks.LadderDesk`` over the ladder store."""
+
+    def __init__(self, store: LadderStore) -> None:
+        self.store = store
+
+    def ladders_of(self, device_id: str) -> list[LadderView]:
+        return [_view(x) for x in self.store.ladders_of(device_id)]
+
+    def ladder(self, ladder_id: str) -> LadderView | None:
+        found = self.store.get(ladder_id)
+        return None if found is None else _view(found)
+
+    def request(
+        self, ladder_id: str, kind: Literal["ack", "cancel"], by: str, at: dt.datetime
+    ) -> str:
+        request = LadderRequest(
+            request_id=uuid.uuid4().hex, ladder_id=ladder_id, kind=kind, by=by, at=at
+        )
+        self.store.put_request(request)
+        return request.request_id
+
+    def snoozes_of(self, device_id: str, now: dt.datetime) -> list[SnoozeView]:
+        return [_snooze_view(s) for s in self.store.snoozes_of(device_id, now)]
+
+    def snooze(
+        self,
+        device_id: str,
+        what: str,
+        *,
+        minutes: float,
+        by: str,
+        reason: str,
+        now: dt.datetime,
+    ) -> SnoozeView:
+        check_snooze(what, minutes * 60)  # SnoozeError is a ValueError
+        snooze = Snooze(
+            device_id=device_id,
+            what=what,
+            until=now + dt.timedelta(minutes=minutes),
+            by=by,
+            reason=reason,
+            set_at=now,
+        )
+        self.store.put_snooze(snooze)
+        return _snooze_view(snooze)
+
+    def clear_snooze(self, device_id: str, what: str) -> bool:
+        return self.store.clear_snooze(device_id, what)
+
+
+async def api_service(database_url: str, secret: str, host: str, port: int) -> int:
+    """Serve the API until SIGINT or SIGTERM; the exit code."""
+    try:
+        store = open_store(database_url)
+        applied = store.migrate()
+        store.close()
+    except StorageError as exc:
+        log.error("storage: %s", exc)  # noqa: TRY400 - the message says it all
+        return 3
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    ladders = open_ladder_store(database_url)
+    access = open_access_store(database_url)
+    app = create_app(secret=secret, ladders=StoreLadderDesk(ladders), access=access)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("ready: the API on http://%s:%d (docs at /docs)", host, port)
+    try:
+        await serve_webhooks(app, host, port, stop)
+    finally:
+        ladders.close()
+        access.close()
+    log.info("stopped")
+    return 0
