@@ -273,6 +273,9 @@ class LadderDriver:
         if ladder is None:
             log.warning("an event for unknown ladder %s was ignored", ladder_id)
             return
+        if isinstance(event, SendFailed) and event.action is None:
+            # What failed decides the fallback (an SMS becomes a call): from the outbox.
+            event = msgspec.structs.replace(event, action=self.store.action_of(event.key))
         stepped = self._step(ladder, event, self._wearer(ladder.device_id))
         self.store.save(stepped.ladder, stepped.actions)
 
@@ -324,7 +327,9 @@ class LadderDriver:
 
     def _failed(self, item: OutboxItem, exc: SendError) -> None:
         self.store.mark(item.key, "failed", error=f"{exc.code}: {exc}")
-        failed = SendFailed(at=self.clock(), key=item.key, code=exc.code, reason=str(exc))
+        failed = SendFailed(
+            at=self.clock(), key=item.key, code=exc.code, reason=str(exc), action=item.action
+        )
         self._apply(item.ladder_id, failed)
 
     async def _send(self, item: OutboxItem) -> None:

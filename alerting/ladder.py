@@ -75,6 +75,7 @@ TRANSITIONS: Mapping[tuple[Phase, EventKind], frozenset[Phase]] = {
     ("calling", "cancel"): frozenset({"cancelled"}),
     ("calling", "raised"): frozenset({"calling"}),
     ("calling", "ended"): frozenset({"closed"}),
+    ("open", "send_failed"): frozenset({"open"}),
     ("open", "ack"): frozenset({"acknowledged"}),
     ("open", "cancel"): frozenset({"cancelled"}),
     ("open", "raised"): frozenset({"open", "calling", "exhausted"}),
@@ -159,12 +160,16 @@ class CallEnded(msgspec.Struct, frozen=True, kw_only=True, tag="call_ended"):
 
 
 class SendFailed(msgspec.Struct, frozen=True, kw_only=True, tag="send_failed"):
-    """A message or call the provider refused for good (e.g. 21610: the number sent STOP)."""
+    """A message or call the provider refused for good (e.g. 21610: the number sent STOP).
+
+    ``action``: the action that failed, when the driver knows it (from its outbox).
+    """
 
     at: dt.datetime
     key: str
     code: int | None = None
     reason: str = ""
+    action: Action | None = None
 
 
 class Acknowledged(msgspec.Struct, frozen=True, kw_only=True, tag="ack"):
@@ -636,6 +641,9 @@ def _on_call_ended(run: _Run, event: CallEnded, policy: LadderPolicy) -> None:
 
 def _on_send_failed(run: _Run, event: SendFailed, policy: LadderPolicy) -> None:
     s = run.s
+    if s.phase == "open":
+        _other_channel(run, event)
+        return
     if s.phase != "calling" or s.rung >= len(s.rungs):
         return
     rung = s.rungs[s.rung]
@@ -645,6 +653,23 @@ def _on_send_failed(run: _Run, event: SendFailed, policy: LadderPolicy) -> None:
         _next_rung(run, policy, event.at, f"could not be reached ({detail})")
     else:
         run.note(event.at, f"a message to {rung.name} failed", event.reason)
+
+
+def _other_channel(run: _Run, event: SendFailed) -> None:
+    """An orange ladder's SMS that could not be sent becomes a call to the same person.
+
+    The provider's outage outlasted the retries, or the number refused SMS (STOP): the
+    contact is called instead, and pressing 1 acknowledges as in a red ladder. A call
+    that fails too is only written in the timeline.
+    """
+    failed = event.action
+    why = f"error {event.code}" if event.code is not None else event.reason
+    if isinstance(failed, SendSms):
+        language = next((t.language for t in run.s.told if t.phone == failed.to), run.s.language)
+        run.call(failed.to, language, "alert_call")
+        run.note(event.at, "SMS failed: calling instead", why)
+    else:
+        run.note(event.at, "could not be reached", why)
 
 
 def _raised(run: _Run, event: Raised, policy: LadderPolicy) -> None:

@@ -161,6 +161,10 @@ class LadderStore(Protocol):
         """Put an action back to pending, to be tried again from ``not_before``."""
         ...
 
+    def action_of(self, key: str) -> Action | None:
+        """The queued action with this key, if any."""
+        ...
+
     def by_provider_id(self, provider_id: str) -> OutboxItem | None:
         """The action a provider's message or call id belongs to (for callbacks)."""
         ...
@@ -448,6 +452,12 @@ class _SqlLadderStore:
                 ),
                 (status, provider_id, error, self._time(_now()), key),
             )
+
+    def action_of(self, key: str) -> Action | None:
+        rows = self._fetch(
+            f"SELECT {self._out('action')} FROM ladder_outbox WHERE action_key = ?", (key,)
+        )
+        return _action.decode(rows[0][0]) if rows else None
 
     def by_provider_id(self, provider_id: str) -> OutboxItem | None:
         rows = self._fetch(

@@ -42,6 +42,12 @@ TEMPLATES: Mapping[str, Mapping[Language, str]] = {
         "Press 1 to confirm that you will help.",
         "zh": "这里是 Vigil，{wearer} 发生紧急警报：{summary}。请按 1 确认您会提供帮助。",
     },
+    "alert_call": {
+        "en": "This is Vigil with a {level} alert for {wearer}: {summary}. "
+        "We could not send you a text. Press 1 if you will handle it.",
+        "zh": "这里是 Vigil，{wearer} 发生{level}级警报：{summary}。短信无法送达。"
+        "如果您来处理，请按 1。",
+    },
     "services_call": {
         "en": "This is an automated emergency call from Vigil about {wearer}. {summary}. "
         "Location: {location}. Medical profile: {medical}. Call-back number: {callback}.",

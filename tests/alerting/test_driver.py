@@ -22,6 +22,7 @@ from alerting.ladder import (
     Deadline,
     LadderPolicy,
     PlaceCall,
+    SendSms,
     step,
 )
 from alerting.ladder_store import (
@@ -477,3 +478,38 @@ def test_a_leader_that_lost_its_database_connection_knows_it_no_longer_leads(
     finally:
         leader.close()
         standby.close()
+
+
+class SmsOutage(RecordingSender):
+    """Twilio's messaging down (5xx on every SMS) while voice works."""
+
+    async def send(self, action: Action, text: str) -> str:
+        if isinstance(action, SendSms):
+            raise SendError("Service Unavailable", permanent=False)
+        return await super().send(action, text)
+
+
+async def test_an_orange_alerts_sms_that_cannot_go_becomes_a_call(
+    ladder_store: LadderStore,
+) -> None:
+    clock = Clock()
+    sender = SmsOutage()
+    driver = LadderDriver(ladder_store, sender, clock=clock)
+    await driver.on_alert(orange(1))
+    clock.pass_s(30)
+    await driver.tick()  # the grace period ends: Anna and Ben are sent SMS, which fail
+    for wait in RETRY_AFTER_S:
+        clock.pass_s(wait)
+        await driver.flush()
+    # The outage outlasted the retries: each is called instead, asked to press 1.
+    assert sender.calls() == [ANNA.phone, BEN.phone]
+    (call, text), _ = [(a, t) for a, t in sender.sent if isinstance(a, PlaceCall)]
+    assert "We could not send you a text. Press 1 if you will handle it." in text
+    assert isinstance(call, PlaceCall)
+    assert call.confirm
+    (ladder,) = ladder_store.ladders_of("wb-0001")
+    assert ladder.phase == "open"
+    assert [e.what for e in ladder.timeline].count("SMS failed: calling instead") == 2
+    # Anna presses 1 on that call: the ladder is acknowledged.
+    await driver.on_event(ladder.ladder_id, Acknowledged(at=clock(), by=ANNA.phone, via="call"))
+    assert ladder_store.ladders_of("wb-0001")[0].phase == "acknowledged"

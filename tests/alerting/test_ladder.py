@@ -194,6 +194,28 @@ def test_orange_tells_the_emergency_contacts_by_sms_and_climbs_to_calls_when_red
     assert red.ladder.alert_ids == (first.ladder.alert_ids[0], "x3")
 
 
+def test_an_orange_sms_refused_for_stop_becomes_a_call_to_the_same_person() -> None:
+    told = feed(opened(AlertLevel.ORANGE).ladder, Deadline(at=at(30)))
+    anna_sms, _ = told.actions
+    # Anna sent STOP once: her SMS is refused, so she is called instead (Twilio's STOP
+    # blocks texts only); Ben's SMS went.
+    refused = feed(
+        told.ladder, SendFailed(at=at(31), key=anna_sms.key, code=21610, action=anna_sms)
+    )
+    assert refused.ladder.phase == "open"
+    assert calls(refused) == [ANNA.phone]
+    assert the_call(refused).template == "alert_call"
+    assert the_call(refused).confirm
+    assert refused.ladder.timeline[-1].detail == "error 21610"
+    # The call fails too: written down, nothing else to try for her.
+    failed = feed(
+        refused.ladder,
+        SendFailed(at=at(40), key=the_call(refused).key, code=13224, action=the_call(refused)),
+    )
+    assert (failed.ladder.phase, failed.actions) == ("open", ())
+    assert failed.ladder.timeline[-1].what == "could not be reached"
+
+
 def test_an_alert_that_ends_closes_its_ladder_with_an_all_clear() -> None:
     told = feed(opened(AlertLevel.ORANGE, source="geofence").ladder, Deadline(at=at(30)))
     back = alert(AlertLevel.NONE, source="geofence", change="resolved", summary="back home")
