@@ -152,6 +152,39 @@ async def test_pressing_1_stops_the_ladder_and_the_others_are_told(
         assert handled == [(ANNA.phone, f"Vigil: {BEN.phone} is handling the alert for Mary.")]
 
 
+async def test_an_sos_while_another_alert_is_open_climbs_its_own_ladder(
+    store: SqliteLadderStore,
+) -> None:
+    """Mary has left her fence (an orange ladder, open); then she holds SOS."""
+    breach = Alert(
+        alert_id="wb-0001:1:1:geofence:orange:home",
+        device_id="wb-0001",
+        level=AlertLevel.ORANGE,
+        raised_at=dt.datetime.now(dt.UTC),
+        source="geofence",
+        summary="Fence breached: home",
+    )
+    scripts = {ANNA.phone: Script(call="no-answer"), BEN.phone: Script(call="confirm")}
+    async with rig_for(store, scripts) as rig:
+        await rig.driver.on_alert(breach)
+        await rig.driver.on_alert(sos(2))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+
+        def phases() -> dict[str, str]:
+            return {x.cause: x.phase for x in store.ladders_of("wb-0001")}
+
+        while phases().get("sos") != "acknowledged" and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        # The SOS did not wait for, nor join, the fence's ladder: it called in turn
+        # until Ben confirmed; the fence's ladder is still open for its own cause.
+        assert phases() == {"geofence:home": "open", "sos": "acknowledged"}
+        assert rig.calls() == [ANNA.phone, BEN.phone]
+        fence_texts = [to for to, body in rig.texts() if "Fence breached" in body]
+        assert sorted(fence_texts) == [ANNA.phone, BEN.phone]
+        assert any("SOS key held" in body for _, body in rig.texts())
+
+
 async def test_an_sms_reply_acknowledges_and_a_false_alarm_reply_stands_everyone_down(
     store: SqliteLadderStore,
 ) -> None:
