@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -19,9 +21,27 @@ MODELS: dict[str, type[msgspec.Struct]] = {
 }
 
 
+def _clean_descriptions(node: Any) -> Any:
+    """Docstrings dedented (``inspect.cleandoc``), whichever msgspec made the schema.
+
+    msgspec 0.23 began to dedent docstrings itself; the committed files must not depend
+    on which version is installed.
+    """
+    if isinstance(node, dict):
+        return {
+            k: inspect.cleandoc(v)
+            if k == "description" and isinstance(v, str)
+            else _clean_descriptions(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_clean_descriptions(v) for v in node]
+    return node
+
+
 def render(model: type[msgspec.Struct]) -> str:
     """The JSON Schema of one model, as the committed file should read."""
-    schema = msgspec.json.schema(model)
+    schema = _clean_descriptions(msgspec.json.schema(model))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
