@@ -1,4 +1,7 @@
-"""What the API works on, as protocols: the alert ladders and the access records.
+"""What the API works on, as protocols.
+
+The alert ladders, the access records, the wearers' stored data, the audit log and the
+in-app notices.
 
 The API reads and acts through these; the composition root (``vigil/api.py``) implements
 them over the ladder store and the main store, so this package imports only ``schemas``.
@@ -7,11 +10,14 @@ them over the ladder store and the main store, so this package imports only ``sc
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
-from schemas.access import Grant
+from schemas.access import EmergencyAccess, Grant
+from schemas.audit import AuditEntry, AuditEvent
+from schemas.health_records import HealthRecord, Notice
 
 
 class TimelineEntry(BaseModel):
@@ -91,6 +97,10 @@ class AccessBook(Protocol):
         """The clinic a wearer is enrolled in, if any."""
         ...
 
+    def known(self, device_id: str) -> bool:
+        """Whether the band is known (a profile, an enrolment or a stored message)."""
+        ...
+
     def add_grant(self, grant: Grant) -> None:
         """Store a grant."""
         ...
@@ -101,4 +111,65 @@ class AccessBook(Protocol):
 
     def revoke_grant(self, device_id: str, grant_id: str, at: dt.datetime) -> bool:
         """End a grant; False if there was none in place."""
+        ...
+
+    def add_emergency(self, opening: EmergencyAccess) -> None:
+        """Store a break-glass opening."""
+        ...
+
+    def emergencies_of(self, device_id: str) -> list[EmergencyAccess]:
+        """Every break-glass opening on a wearer."""
+        ...
+
+
+class HealthShelf(Protocol):
+    """A wearer's stored data, by kind, over a device-time window ``[since, until)``."""
+
+    def readings(
+        self,
+        device_id: str,
+        types: Sequence[str],
+        since: dt.datetime,
+        until: dt.datetime,
+        limit: int,
+    ) -> list[HealthRecord]:
+        """Readings of the given types, oldest first."""
+        ...
+
+    def ecg(
+        self, device_id: str, since: dt.datetime, until: dt.datetime, limit: int
+    ) -> list[HealthRecord]:
+        """ECG strips, oldest first."""
+        ...
+
+    def indices(
+        self, device_id: str, since: dt.datetime, until: dt.datetime, limit: int
+    ) -> list[HealthRecord]:
+        """Wellbeing index values, oldest first."""
+        ...
+
+
+class AuditTrail(Protocol):
+    """The append-only audit log."""
+
+    def append(self, event: AuditEvent) -> AuditEntry:
+        """Write the next entry."""
+        ...
+
+    def about(
+        self, device_id: str, *, since: dt.datetime | None = None, limit: int = 1000
+    ) -> list[AuditEntry]:
+        """Entries about a wearer's data, newest first."""
+        ...
+
+
+class NoticeBox(Protocol):
+    """In-app notices."""
+
+    def post(self, notice: Notice) -> None:
+        """Store a notice."""
+        ...
+
+    def of(self, recipient: str, limit: int = 200) -> list[Notice]:
+        """A recipient's notices, newest first."""
         ...

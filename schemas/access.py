@@ -39,3 +39,37 @@ class Grant(msgspec.Struct, frozen=True, kw_only=True):
         started = self.not_before is None or self.not_before <= now
         ended = self.not_after is not None and now >= self.not_after
         return started and not ended
+
+
+#: How long a break-glass opening lasts: an emergency's first hour (renewable by
+#: breaking the glass again, which is audited and reported again).
+BREAK_GLASS_S = 3600.0
+
+
+class EmergencyAccess(msgspec.Struct, frozen=True, kw_only=True):
+    """A clinician broke the glass: they see all of the wearer's data until ``until``.
+
+    Audited and reported to the wearer (``consult_bridge/app.py``).
+    """
+
+    access_id: str
+    device_id: str
+    viewer: str  # the clinician's sub
+    tenant: str | None
+    reason: str
+    opened_at: dt.datetime
+    until: dt.datetime
+
+    def in_force(self, now: dt.datetime) -> bool:
+        """Whether the opening holds ``now``."""
+        return self.opened_at <= now < self.until
+
+
+#: The reading types (``schemas/telemetry.py`` tags) each data category holds; ``ecg``
+#: is the ECG strips, ``indices`` the wellbeing indices, ``alerts`` the alert ladders.
+READING_TYPES: dict[Category, tuple[str, ...]] = {
+    "vitals": ("heart_rate", "spo2", "blood_pressure", "temperature", "respiration"),
+    "steps": ("steps",),
+    "location": ("gps",),
+    "sleep": ("sleep_stage",),
+}

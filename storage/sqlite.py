@@ -120,6 +120,19 @@ def _reading_insert(kind: type) -> str:
     return f"INSERT INTO readings ({','.join(columns)}) VALUES ({_placeholders(len(columns))})"
 
 
+def _statements(code: str) -> Iterator[str]:
+    """The SQL statements of a script, a trigger's body (with its own ``;``) kept whole."""
+    pending = ""
+    for piece in code.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+    if pending.strip(" \n;"):
+        yield pending
+
+
 def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
@@ -289,9 +302,8 @@ class SqliteStore:
                     code = "\n".join(
                         line for line in m.sql.splitlines() if not line.lstrip().startswith("--")
                     )
-                    for statement in code.split(";"):
-                        if statement.strip():
-                            self._conn.execute(statement)
+                    for statement in _statements(code):
+                        self._conn.execute(statement)
                     self._conn.execute(
                         "INSERT INTO schema_migrations VALUES (?,?,?)",
                         (m.version, m.name, dt.datetime.now(dt.UTC).isoformat()),

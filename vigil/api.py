@@ -2,13 +2,15 @@
 
 The API's ladder desk is the ladder store: reads directly, acknowledgements and cancels
 as requests for the process driving the ladders (``vigil/ladder_side.py``), which may be
-another process on the same database.
+another process on the same database. Access, stored data, the audit log and notices
+share one connection to the main database (``storage/sql_desk.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import signal
 import uuid
@@ -19,9 +21,14 @@ from alerting.ladder_store import LadderRequest, LadderStore, open_ladder_store
 from alerting.snooze import Snooze, check_snooze
 from alerting.webhooks import serve_webhooks
 from consult_bridge.app import create_app
+from consult_bridge.audit import link
 from consult_bridge.desks import LadderView, SnoozeView, TimelineEntry
 from storage import StorageError, open_store
-from storage.access import open_access_store
+from storage.access import AccessStore
+from storage.audit import AuditLog
+from storage.health_reads import HealthReader
+from storage.notices import NoticeBoard
+from storage.sql_desk import open_desk
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +102,14 @@ class StoreLadderDesk:
         return self.store.clear_snooze(device_id, what)
 
 
-async def api_service(database_url: str, secret: str, host: str, port: int) -> int:
+def audit_log(database_url: str, key: bytes) -> AuditLog:
+    """The audit log of a database, chained under ``key``."""
+    return AuditLog(open_desk(database_url), functools.partial(link, key))
+
+
+async def api_service(
+    database_url: str, secret: str, host: str, port: int, *, audit_key: bytes = b""
+) -> int:
     """Serve the API until SIGINT or SIGTERM; the exit code."""
     try:
         store = open_store(database_url)
@@ -107,8 +121,15 @@ async def api_service(database_url: str, secret: str, host: str, port: int) -> i
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     ladders = open_ladder_store(database_url)
-    access = open_access_store(database_url)
-    app = create_app(secret=secret, ladders=StoreLadderDesk(ladders), access=access)
+    desk = open_desk(database_url)
+    app = create_app(
+        secret=secret,
+        ladders=StoreLadderDesk(ladders),
+        access=AccessStore(desk),
+        health=HealthReader(desk),
+        audit=AuditLog(desk, functools.partial(link, audit_key)),
+        notices=NoticeBoard(desk),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -118,6 +139,6 @@ async def api_service(database_url: str, secret: str, host: str, port: int) -> i
         await serve_webhooks(app, host, port, stop)
     finally:
         ladders.close()
-        access.close()
+        desk.close()
     log.info("stopped")
     return 0

@@ -67,6 +67,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     try:
         secret = settings.api_secret()
+        audit_key = settings.audit_chain_key()
     except ValueError as exc:
         print(f"vigil api: {exc}", file=sys.stderr)
         return 2
@@ -74,9 +75,52 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
         return _api_token(args, settings, secret)
     from vigil.api import api_service  # noqa: PLC0415
 
+    if not audit_key:
+        log.warning("VIGIL_AUDIT_KEY is not set: the audit chain is kept without a key")
     return asyncio.run(
-        api_service(settings.database_url, secret, settings.api_host, settings.api_port)
+        api_service(
+            settings.database_url,
+            secret,
+            settings.api_host,
+            settings.api_port,
+            audit_key=audit_key,
+        )
     )
+
+
+def _cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Walk the audit chain; 0 when whole, 1 at the first break (named), 2 on bad input."""
+    from consult_bridge.audit import verify  # noqa: PLC0415
+    from vigil.api import audit_log  # noqa: PLC0415
+
+    anchor = None
+    if args.anchor:
+        seq, _, digest = args.anchor.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            print("vigil audit verify: --anchor is SEQ:HASH (64 hex digits)", file=sys.stderr)
+            return 2
+        anchor = (int(seq), digest)
+    try:
+        key = settings.audit_chain_key()
+    except ValueError as exc:
+        print(f"vigil audit verify: {exc}", file=sys.stderr)
+        return 2
+    trail = audit_log(settings.database_url, key)
+    try:
+        report = verify(key, trail.walk(), anchor)
+    finally:
+        trail.desk.close()
+    if args.json:
+        import msgspec  # noqa: PLC0415
+
+        print(msgspec.json.encode(report).decode())
+    else:
+        print(f"{report.entries} entries; head {report.head_seq}:{report.head_hash}")
+        if report.broken is not None:
+            print(f"BROKEN at entry {report.broken.seq}: {report.broken.why}")
+        else:
+            print("the chain holds" + (" and the anchor is in it" if anchor else ""))
+    return 0 if report.broken is None else 1
 
 
 def _api_token(args: argparse.Namespace, settings: Settings, secret: str) -> int:
@@ -513,7 +557,7 @@ def _add_wearer_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def _add_alerts_and_api_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``vigil alerts``, ``vigil api`` and ``vigil api token``."""
+    """``vigil alerts``, ``vigil api``, ``vigil api token`` and ``vigil audit verify``."""
     alerts = sub.add_parser(
         "alerts", help="drive the alert ladders of the configured database (one leads)"
     )
@@ -531,6 +575,15 @@ def _add_alerts_and_api_commands(sub: argparse._SubParsersAction[argparse.Argume
     token.add_argument("--tenant", default=None, help="the clinic (clinician, reviewer, admin)")
     token.add_argument("--device", default=None, help="the wearer's band (wearer)")
     token.add_argument("--ttl", type=_duration_s, default=None, help="e.g. 1h (default setting)")
+
+    audit = sub.add_parser("audit", help="the records' audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser(
+        "verify", help="check the hash chain; print its head (SEQ:HASH) to anchor"
+    )
+    verify.add_argument("--anchor", default=None, help="SEQ:HASH printed by an earlier verify")
+    verify.add_argument("--json", action="store_true", help="one JSON line")
+    verify.set_defaults(func=_cmd_audit_verify)
 
 
 def build_parser() -> argparse.ArgumentParser:

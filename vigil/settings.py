@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_token_ttl_s: float = Field(default=3600.0, gt=0, le=30 * 24 * 3600)
+    audit_key: SecretStr | None = Field(
+        default=None, description="the audit log chain's HMAC key (at least 32 bytes)"
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -169,6 +172,15 @@ class Settings(BaseSettings):
         if len(secret.encode()) < 32:
             raise ValueError("VIGIL_API_JWT_SECRET must be at least 32 bytes")
         return secret
+
+    def audit_chain_key(self) -> bytes:
+        """The audit chain's key (empty when unset); ``ValueError`` when too short."""
+        if self.audit_key is None:
+            return b""
+        key = self.audit_key.get_secret_value().encode()
+        if len(key) < 32:
+            raise ValueError("VIGIL_AUDIT_KEY must be at least 32 bytes")
+        return key
 
     def twilio(self) -> TwilioAccount | None:
         """The Twilio account the ladder sends through; None: the console."""

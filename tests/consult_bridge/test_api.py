@@ -1,104 +1,37 @@
 """The API's alert-ladder, grant and enrolment endpoints over real stores (SQLite, PostgreSQL).
 
-The app is called in process through httpx's ASGI transport (every request goes through
-FastAPI's routing, validation and the bearer check as over a socket); ``vigil api`` as a
-real server is tested end to end in ``tests/vigil/test_api_service.py``.
-
 The authorization matrix: for each role and grant state, each ladder endpoint answers as
 the rules say (``consult_bridge/access.py``); nothing is read without a grant in force.
+The stores and callers are in ``conftest.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from alerting.ladder import LadderPolicy, open_ladder
-from alerting.ladder_store import (
-    LadderStore,
-    PostgresLadderStore,
-    SqliteLadderStore,
-    ladder_db_path,
-)
-from consult_bridge.app import create_app
+from alerting.ladder import open_ladder
 from consult_bridge.auth import Principal, issue_token
 from schemas import Alert, AlertLevel
-from storage import open_store
-from storage.access import AccessStore, PostgresAccessStore, SqliteAccessStore
-from tests.alerting.people import mary
-from vigil.api import StoreLadderDesk
-
-SECRET = "k" * 32
-NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
-MARY = mary(LadderPolicy(grace_s=30))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-class Stores:
-    def __init__(self, ladders: LadderStore, access: AccessStore) -> None:
-        self.ladders = ladders
-        self.access = access
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
-    if request.param == "sqlite":
-        db = tmp_path / "vigil.db"
-        url = f"sqlite:///{db}"
-        main = open_store(url)
-        main.migrate()
-        main.close()
-        made = Stores(SqliteLadderStore(ladder_db_path(db)), SqliteAccessStore(db))
-    else:
-        dsn = request.getfixturevalue("postgres_dsn")
-        main = open_store(dsn)
-        main.migrate()
-        main.close()
-        made = Stores(PostgresLadderStore(dsn), PostgresAccessStore(dsn))
-    made.ladders.put_wearer_alerting("wb-0001", MARY)
-    yield made
-    made.ladders.close()
-    made.access.close()
-
-
-@pytest.fixture
-async def client(stores: Stores) -> AsyncIterator[tuple[httpx.AsyncClient, Clock]]:
-    clock = Clock()
-    app = create_app(
-        secret=SECRET, ladders=StoreLadderDesk(stores.ladders), access=stores.access, clock=clock
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
-        yield http, clock
-
-
-def bearer(**principal: Any) -> dict[str, str]:
-    token = issue_token(Principal(**principal), SECRET, now=NOW, ttl_s=24 * 3600)
-    return {"Authorization": f"Bearer {token}"}
-
-
-MARY_SELF = bearer(sub="mary", role="wearer", device="wb-0001", name="Mary")
-OTHER_WEARER = bearer(sub="joe", role="wearer", device="wb-0002")
-ANNA = bearer(sub="anna", role="family", name="Anna")
-BEN = bearer(sub="ben", role="family", name="Ben")
-DORA = bearer(sub="dora", role="family")
-CARL = bearer(sub="carl", role="family")
-DR_LI = bearer(sub="dr-li", role="clinician", tenant="clinic-a", name="Dr Li")
-DR_ROSS = bearer(sub="dr-ross", role="clinician", tenant="clinic-b")
-ADMIN_A = bearer(sub="admin-a", role="admin", tenant="clinic-a")
-ADMIN_B = bearer(sub="admin-b", role="admin", tenant="clinic-b")
+from tests.consult_bridge.conftest import (
+    ADMIN_A,
+    ADMIN_B,
+    ANNA,
+    BEN,
+    CARL,
+    DORA,
+    DR_LI,
+    DR_ROSS,
+    MARY,
+    MARY_SELF,
+    NOW,
+    OTHER_WEARER,
+    Clock,
+    Stores,
+    set_up_access,
+)
 
 
 def sos_ladder(stores: Stores, n: int = 1) -> str:
@@ -113,23 +46,6 @@ def sos_ladder(stores: Stores, n: int = 1) -> str:
     stepped = open_ladder(alert, MARY.directory, [], MARY.policy, now=NOW)
     stores.ladders.save(stepped.ladder, stepped.actions, alert_id=alert.alert_id)
     return stepped.ladder.ladder_id
-
-
-async def set_up_access(http: httpx.AsyncClient) -> None:
-    """Mary's grants (Anna: alerts; Ben: vitals only; Dora: alerts, ended) and her clinic."""
-    grants = [
-        ("anna", ["alerts", "vitals"], None),
-        ("ben", ["vitals"], None),
-        ("dora", ["alerts"], (NOW - dt.timedelta(days=2), NOW - dt.timedelta(days=1))),
-    ]
-    for viewer, categories, window in grants:
-        body: dict[str, Any] = {"viewer": viewer, "categories": categories}
-        if window:
-            body["not_before"], body["not_after"] = (t.isoformat() for t in window)
-        made = await http.post("/v1/wearers/wb-0001/grants", json=body, headers=MARY_SELF)
-        assert made.status_code == 201, made.text
-    enrolled = await http.put("/v1/wearers/wb-0001/enrolment", headers=ADMIN_A)
-    assert enrolled.json() == {"device_id": "wb-0001", "tenant": "clinic-a"}
 
 
 # Expected status per caller for: list ladders, list snoozes, snooze stress, ack, cancel.
@@ -314,5 +230,9 @@ async def test_the_openapi_description_names_every_endpoint(
         "/v1/wearers/{device_id}/grants",
         "/v1/wearers/{device_id}/grants/{grant_id}",
         "/v1/wearers/{device_id}/enrolment",
+        "/v1/wearers/{device_id}/emergency-access",
+        "/v1/wearers/{device_id}/records/{category}",
+        "/v1/wearers/{device_id}/audit",
+        "/v1/me/notices",
     }
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["bearerFormat"] == "JWT"
