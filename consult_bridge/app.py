@@ -3,7 +3,9 @@
 So far: the alert ladders of a wearer (``ladder_routes``: read them; acknowledge or cancel
 one; snooze a direction); who may see a wearer (``access_routes``: the wearer's grants, a
 clinic's enrolment, break-glass); the wearer's record (``record_routes``: stored data by
-category, the audit log, notices). OpenAPI at ``/openapi.json``, the docs at ``/docs``.
+category, the audit log, notices); consultations (``consult_routes``: flagged cases and
+clinicians' requests through review, scheduling, sessions and reports, FHIR bundles).
+OpenAPI at ``/openapi.json``, the docs at ``/docs``.
 
 The app works on protocols (``consult_bridge/desks.py``); ``vigil/api.py`` wires them to
 the stores. The answers every route shares are in ``consult_bridge/deps.py``.
@@ -17,9 +19,16 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from consult_bridge import access_routes, ladder_routes, record_routes
+from consult_bridge import access_routes, consult_routes, ladder_routes, record_routes
 from consult_bridge.deps import Deps
-from consult_bridge.desks import AccessBook, AuditTrail, HealthShelf, LadderDesk, NoticeBox
+from consult_bridge.desks import (
+    AccessBook,
+    AuditTrail,
+    ConsultDesk,
+    HealthShelf,
+    LadderDesk,
+    NoticeBox,
+)
 
 
 def create_app(
@@ -30,6 +39,7 @@ def create_app(
     health: HealthShelf,
     audit: AuditTrail,
     notices: NoticeBox,
+    consults: ConsultDesk,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> FastAPI:
     """The API over the given stores."""
@@ -48,11 +58,13 @@ def create_app(
         health=health,
         audit=audit,
         notices=notices,
+        consults=consults,
         clock=clock,
     )
     app.include_router(ladder_routes.routes)
     app.include_router(access_routes.routes)
     app.include_router(record_routes.routes)
+    app.include_router(consult_routes.routes)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

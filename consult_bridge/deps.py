@@ -12,6 +12,7 @@ allowed or refused, goes to the audit log (``consult_bridge/audit.py``).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from typing import Annotated
 
@@ -20,9 +21,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from consult_bridge.access import in_emergency, may
 from consult_bridge.auth import AuthError, Principal, Role, read_token
-from consult_bridge.desks import AccessBook, AuditTrail, HealthShelf, LadderDesk, NoticeBox
+from consult_bridge.desks import (
+    AccessBook,
+    AuditTrail,
+    ConsultDesk,
+    HealthShelf,
+    LadderDesk,
+    NoticeBox,
+)
 from schemas.access import Category
 from schemas.audit import AuditEvent
+from schemas.health_records import Notice
 
 _bearer = HTTPBearer(auto_error=False, bearerFormat="JWT")
 
@@ -42,6 +51,7 @@ class Deps:
         health: HealthShelf,
         audit: AuditTrail,
         notices: NoticeBox,
+        consults: ConsultDesk,
         clock: Callable[[], dt.datetime],
     ) -> None:
         self.secret = secret
@@ -50,6 +60,7 @@ class Deps:
         self.health = health
         self.audit = audit
         self.notices = notices
+        self.consults = consults
         self.clock = clock
 
     def record(
@@ -66,6 +77,18 @@ class Deps:
                 category=category,
                 action=action,
                 detail=detail,
+            )
+        )
+
+    def tell(self, recipient: str, kind: str, text: str) -> None:
+        """Post an in-app notice."""
+        self.notices.post(
+            Notice(
+                notice_id=uuid.uuid4().hex,
+                recipient=recipient,
+                at=self.clock(),
+                kind=kind,
+                text=text,
             )
         )
 

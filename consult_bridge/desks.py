@@ -1,7 +1,7 @@
 """What the API works on, as protocols.
 
-The alert ladders, the access records, the wearers' stored data, the audit log and the
-in-app notices.
+The alert ladders, the access records, the wearers' stored data, the audit log, the
+in-app notices and the consultation requests.
 
 The API reads and acts through these; the composition root (``vigil/api.py``) implements
 them over the ladder store and the main store, so this package imports only ``schemas``.
@@ -15,8 +15,10 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
+from schemas import Alert
 from schemas.access import EmergencyAccess, Grant
 from schemas.audit import AuditEntry, AuditEvent
+from schemas.consultation import Consultation, ConsultState
 from schemas.health_records import HealthRecord, Notice
 
 
@@ -172,4 +174,42 @@ class NoticeBox(Protocol):
 
     def of(self, recipient: str, limit: int = 200) -> list[Notice]:
         """A recipient's notices, newest first."""
+        ...
+
+
+class ConsultDesk(Protocol):
+    """Consultation requests, and the alerts that raised them."""
+
+    def add(self, c: Consultation) -> bool:
+        """Store a new request; False if its alert already raised one."""
+        ...
+
+    def save(self, c: Consultation, read_version: int) -> bool:
+        """Write over the version read; False if someone saved it in between."""
+        ...
+
+    def get(self, consult_id: str) -> Consultation | None:
+        """One request."""
+        ...
+
+    def queue(
+        self, tenant: str, states: Sequence[ConsultState], doctor: str | None = None
+    ) -> list[Consultation]:
+        """A clinic's requests in the given states: green first, then oldest first."""
+        ...
+
+    def of_wearer(self, device_id: str) -> list[Consultation]:
+        """A wearer's requests."""
+        ...
+
+    def open_of(self, device_id: str) -> Consultation | None:
+        """The wearer's open request, if any."""
+        ...
+
+    def alert(self, alert_id: str) -> Alert | None:
+        """A stored alert."""
+        ...
+
+    def alerts_of(self, device_id: str, since: dt.datetime, until: dt.datetime) -> list[Alert]:
+        """A wearer's alerts raised in the window."""
         ...

@@ -26,9 +26,11 @@ from consult_bridge.desks import LadderView, SnoozeView, TimelineEntry
 from storage import StorageError, open_store
 from storage.access import AccessStore
 from storage.audit import AuditLog
+from storage.consultations import ConsultationStore
 from storage.health_reads import HealthReader
 from storage.notices import NoticeBoard
 from storage.sql_desk import open_desk
+from vigil.consult_intake import ConsultIntake, run_consult_intake
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +110,13 @@ def audit_log(database_url: str, key: bytes) -> AuditLog:
 
 
 async def api_service(
-    database_url: str, secret: str, host: str, port: int, *, audit_key: bytes = b""
+    database_url: str,
+    secret: str,
+    host: str,
+    port: int,
+    *,
+    audit_key: bytes = b"",
+    consult_grace_s: float = 900.0,
 ) -> int:
     """Serve the API until SIGINT or SIGTERM; the exit code."""
     try:
@@ -122,23 +130,39 @@ async def api_service(
         log.info("applied migrations: %s", ", ".join(applied))
     ladders = open_ladder_store(database_url)
     desk = open_desk(database_url)
+    access = AccessStore(desk)
+    notices = NoticeBoard(desk)
+    consults = ConsultationStore(desk)
     app = create_app(
         secret=secret,
         ladders=StoreLadderDesk(ladders),
-        access=AccessStore(desk),
+        access=access,
         health=HealthReader(desk),
         audit=AuditLog(desk, functools.partial(link, audit_key)),
-        notices=NoticeBoard(desk),
+        notices=notices,
+        consults=consults,
+    )
+    # Its own connection: the intake's transactions do not queue behind requests.
+    intake_desk = open_desk(database_url)
+    intake = ConsultIntake(
+        ConsultationStore(intake_desk),
+        AccessStore(intake_desk),
+        NoticeBoard(intake_desk),
+        grace_s=consult_grace_s,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("ready: the API on http://%s:%d (docs at /docs)", host, port)
+    intake_task = asyncio.create_task(run_consult_intake(intake, stop))
     try:
         await serve_webhooks(app, host, port, stop)
     finally:
+        stop.set()
+        await intake_task
         ladders.close()
         desk.close()
+        intake_desk.close()
     log.info("stopped")
     return 0

@@ -84,6 +84,7 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
             settings.api_host,
             settings.api_port,
             audit_key=audit_key,
+            consult_grace_s=settings.consult_grace_s,
         )
     )
 

@@ -29,6 +29,7 @@ from consult_bridge.auth import Principal, issue_token
 from storage import Store, open_store
 from storage.access import AccessStore
 from storage.audit import AuditLog
+from storage.consultations import ConsultationStore
 from storage.health_reads import HealthReader
 from storage.notices import NoticeBoard
 from storage.sql_desk import SqlDesk, open_desk
@@ -62,6 +63,7 @@ class Stores:
         self.audit = AuditLog(self.desk, functools.partial(link, AUDIT_KEY))
         self.notices = NoticeBoard(self.desk)
         self.health = HealthReader(self.desk)
+        self.consults = ConsultationStore(self.desk)
 
     def close(self) -> None:
         self.ladders.close()
@@ -92,6 +94,7 @@ async def client(stores: Stores) -> AsyncIterator[tuple[httpx.AsyncClient, Clock
         health=stores.health,
         audit=stores.audit,
         notices=stores.notices,
+        consults=stores.consults,
         clock=clock,
     )
     transport = httpx.ASGITransport(app=app)

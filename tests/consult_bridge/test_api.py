@@ -234,5 +234,11 @@ async def test_the_openapi_description_names_every_endpoint(
         "/v1/wearers/{device_id}/records/{category}",
         "/v1/wearers/{device_id}/audit",
         "/v1/me/notices",
+        "/v1/wearers/{device_id}/consultations",
+        "/v1/consultations",
+        "/v1/consultations/{consult_id}",
+        "/v1/consultations/{consult_id}/{action}",
+        "/v1/consultations/{consult_id}/bundle",
+        "/v1/wearers/{device_id}/fhir",
     }
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["bearerFormat"] == "JWT"

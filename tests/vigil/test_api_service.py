@@ -93,3 +93,81 @@ def test_a_granted_family_member_acknowledges_an_sos_through_the_api(
     assert done.timeline[-1].what == "acknowledged"
     assert done.timeline[-1].detail == "Anna via api"
     assert SECRET not in "".join(api.log + runner.log)
+
+
+def test_an_sos_from_the_band_becomes_a_consultation_worked_to_its_report(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    """The issue's "done when": a red alert becomes a request that a clinician reviews,
+    schedules, runs live then recorded, and closes with a report, all through the API."""
+    db = tmp_path / "vigil.db"
+    port = free_port()
+    env = runner_env(mosquitto, db, VIGIL_API_JWT_SECRET=SECRET, VIGIL_API_PORT=str(port))
+    env["VIGIL_AUDIT_KEY"] = "an-audit-key-of-at-least-32-bytes!!"
+    admin, reviewer, doctor, mary = (
+        token(env, *args)
+        for args in (
+            ("--sub", "admin-a", "--role", "admin", "--tenant", "clinic-a"),
+            ("--sub", "rev-a", "--role", "reviewer", "--tenant", "clinic-a"),
+            ("--sub", "dr-li", "--role", "clinician", "--tenant", "clinic-a"),
+            ("--sub", "mary", "--role", "wearer", "--device", "wb-0001"),
+        )
+    )
+    runner = VigilRun(env)
+    api = VigilRun(env, ("api",), ready="ready: the API")
+    runner.start()
+    api.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+
+            def as_(who: str) -> dict[str, str]:
+                return {"Authorization": f"Bearer {who}"}
+
+            enrolled = http.put("/v1/wearers/wb-0001/enrolment", headers=as_(admin))
+            assert enrolled.status_code == 200, enrolled.text
+            publish_sos(mosquitto.port, "wb-0001")
+
+            def queue() -> list[dict[str, object]]:
+                found: list[dict[str, object]] = http.get(
+                    "/v1/consultations", headers=as_(reviewer)
+                ).json()
+                return found
+
+            wait_for(lambda: len(queue()) == 1, 30, "the SOS raised a consultation")
+            (request,) = queue()
+            assert (request["priority"], request["state"]) == ("green", "submitted")
+            cid = request["consult_id"]
+
+            def act(who: str, action: str, **body: object) -> dict[str, object]:
+                done = http.post(f"/v1/consultations/{cid}/{action}", json=body, headers=as_(who))
+                assert done.status_code == 200, (action, done.text)
+                answer: dict[str, object] = done.json()
+                return answer
+
+            act(reviewer, "review")
+            act(reviewer, "approve", doctor="dr-li", planned_at="2030-01-01T09:00:00Z")
+            act(doctor, "start", mode="live")
+            act(mary, "join")
+            act(doctor, "switch_mode", mode="recorded")
+            ended = act(doctor, "end", diagnosis="fall, no injury", medical_record="observed")
+            assert (ended["state"], ended["viewers"]) == ("ended", [])
+            refused = http.post(f"/v1/consultations/{cid}/start", json={}, headers=as_(doctor))
+            assert (refused.status_code, refused.json()["allowed"]) == (409, [])
+            bundle = http.get(f"/v1/consultations/{cid}/bundle", headers=as_(doctor)).json()
+            kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
+            assert {"Patient", "Flag", "ServiceRequest", "Encounter"} <= kinds
+            audit = http.get("/v1/wearers/wb-0001/audit", headers=as_(mary)).json()
+            assert {"review", "approve", "start", "end"} <= {e["action"] for e in audit}
+    finally:
+        assert api.terminate() == 0, "".join(api.log[-30:])
+        assert runner.terminate() == 0, "".join(runner.log[-30:])
+    verified = subprocess.run(
+        [sys.executable, "-m", "vigil", "audit", "verify"],
+        env=VigilRun(env).env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    log = "".join(api.log + runner.log)
+    assert (SECRET in log, env["VIGIL_AUDIT_KEY"] in log) == (False, False)
