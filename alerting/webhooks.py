@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from xml.sax.saxutils import escape
 
 import uvicorn
@@ -165,10 +165,21 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve_webhooks(app: FastAPI, host: str, port: int, stop: asyncio.Event) -> None:
-    """Serve ``app`` until ``stop`` is set."""
+async def serve_webhooks(
+    app: FastAPI,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    on_listening: Callable[[], None] | None = None,
+) -> None:
+    """Serve ``app`` until ``stop`` is set; ``on_listening`` once the socket accepts."""
     server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
+    if on_listening is not None:
+        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn sets a plain flag
+            await asyncio.sleep(0.02)
+        if server.started:
+            on_listening()
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True

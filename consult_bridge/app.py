@@ -4,7 +4,9 @@ So far: the alert ladders of a wearer (``ladder_routes``: read them; acknowledge
 one; snooze a direction); who may see a wearer (``access_routes``: the wearer's grants, a
 clinic's enrolment, break-glass); the wearer's record (``record_routes``: stored data by
 category, the audit log, notices); consultations (``consult_routes``: flagged cases and
-clinicians' requests through review, scheduling, sessions and reports, FHIR bundles).
+clinicians' requests through review, scheduling, sessions and reports, FHIR bundles);
+play links to the recordings (``play_routes``: signed, expiring, revocable, published with
+the wearer's consent).
 OpenAPI at ``/openapi.json``, the docs at ``/docs``.
 
 The app works on protocols (``consult_bridge/desks.py``); ``vigil/api.py`` wires them to
@@ -19,7 +21,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from consult_bridge import access_routes, consult_routes, ladder_routes, record_routes
+from consult_bridge import (
+    access_routes,
+    consult_routes,
+    ladder_routes,
+    play_routes,
+    record_routes,
+)
 from consult_bridge.deps import Deps
 from consult_bridge.desks import (
     AccessBook,
@@ -28,6 +36,8 @@ from consult_bridge.desks import (
     HealthShelf,
     LadderDesk,
     NoticeBox,
+    PlayLinkDesk,
+    Publisher,
 )
 
 
@@ -40,6 +50,8 @@ def create_app(
     audit: AuditTrail,
     notices: NoticeBox,
     consults: ConsultDesk,
+    links: PlayLinkDesk,
+    publisher: Publisher | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> FastAPI:
     """The API over the given stores."""
@@ -59,11 +71,15 @@ def create_app(
         audit=audit,
         notices=notices,
         consults=consults,
+        links=links,
+        publisher=publisher,
         clock=clock,
     )
     app.include_router(ladder_routes.routes)
     app.include_router(access_routes.routes)
     app.include_router(record_routes.routes)
+    # Before the consultations': ``/consultations/{id}/play-links`` is not an action.
+    app.include_router(play_routes.routes)
     app.include_router(consult_routes.routes)
 
     @app.get("/healthz", include_in_schema=False)

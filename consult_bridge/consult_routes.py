@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from consult_bridge.auth import Principal
+from consult_bridge.cases import consultation_for, hand_out_link
 from consult_bridge.deps import READERS, Caller, Context, Deps, check
 from consult_bridge.fhir import BundleBuilder
 from consult_bridge.workflow import (
@@ -42,6 +43,7 @@ VITALS_BEFORE = dt.timedelta(minutes=30)
 TRAIL_BEFORE = dt.timedelta(hours=2)
 EPISODE_AFTER = dt.timedelta(minutes=10)
 MAX_RECORDS = 5000
+REPORT_LINK_TTL = dt.timedelta(days=30)
 WAITING: tuple[ConsultState, ...] = ("submitted", "pending_review", "reissued")
 
 
@@ -103,26 +105,6 @@ def _actor(who: Principal) -> Actor:
 def _post_notices(deps: Deps, stepped: Stepped) -> None:
     for notice in stepped.notices:
         deps.tell(notice.recipient, "consultation", notice.text)
-
-
-def _visible(deps: Deps, who: Principal, c: Consultation, action: str) -> None:
-    """404 unless the caller may see the request (its clinic, the wearer, a grant)."""
-    if who.role in ("clinician", "reviewer") and who.tenant == c.tenant:
-        return
-    if who.role == "admin":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such consultation")
-    try:
-        check(deps, who, c.device_id, "alerts", roles=READERS, action=action)
-    except HTTPException:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such consultation") from None
-
-
-def _found(deps: Deps, who: Principal, consult_id: str, action: str) -> Consultation:
-    c = deps.consults.get(consult_id)
-    if c is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such consultation")
-    _visible(deps, who, c, action)
-    return c
 
 
 class RequestIn(BaseModel):
@@ -198,7 +180,7 @@ def wearer_consultations(device_id: str, who: Caller, deps: Context) -> list[Con
 @routes.get("/consultations/{consult_id}", response_model=ConsultView)
 def read_consultation(consult_id: str, who: Caller, deps: Context) -> ConsultView:
     """One request with its history and the actions its state allows now."""
-    c = _found(deps, who, consult_id, "read consultation")
+    c = consultation_for(deps, who, consult_id, "read consultation")
     deps.record(who, c.device_id, "consultation", "read", consult_id)
     return _view(c)
 
@@ -229,7 +211,7 @@ def act_on_consultation(
     review, approve, return, resubmit, cancel, change_doctor, unavailable, reschedule,
     start, switch_mode, join, end.
     """
-    c = _found(deps, who, consult_id, action)
+    c = consultation_for(deps, who, consult_id, action)
     act = Act(
         action=action,
         by=_actor(who),
@@ -248,6 +230,8 @@ def act_on_consultation(
             status_code=refused.status,
             content={"detail": str(refused), "allowed": list(refused.allowed)},
         )
+    if action == "end":
+        stepped = _with_play_links(deps, stepped, who)
     if not deps.consults.save(stepped.consultation, c.version):
         raise HTTPException(
             status.HTTP_409_CONFLICT, "the request changed meanwhile: read it again"
@@ -255,6 +239,31 @@ def act_on_consultation(
     _post_notices(deps, stepped)
     deps.record(who, c.device_id, "consultation", action, consult_id)
     return _view(stepped.consultation)
+
+
+def _with_play_links(deps: Deps, stepped: Stepped, who: Principal) -> Stepped:
+    """The report of an ended request with a play link per recording.
+
+    Logged-in audience (those who see the request), for ``REPORT_LINK_TTL``. The links'
+    rows are stored before the request is saved: if the save loses a race, nobody holds
+    those tokens.
+    """
+    c = stepped.consultation
+    if c.report is None:
+        return stepped
+    urls = []
+    for recording in c.recordings:
+        _, token = hand_out_link(
+            deps,
+            c,
+            recording_id=recording.recording_id,
+            audience="logged_in",
+            ttl=REPORT_LINK_TTL,
+            by=who.sub,
+        )
+        urls.append(f"/v1/play/{token}")
+    report = msgspec.structs.replace(c.report, play_links=tuple(urls))
+    return Stepped(msgspec.structs.replace(c, report=report), stepped.notices)
 
 
 def _may_read(deps: Deps, who: Principal, device_id: str, category: Category) -> bool:
@@ -274,7 +283,7 @@ def consultation_bundle(consult_id: str, who: Caller, deps: Context) -> dict[str
     and the request itself (ServiceRequest, and Encounter once its session started).
     For the clinic's staff and the wearer; every category read is audited.
     """
-    c = _found(deps, who, consult_id, "read bundle")
+    c = consultation_for(deps, who, consult_id, "read bundle")
     if who.role not in ("clinician", "reviewer", "wearer"):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "the bundle is for the clinic and the wearer"

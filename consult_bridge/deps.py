@@ -28,7 +28,10 @@ from consult_bridge.desks import (
     HealthShelf,
     LadderDesk,
     NoticeBox,
+    PlayLinkDesk,
+    Publisher,
 )
+from consult_bridge.play_links import link_key
 from schemas.access import Category
 from schemas.audit import AuditEvent
 from schemas.health_records import Notice
@@ -52,6 +55,8 @@ class Deps:
         audit: AuditTrail,
         notices: NoticeBox,
         consults: ConsultDesk,
+        links: PlayLinkDesk,
+        publisher: Publisher | None,
         clock: Callable[[], dt.datetime],
     ) -> None:
         self.secret = secret
@@ -61,6 +66,9 @@ class Deps:
         self.audit = audit
         self.notices = notices
         self.consults = consults
+        self.links = links
+        self.link_key = link_key(secret)
+        self.publisher = publisher
         self.clock = clock
 
     def record(
@@ -112,7 +120,18 @@ def _principal(
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), challenge) from None
 
 
+def _maybe_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """The caller when a bearer token comes (401 if it is bad), else None."""
+    if credentials is None:
+        return None
+    return _principal(request, credentials)
+
+
 Caller = Annotated[Principal, Depends(_principal)]
+MaybeCaller = Annotated[Principal | None, Depends(_maybe_principal)]
 Context = Annotated[Deps, Depends(deps_of)]
 
 

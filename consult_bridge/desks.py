@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
 from schemas import Alert
 from schemas.access import EmergencyAccess, Grant
 from schemas.audit import AuditEntry, AuditEvent
-from schemas.consultation import Consultation, ConsultState
+from schemas.consultation import Consultation, ConsultState, PlayLink
 from schemas.health_records import HealthRecord, Notice
 
 
@@ -212,4 +212,48 @@ class ConsultDesk(Protocol):
 
     def alerts_of(self, device_id: str, since: dt.datetime, until: dt.datetime) -> list[Alert]:
         """A wearer's alerts raised in the window."""
+        ...
+
+
+class PlayLinkDesk(Protocol):
+    """Play links handed out, and the wearer's consent to publish."""
+
+    def add(self, link: PlayLink) -> None:
+        """Store a link."""
+        ...
+
+    def get(self, link_id: str) -> PlayLink | None:
+        """One link."""
+        ...
+
+    def of_consult(self, consult_id: str) -> list[PlayLink]:
+        """A consultation's links."""
+        ...
+
+    def revoke(self, link_id: str, at: dt.datetime) -> bool:
+        """Withdraw a link; False if already withdrawn."""
+        ...
+
+    def mark_published(self, link_id: str, at: dt.datetime) -> bool:
+        """Record a publication; False if already published."""
+        ...
+
+    def set_consent(self, consult_id: str, consent: bool, at: dt.datetime) -> None:
+        """The wearer's consent to publish, given or withdrawn."""
+        ...
+
+    def consent(self, consult_id: str) -> bool:
+        """Whether the wearer consents now."""
+        ...
+
+
+class PublishError(Exception):
+    """The third-party platform did not take the publication (unreachable, refused)."""
+
+
+class Publisher(Protocol):
+    """The outgoing webhook to a third-party (education) platform."""
+
+    def publish(self, payload: dict[str, Any]) -> None:
+        """Post ``payload``; ``PublishError`` if the platform did not take it."""
         ...

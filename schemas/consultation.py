@@ -80,3 +80,17 @@ class Consultation(msgspec.Struct, frozen=True, kw_only=True):
     report: Report | None = None
     history: tuple[Step, ...] = ()
     version: int = 0  # bumped by every save: two writers cannot both win
+
+
+class PlayLink(msgspec.Struct, frozen=True, kw_only=True):
+    """A link handed out to one recording (``consult_bridge/play_links.py``)."""
+
+    link_id: str
+    consult_id: str
+    recording_id: str
+    audience: str  # logged_in, registered, anyone
+    expires_at: dt.datetime
+    created_by: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+    published_at: dt.datetime | None = None

@@ -22,13 +22,14 @@ from alerting.snooze import Snooze, check_snooze
 from alerting.webhooks import serve_webhooks
 from consult_bridge.app import create_app
 from consult_bridge.audit import link
-from consult_bridge.desks import LadderView, SnoozeView, TimelineEntry
+from consult_bridge.desks import LadderView, Publisher, SnoozeView, TimelineEntry
 from storage import StorageError, open_store
 from storage.access import AccessStore
 from storage.audit import AuditLog
 from storage.consultations import ConsultationStore
 from storage.health_reads import HealthReader
 from storage.notices import NoticeBoard
+from storage.play_links import PlayLinkStore
 from storage.sql_desk import open_desk
 from vigil.consult_intake import ConsultIntake, run_consult_intake
 
@@ -117,6 +118,7 @@ async def api_service(
     *,
     audit_key: bytes = b"",
     consult_grace_s: float = 900.0,
+    publisher: Publisher | None = None,
 ) -> int:
     """Serve the API until SIGINT or SIGTERM; the exit code."""
     try:
@@ -141,6 +143,8 @@ async def api_service(
         audit=AuditLog(desk, functools.partial(link, audit_key)),
         notices=notices,
         consults=consults,
+        links=PlayLinkStore(desk),
+        publisher=publisher,
     )
     # Its own connection: the intake's transactions do not queue behind requests.
     intake_desk = open_desk(database_url)
@@ -154,10 +158,13 @@ async def api_service(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("ready: the API on http://%s:%d (docs at /docs)", host, port)
     intake_task = asyncio.create_task(run_consult_intake(intake, stop))
+
+    def listening() -> None:
+        log.info("ready: the API on http://%s:%d (docs at /docs)", host, port)
+
     try:
-        await serve_webhooks(app, host, port, stop)
+        await serve_webhooks(app, host, port, stop, on_listening=listening)
     finally:
         stop.set()
         await intake_task

@@ -77,6 +77,17 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 
     if not audit_key:
         log.warning("VIGIL_AUDIT_KEY is not set: the audit chain is kept without a key")
+    publisher = None
+    if settings.education_webhook_url:
+        from vigil.education_webhook import WebhookPublisher  # noqa: PLC0415
+
+        if settings.education_webhook_secret is None:
+            print("vigil api: VIGIL_EDUCATION_WEBHOOK_SECRET is not set", file=sys.stderr)
+            return 2
+        publisher = WebhookPublisher(
+            settings.education_webhook_url,
+            settings.education_webhook_secret.get_secret_value(),
+        )
     return asyncio.run(
         api_service(
             settings.database_url,
@@ -85,6 +96,7 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
             settings.api_port,
             audit_key=audit_key,
             consult_grace_s=settings.consult_grace_s,
+            publisher=publisher,
         )
     )
 

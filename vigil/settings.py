@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_token_ttl_s: float = Field(default=3600.0, gt=0, le=30 * 24 * 3600)
+    education_webhook_url: str | None = Field(
+        default=None, description="where play links are published (a third-party platform)"
+    )
+    education_webhook_secret: SecretStr | None = None
     consult_grace_s: float = Field(
         default=900.0, gt=0, description="re-issue a consultation whose doctor missed it by this"
     )

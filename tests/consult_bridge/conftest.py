@@ -26,12 +26,14 @@ from alerting.ladder_store import (
 from consult_bridge.app import create_app
 from consult_bridge.audit import link
 from consult_bridge.auth import Principal, issue_token
+from consult_bridge.desks import Publisher
 from storage import Store, open_store
 from storage.access import AccessStore
 from storage.audit import AuditLog
 from storage.consultations import ConsultationStore
 from storage.health_reads import HealthReader
 from storage.notices import NoticeBoard
+from storage.play_links import PlayLinkStore
 from storage.sql_desk import SqlDesk, open_desk
 from tests.alerting.people import mary
 from vigil.api import StoreLadderDesk
@@ -64,6 +66,8 @@ class Stores:
         self.notices = NoticeBoard(self.desk)
         self.health = HealthReader(self.desk)
         self.consults = ConsultationStore(self.desk)
+        self.links = PlayLinkStore(self.desk)
+        self.publisher: Publisher | None = None  # a test sets one before the client starts
 
     def close(self) -> None:
         self.ladders.close()
@@ -95,6 +99,8 @@ async def client(stores: Stores) -> AsyncIterator[tuple[httpx.AsyncClient, Clock
         audit=stores.audit,
         notices=stores.notices,
         consults=stores.consults,
+        links=stores.links,
+        publisher=stores.publisher,
         clock=clock,
     )
     transport = httpx.ASGITransport(app=app)

@@ -240,5 +240,10 @@ async def test_the_openapi_description_names_every_endpoint(
         "/v1/consultations/{consult_id}/{action}",
         "/v1/consultations/{consult_id}/bundle",
         "/v1/wearers/{device_id}/fhir",
+        "/v1/consultations/{consult_id}/play-links",
+        "/v1/consultations/{consult_id}/publication-consent",
+        "/v1/play-links/{link_id}",
+        "/v1/play-links/{link_id}/publish",
+        "/v1/play/{token}",
     }
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["bearerFormat"] == "JWT"
