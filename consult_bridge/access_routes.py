@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
 from consult_bridge.auth import Principal
-from consult_bridge.deps import Caller, Context
+from consult_bridge.deps import Caller, Context, unprocessable
 from schemas.access import BREAK_GLASS_S, CATEGORIES, Category, EmergencyAccess, Grant
 from schemas.health_records import Notice
 
@@ -72,7 +72,7 @@ def add_grant(device_id: str, body: GrantIn, who: Caller, deps: Context) -> Gran
             granted_at=deps.clock(),
         )
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise unprocessable(str(exc), "body") from None
     deps.access.add_grant(grant)
     deps.record(who, device_id, "grants", "grant", f"{grant.viewer}: {','.join(grant.categories)}")
     return _grant_view(grant)

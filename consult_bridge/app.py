@@ -6,7 +6,8 @@ clinic's enrolment, break-glass); the wearer's record (``record_routes``: stored
 category, the audit log, notices); consultations (``consult_routes``: flagged cases and
 clinicians' requests through review, scheduling, sessions and reports, FHIR bundles);
 play links to the recordings (``play_routes``: signed, expiring, revocable, published with
-the wearer's consent).
+the wearer's consent); the clinic's doctors, expert matching and appointments
+(``clinic_routes``).
 OpenAPI at ``/openapi.json``, the docs at ``/docs``.
 
 The app works on protocols (``consult_bridge/desks.py``); ``vigil/api.py`` wires them to
@@ -23,6 +24,7 @@ from fastapi import FastAPI
 
 from consult_bridge import (
     access_routes,
+    clinic_routes,
     consult_routes,
     ladder_routes,
     play_routes,
@@ -32,6 +34,7 @@ from consult_bridge.deps import Deps
 from consult_bridge.desks import (
     AccessBook,
     AuditTrail,
+    ClinicDesk,
     ConsultDesk,
     HealthShelf,
     LadderDesk,
@@ -51,6 +54,7 @@ def create_app(
     notices: NoticeBox,
     consults: ConsultDesk,
     links: PlayLinkDesk,
+    clinic: ClinicDesk,
     publisher: Publisher | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> FastAPI:
@@ -72,6 +76,7 @@ def create_app(
         notices=notices,
         consults=consults,
         links=links,
+        clinic=clinic,
         publisher=publisher,
         clock=clock,
     )
@@ -80,6 +85,7 @@ def create_app(
     app.include_router(record_routes.routes)
     # Before the consultations': ``/consultations/{id}/play-links`` is not an action.
     app.include_router(play_routes.routes)
+    app.include_router(clinic_routes.routes)
     app.include_router(consult_routes.routes)
 
     @app.get("/healthz", include_in_schema=False)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from consult_bridge.auth import Principal
 from consult_bridge.cases import consultation_for, hand_out_link
-from consult_bridge.deps import READERS, Caller, Context, Deps, check
+from consult_bridge.deps import READERS, Caller, Context, Deps, check, invalid, unprocessable
 from consult_bridge.fhir import BundleBuilder
 from consult_bridge.workflow import (
     ACTIONS,
@@ -226,9 +226,12 @@ def act_on_consultation(
     try:
         stepped = apply(c, act)
     except Refused as refused:
+        detail: object = str(refused)
+        if refused.status == 422:
+            detail = invalid(str(refused), "body")
         return JSONResponse(
             status_code=refused.status,
-            content={"detail": str(refused), "allowed": list(refused.allowed)},
+            content={"detail": detail, "allowed": list(refused.allowed)},
         )
     if action == "end":
         stepped = _with_play_links(deps, stepped, who)
@@ -339,7 +342,7 @@ def export_fhir(
     until = until or deps.clock()
     since = since or until - dt.timedelta(hours=24)
     if not since < until <= since + dt.timedelta(days=31):
-        raise HTTPException(422, "the window must end after it starts, within 31 days")
+        raise unprocessable("the window must end after it starts, within 31 days", "query")
     # 404 unless the caller sees something of the wearer at all.
     visible = [c for c in CATEGORIES if _may_read(deps, who, device_id, c)]
     if not visible:

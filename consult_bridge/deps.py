@@ -24,6 +24,7 @@ from consult_bridge.auth import AuthError, Principal, Role, read_token
 from consult_bridge.desks import (
     AccessBook,
     AuditTrail,
+    ClinicDesk,
     ConsultDesk,
     HealthShelf,
     LadderDesk,
@@ -56,6 +57,7 @@ class Deps:
         notices: NoticeBox,
         consults: ConsultDesk,
         links: PlayLinkDesk,
+        clinic: ClinicDesk,
         publisher: Publisher | None,
         clock: Callable[[], dt.datetime],
     ) -> None:
@@ -67,6 +69,7 @@ class Deps:
         self.notices = notices
         self.consults = consults
         self.links = links
+        self.clinic = clinic
         self.link_key = link_key(secret)
         self.publisher = publisher
         self.clock = clock
@@ -99,6 +102,20 @@ class Deps:
                 text=text,
             )
         )
+
+
+def invalid(message: str, *loc: str) -> list[dict[str, object]]:
+    """A 422 body's ``detail`` shaped as FastAPI's own (``HTTPValidationError``)."""
+    return [{"loc": list(loc) or ["body"], "msg": message, "type": "value_error"}]
+
+
+def unprocessable(message: str, *loc: str) -> HTTPException:
+    """A 422 of our own checks, with the same body as FastAPI's validation errors.
+
+    The OpenAPI description promises that shape for every 422, so clients (and the
+    schemathesis run) can rely on it: ``detail[0].msg`` says what is wrong.
+    """
+    return HTTPException(422, invalid(message, *loc))
 
 
 def deps_of(request: Request) -> Deps:

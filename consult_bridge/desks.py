@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from schemas import Alert
 from schemas.access import EmergencyAccess, Grant
 from schemas.audit import AuditEntry, AuditEvent
+from schemas.clinic import Doctor, Slot
 from schemas.consultation import Consultation, ConsultState, PlayLink
 from schemas.health_records import HealthRecord, Notice
 
@@ -212,6 +213,46 @@ class ConsultDesk(Protocol):
 
     def alerts_of(self, device_id: str, since: dt.datetime, until: dt.datetime) -> list[Alert]:
         """A wearer's alerts raised in the window."""
+        ...
+
+    def loads(self, tenant: str) -> dict[str, int]:
+        """Each doctor's open cases in a clinic."""
+        ...
+
+
+class ClinicDesk(Protocol):
+    """A clinic's doctors and their appointment slots."""
+
+    def put_doctor(self, doctor: Doctor) -> bool:
+        """Register or update a doctor; False if another clinic's."""
+        ...
+
+    def doctors(self, tenant: str) -> list[Doctor]:
+        """A clinic's doctors."""
+        ...
+
+    def doctor(self, sub: str) -> Doctor | None:
+        """One doctor."""
+        ...
+
+    def add_slot(self, slot: Slot) -> bool:
+        """Open a slot; False if it overlaps another of the doctor's."""
+        ...
+
+    def slots_of(self, doctor: str, since: dt.datetime, free_only: bool = False) -> list[Slot]:
+        """A doctor's slots ending after ``since``, soonest first."""
+        ...
+
+    def slot(self, slot_id: str) -> Slot | None:
+        """One slot."""
+        ...
+
+    def book(self, slot_id: str, device_id: str, consult_id: str | None, at: dt.datetime) -> bool:
+        """Book a free slot; False if it was taken."""
+        ...
+
+    def free(self, slot_id: str) -> bool:
+        """Cancel a booking; False if none."""
         ...
 
 

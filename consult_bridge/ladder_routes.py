@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
 from consult_bridge.auth import Principal, Role
-from consult_bridge.deps import READERS, Caller, Context, Deps, check
+from consult_bridge.deps import READERS, Caller, Context, Deps, check, unprocessable
 from consult_bridge.desks import LadderView, SnoozeView
 
 routes = APIRouter(prefix="/v1", tags=["alert ladders"])
@@ -109,7 +109,7 @@ def set_snooze(device_id: str, what: str, body: SnoozeIn, who: Caller, deps: Con
             now=deps.clock(),
         )
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise unprocessable(str(exc), "path", "what") from None
     deps.record(who, device_id, "alerts", "snooze", _with(f"{what} {body.minutes:g} min", via))
     return found
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from consult_bridge.access_routes import own
-from consult_bridge.deps import READERS, Caller, Context, Deps, check
+from consult_bridge.deps import READERS, Caller, Context, Deps, check, unprocessable
 from schemas.access import READING_TYPES
 from schemas.health_records import HealthRecord
 
@@ -58,9 +58,9 @@ def read_records(
     until = until or deps.clock()
     since = since or until - DEFAULT_WINDOW
     if since.tzinfo is None or until.tzinfo is None:
-        raise HTTPException(422, "since and until need a time zone (e.g. ...Z)")
+        raise unprocessable("since and until need a time zone (e.g. ...Z)", "query")
     if not since < until <= since + MAX_WINDOW:
-        raise HTTPException(422, "the window must end after it starts, within 31 days")
+        raise unprocessable("the window must end after it starts, within 31 days", "query")
     via = check(deps, who, device_id, category, roles=READERS, action="read")
     found = _fetch(deps, device_id, category, since=since, until=until, limit=limit + 1)
     more = len(found) > limit

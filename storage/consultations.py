@@ -1,5 +1,8 @@
 """Consultation requests (``schemas/consultation.py``) in the main database.
 
+The request's body (reason, history, report: health data) is sealed at rest when record
+keys are configured (``storage/sealing.py``); the columns the queues sort on are not.
+
 Each request is kept whole as msgspec JSON beside the columns its queues sort on. A save
 names the version it read: a second writer who read the same version loses (``False``)
 and must read again, so two reviewers cannot both approve one request. The intake cursor
@@ -17,6 +20,7 @@ import msgspec
 from schemas import Alert
 from schemas.consultation import Consultation, ConsultState
 from storage._common import ALERT_COLUMNS, alert_of
+from storage.sealing import Sealer, open_text, seal_text
 from storage.sql_desk import SqlDesk
 
 _consultation = msgspec.json.Decoder(Consultation)
@@ -25,8 +29,9 @@ _consultation = msgspec.json.Decoder(Consultation)
 class ConsultationStore:
     """Add, read, save (optimistically) and queue consultation requests."""
 
-    def __init__(self, desk: SqlDesk) -> None:
+    def __init__(self, desk: SqlDesk, sealer: Sealer | None = None) -> None:
         self.desk = desk
+        self.sealer = sealer
 
     def _params(self, c: Consultation) -> tuple[object, ...]:
         desk = self.desk
@@ -36,7 +41,7 @@ class ConsultationStore:
             c.doctor,
             None if c.planned_at is None else desk.time_in(c.planned_at),
             c.version,
-            msgspec.json.encode(c).decode(),
+            seal_text(self.sealer, msgspec.json.encode(c).decode(), c.consult_id),
         )
 
     def add(self, c: Consultation) -> bool:
@@ -81,11 +86,11 @@ class ConsultationStore:
 
     def _many(self, where: str, params: Sequence[object]) -> list[Consultation]:
         rows = self.desk.rows(
-            f"SELECT body FROM consultations WHERE {where} "
+            f"SELECT consult_id, body FROM consultations WHERE {where} "
             "ORDER BY CASE priority WHEN 'green' THEN 0 ELSE 1 END, created_at, consult_id",
             params,
         )
-        return [_consultation.decode(r[0]) for r in rows]
+        return [_consultation.decode(open_text(self.sealer, r[1], r[0])) for r in rows]
 
     def get(self, consult_id: str) -> Consultation | None:
         """One request, if it exists."""
@@ -157,3 +162,29 @@ class ConsultationStore:
             (device_id, desk.time_in(since), desk.time_in(until)),
         )
         return [alert_of(r, desk.time_out(r[3])) for r in rows]
+
+    def loads(self, tenant: str) -> dict[str, int]:
+        """Each doctor's open cases in a clinic: approved, re-issued or in session."""
+        rows = self.desk.rows(
+            "SELECT doctor, count(*) FROM consultations WHERE tenant = ? AND doctor IS NOT NULL "
+            "AND state IN ('approved', 'reissued', 'in_session') GROUP BY doctor",
+            (tenant,),
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def rewrap(self, sealer: Sealer) -> int:
+        """Seal plain bodies and re-wrap old keys' under the current key; how many changed."""
+        desk = self.desk
+        changed = 0
+        for consult_id, body in desk.rows("SELECT consult_id, body FROM consultations"):
+            new = sealer.rewrap(body, consult_id)
+            if new is not None:
+                with desk.tx() as conn:
+                    conn.execute(
+                        desk.q(
+                            "UPDATE consultations SET body = ? WHERE consult_id = ? AND body = ?"
+                        ),
+                        (new, consult_id, body),
+                    )
+                changed += 1
+        return changed

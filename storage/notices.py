@@ -1,20 +1,23 @@
 """In-app notices: what the API tells a user (a break-glass opening on their record, ...).
 
 A notice goes to a recipient key: ``device:<id>`` for a wearer (a wearer's token names
-their band), ``user:<sub>`` for anyone else. Migration ``0016_records_audit``.
+their band), ``user:<sub>`` for anyone else. Migration ``0016_records_audit``. The text
+(it may tell of a consultation) is sealed at rest when record keys are configured.
 """
 
 from __future__ import annotations
 
 from schemas.health_records import Notice
+from storage.sealing import Sealer, open_text, seal_text
 from storage.sql_desk import SqlDesk
 
 
 class NoticeBoard:
     """Post notices and read a recipient's."""
 
-    def __init__(self, desk: SqlDesk) -> None:
+    def __init__(self, desk: SqlDesk, sealer: Sealer | None = None) -> None:
         self.desk = desk
+        self.sealer = sealer
 
     def post(self, notice: Notice) -> None:
         """Store a notice."""
@@ -30,7 +33,7 @@ class NoticeBoard:
                     notice.recipient,
                     desk.time_in(notice.at),
                     notice.kind,
-                    notice.text,
+                    seal_text(self.sealer, notice.text, notice.notice_id),
                 ),
             )
 
@@ -43,6 +46,27 @@ class NoticeBoard:
             (recipient, limit),
         )
         return [
-            Notice(notice_id=r[0], recipient=r[1], at=desk.time_out(r[2]), kind=r[3], text=r[4])
+            Notice(
+                notice_id=r[0],
+                recipient=r[1],
+                at=desk.time_out(r[2]),
+                kind=r[3],
+                text=open_text(self.sealer, r[4], r[0]),
+            )
             for r in rows
         ]
+
+    def rewrap(self, sealer: Sealer) -> int:
+        """Seal plain texts and re-wrap old keys' under the current key; how many changed."""
+        desk = self.desk
+        changed = 0
+        for notice_id, text in desk.rows("SELECT notice_id, text FROM notices"):
+            new = sealer.rewrap(text, notice_id)
+            if new is not None:
+                with desk.tx() as conn:
+                    conn.execute(
+                        desk.q("UPDATE notices SET text = ? WHERE notice_id = ? AND text = ?"),
+                        (new, notice_id, text),
+                    )
+                changed += 1
+        return changed

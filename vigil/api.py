@@ -26,10 +26,12 @@ from consult_bridge.desks import LadderView, Publisher, SnoozeView, TimelineEntr
 from storage import StorageError, open_store
 from storage.access import AccessStore
 from storage.audit import AuditLog
+from storage.clinic_staff import ClinicStaffStore
 from storage.consultations import ConsultationStore
 from storage.health_reads import HealthReader
 from storage.notices import NoticeBoard
 from storage.play_links import PlayLinkStore
+from storage.sealing import Sealer
 from storage.sql_desk import open_desk
 from vigil.consult_intake import ConsultIntake, run_consult_intake
 
@@ -119,6 +121,7 @@ async def api_service(
     audit_key: bytes = b"",
     consult_grace_s: float = 900.0,
     publisher: Publisher | None = None,
+    sealer: Sealer | None = None,
 ) -> int:
     """Serve the API until SIGINT or SIGTERM; the exit code."""
     try:
@@ -133,8 +136,8 @@ async def api_service(
     ladders = open_ladder_store(database_url)
     desk = open_desk(database_url)
     access = AccessStore(desk)
-    notices = NoticeBoard(desk)
-    consults = ConsultationStore(desk)
+    notices = NoticeBoard(desk, sealer)
+    consults = ConsultationStore(desk, sealer)
     app = create_app(
         secret=secret,
         ladders=StoreLadderDesk(ladders),
@@ -144,14 +147,15 @@ async def api_service(
         notices=notices,
         consults=consults,
         links=PlayLinkStore(desk),
+        clinic=ClinicStaffStore(desk),
         publisher=publisher,
     )
     # Its own connection: the intake's transactions do not queue behind requests.
     intake_desk = open_desk(database_url)
     intake = ConsultIntake(
-        ConsultationStore(intake_desk),
+        ConsultationStore(intake_desk, sealer),
         AccessStore(intake_desk),
-        NoticeBoard(intake_desk),
+        NoticeBoard(intake_desk, sealer),
         grace_s=consult_grace_s,
     )
     stop = asyncio.Event()

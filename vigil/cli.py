@@ -68,6 +68,7 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     try:
         secret = settings.api_secret()
         audit_key = settings.audit_chain_key()
+        sealer = settings.record_sealer()
     except ValueError as exc:
         print(f"vigil api: {exc}", file=sys.stderr)
         return 2
@@ -77,6 +78,8 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 
     if not audit_key:
         log.warning("VIGIL_AUDIT_KEY is not set: the audit chain is kept without a key")
+    if sealer is None:
+        log.warning("VIGIL_RECORD_KEYS is not set: consultations are stored unencrypted")
     publisher = None
     if settings.education_webhook_url:
         from vigil.education_webhook import WebhookPublisher  # noqa: PLC0415
@@ -97,8 +100,38 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
             audit_key=audit_key,
             consult_grace_s=settings.consult_grace_s,
             publisher=publisher,
+            sealer=sealer,
         )
     )
+
+
+def _cmd_records_rewrap(args: argparse.Namespace, settings: Settings) -> int:
+    """Seal plain records and re-wrap old keys' under the current key (key rotation)."""
+    del args
+    from storage import open_store  # noqa: PLC0415
+    from storage.consultations import ConsultationStore  # noqa: PLC0415
+    from storage.notices import NoticeBoard  # noqa: PLC0415
+    from storage.sql_desk import open_desk  # noqa: PLC0415
+
+    try:
+        sealer = settings.record_sealer()
+    except ValueError as exc:
+        print(f"vigil records rewrap: {exc}", file=sys.stderr)
+        return 2
+    if sealer is None:
+        print("vigil records rewrap: VIGIL_RECORD_KEYS is not set", file=sys.stderr)
+        return 2
+    store = open_store(settings.database_url)
+    store.migrate()
+    store.close()
+    desk = open_desk(settings.database_url)
+    try:
+        consults = ConsultationStore(desk, sealer).rewrap(sealer)
+        notices = NoticeBoard(desk, sealer).rewrap(sealer)
+    finally:
+        desk.close()
+    print(f"under key {sealer.current}: {consults} consultations, {notices} notices rewritten")
+    return 0
 
 
 def _cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -588,6 +621,13 @@ def _add_alerts_and_api_commands(sub: argparse._SubParsersAction[argparse.Argume
     token.add_argument("--tenant", default=None, help="the clinic (clinician, reviewer, admin)")
     token.add_argument("--device", default=None, help="the wearer's band (wearer)")
     token.add_argument("--ttl", type=_duration_s, default=None, help="e.g. 1h (default setting)")
+
+    records = sub.add_parser("records", help="the health records sealed at rest")
+    records_sub = records.add_subparsers(dest="records_command", required=True)
+    rewrap = records_sub.add_parser(
+        "rewrap", help="seal plain records; re-wrap old keys' under the current (rotation)"
+    )
+    rewrap.set_defaults(func=_cmd_records_rewrap)
 
     audit = sub.add_parser("audit", help="the records' audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)

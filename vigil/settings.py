@@ -6,7 +6,7 @@ Nothing else in Vigil reads the environment.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 from pydantic import Field, SecretStr, model_validator
@@ -17,6 +17,9 @@ from schemas.scores import Risk
 from stream_processors.device import ProcessorSettings
 from stream_processors.silence import SilenceSettings
 from vigil.kafka_topics import KafkaTopics
+
+if TYPE_CHECKING:
+    from storage.sealing import Sealer
 
 
 class TwilioAccount(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,6 +155,10 @@ class Settings(BaseSettings):
     consult_grace_s: float = Field(
         default=900.0, gt=0, description="re-issue a consultation whose doctor missed it by this"
     )
+    record_keys: SecretStr | None = Field(
+        default=None,
+        description="kid:base64key,... (32-byte AES keys, current first) sealing health records",
+    )
     audit_key: SecretStr | None = Field(
         default=None, description="the audit log chain's HMAC key (at least 32 bytes)"
     )
@@ -179,6 +186,17 @@ class Settings(BaseSettings):
         if len(secret.encode()) < 32:
             raise ValueError("VIGIL_API_JWT_SECRET must be at least 32 bytes")
         return secret
+
+    def record_sealer(self) -> Sealer | None:
+        """The sealer of health records at rest, or None without keys; ``ValueError``."""
+        if self.record_keys is None:
+            return None
+        from storage.sealing import Sealer, parse_keys  # noqa: PLC0415
+
+        try:
+            return Sealer(parse_keys(self.record_keys.get_secret_value()))
+        except ValueError as exc:
+            raise ValueError(f"VIGIL_RECORD_KEYS: {exc}") from None
 
     def audit_chain_key(self) -> bytes:
         """The audit chain's key (empty when unset); ``ValueError`` when too short."""

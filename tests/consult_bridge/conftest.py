@@ -30,6 +30,7 @@ from consult_bridge.desks import Publisher
 from storage import Store, open_store
 from storage.access import AccessStore
 from storage.audit import AuditLog
+from storage.clinic_staff import ClinicStaffStore
 from storage.consultations import ConsultationStore
 from storage.health_reads import HealthReader
 from storage.notices import NoticeBoard
@@ -67,6 +68,7 @@ class Stores:
         self.health = HealthReader(self.desk)
         self.consults = ConsultationStore(self.desk)
         self.links = PlayLinkStore(self.desk)
+        self.clinic = ClinicStaffStore(self.desk)
         self.publisher: Publisher | None = None  # a test sets one before the client starts
 
     def close(self) -> None:
@@ -100,6 +102,7 @@ async def client(stores: Stores) -> AsyncIterator[tuple[httpx.AsyncClient, Clock
         notices=stores.notices,
         consults=stores.consults,
         links=stores.links,
+        clinic=stores.clinic,
         publisher=stores.publisher,
         clock=clock,
     )

@@ -3,6 +3,8 @@ and acknowledged through the API by a family member the wearer granted, over HTT
 
 from __future__ import annotations
 
+import base64
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +97,14 @@ def test_a_granted_family_member_acknowledges_an_sos_through_the_api(
     assert SECRET not in "".join(api.log + runner.log)
 
 
+def assert_sealed(db: Path, plain: str) -> None:
+    """The request (its reason, history and report) is sealed in the database."""
+    with sqlite3.connect(db) as raw:
+        (body,) = raw.execute("SELECT body FROM consultations").fetchone()
+    assert body.startswith("vg1:k1:")
+    assert plain not in body
+
+
 def test_an_sos_from_the_band_becomes_a_consultation_worked_to_its_report(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
@@ -104,6 +114,7 @@ def test_an_sos_from_the_band_becomes_a_consultation_worked_to_its_report(
     port = free_port()
     env = runner_env(mosquitto, db, VIGIL_API_JWT_SECRET=SECRET, VIGIL_API_PORT=str(port))
     env["VIGIL_AUDIT_KEY"] = "an-audit-key-of-at-least-32-bytes!!"
+    env["VIGIL_RECORD_KEYS"] = "k1:" + base64.b64encode(b"r" * 32).decode()
     admin, reviewer, doctor, mary = (
         token(env, *args)
         for args in (
@@ -171,3 +182,4 @@ def test_an_sos_from_the_band_becomes_a_consultation_worked_to_its_report(
     assert verified.returncode == 0, verified.stdout + verified.stderr
     log = "".join(api.log + runner.log)
     assert (SECRET in log, env["VIGIL_AUDIT_KEY"] in log) == (False, False)
+    assert_sealed(db, "fall, no injury")
