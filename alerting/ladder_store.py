@@ -90,6 +90,22 @@ class LadderRequest(msgspec.Struct, frozen=True, kw_only=True):
 _request = msgspec.json.Decoder(LadderRequest)
 
 
+class NoticeText(msgspec.Struct, frozen=True, kw_only=True):
+    """An SMS the API asks the process driving the ladders to send (a notice's text).
+
+    Consultation and appointment notices go out in-app and, where the recipient has a
+    number, by SMS through the same sender as the alerts (``vigil/ladder_side.py``).
+    """
+
+    text_id: str
+    to: str
+    body: str
+    at: dt.datetime
+
+
+_text = msgspec.json.Decoder(NoticeText)
+
+
 class LadderStore(Protocol):
     """The ladders, their outbox, and the wearers' contacts."""
 
@@ -218,6 +234,18 @@ class LadderStore(Protocol):
 
     def mark_request_taken(self, request_id: str, at: dt.datetime) -> None:
         """Record that the driver applied a request."""
+        ...
+
+    def put_text(self, text: NoticeText) -> None:
+        """Queue an SMS for the driving process (once per ``text_id``)."""
+        ...
+
+    def pending_texts(self, limit: int = 100) -> list[tuple[NoticeText, int]]:
+        """Texts not yet sent or given up, oldest first, with the attempts made."""
+        ...
+
+    def mark_text(self, text_id: str, at: dt.datetime, outcome: str, *, done: bool) -> None:
+        """Record an attempt's outcome; ``done``: sent, or given up for good."""
         ...
 
     def lead(self) -> bool:
@@ -613,6 +641,35 @@ class _SqlLadderStore:
                 (self._time(at), request_id),
             )
 
+    def put_text(self, text: NoticeText) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                self._q(
+                    "INSERT INTO notice_texts (text_id, position, text, queued_at, attempts) "
+                    "VALUES (?, (SELECT COALESCE(MAX(position), 0) + 1 FROM notice_texts), "
+                    "$J, ?, 0) ON CONFLICT (text_id) DO NOTHING"
+                ),
+                (text.text_id, msgspec.json.encode(text).decode(), self._time(text.at)),
+            )
+
+    def pending_texts(self, limit: int = 100) -> list[tuple[NoticeText, int]]:
+        rows = self._fetch(
+            f"SELECT {self._out('text')}, attempts FROM notice_texts WHERE done_at IS NULL "
+            "ORDER BY position LIMIT ?",
+            (limit,),
+        )
+        return [(_text.decode(r[0]), int(r[1])) for r in rows]
+
+    def mark_text(self, text_id: str, at: dt.datetime, outcome: str, *, done: bool) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                self._q(
+                    "UPDATE notice_texts SET attempts = attempts + 1, outcome = ?, "
+                    "done_at = ? WHERE text_id = ?"
+                ),
+                (outcome[:500], self._time(at) if done else None, text_id),
+            )
+
 
 def _as_time(value: object) -> dt.datetime:
     """A time as stored: a datetime (PostgreSQL) or ``_deadline_text`` (SQLite)."""
@@ -718,6 +775,19 @@ CREATE TABLE IF NOT EXISTS ladder_requests (
 );
 CREATE INDEX IF NOT EXISTS ladder_requests_pending ON ladder_requests (position)
     WHERE taken_at IS NULL;
+
+-- SMS the API asks the driving process to send (consultation and appointment notices).
+CREATE TABLE IF NOT EXISTS notice_texts (
+    text_id TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    queued_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    outcome TEXT,
+    done_at TEXT
+);
+CREATE INDEX IF NOT EXISTS notice_texts_pending ON notice_texts (position)
+    WHERE done_at IS NULL;
 """
 
 

@@ -170,10 +170,19 @@ async def serve_webhooks(
     host: str,
     port: int,
     stop: asyncio.Event,
+    *,
     on_listening: Callable[[], None] | None = None,
+    tls: tuple[str, str] | None = None,
 ) -> None:
-    """Serve ``app`` until ``stop`` is set; ``on_listening`` once the socket accepts."""
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    """Serve ``app`` until ``stop`` is set; ``on_listening`` once the socket accepts.
+
+    ``tls``: (certificate file, key file) to serve HTTPS instead of HTTP.
+    """
+    cert, key = tls if tls is not None else (None, None)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", ssl_certfile=cert, ssl_keyfile=key
+    )
+    server = _Server(config)
     serving = asyncio.create_task(server.serve())
     if on_listening is not None:
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn sets a plain flag

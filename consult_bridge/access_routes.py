@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field
 from consult_bridge.auth import Principal
 from consult_bridge.deps import Caller, Context, unprocessable
 from schemas.access import BREAK_GLASS_S, CATEGORIES, Category, EmergencyAccess, Grant
-from schemas.health_records import Notice
 
 routes = APIRouter(prefix="/v1", tags=["access"])
 
@@ -156,18 +155,13 @@ def break_glass(device_id: str, body: BreakGlassIn, who: Caller, deps: Context) 
     deps.access.add_emergency(opening)
     deps.record(who, device_id, "emergency", "break_glass", body.reason)
     clinic = f" ({who.tenant})" if who.tenant else ""
-    deps.notices.post(
-        Notice(
-            notice_id=uuid.uuid4().hex,
-            recipient=f"device:{device_id}",
-            at=now,
-            kind="break_glass",
-            text=(
-                f"{who.display_name}{clinic} opened your record in an emergency at "
-                f"{now:%Y-%m-%d %H:%M} UTC and can see all of it until {opening.until:%H:%M} "
-                f"UTC. Reason given: {body.reason}"
-            ),
-        )
+    deps.tell(
+        f"device:{device_id}",
+        "break_glass",
+        f"{who.display_name}{clinic} opened your record in an emergency at "
+        f"{now:%Y-%m-%d %H:%M} UTC and can see all of it until {opening.until:%H:%M} "
+        f"UTC. Reason given: {body.reason}",
+        about=device_id,
     )
     return EmergencyView(
         access_id=opening.access_id,

@@ -40,7 +40,9 @@ from consult_bridge.desks import (
     LadderDesk,
     NoticeBox,
     PlayLinkDesk,
+    ProfileDesk,
     Publisher,
+    TextDesk,
 )
 
 
@@ -55,7 +57,9 @@ def create_app(
     consults: ConsultDesk,
     links: PlayLinkDesk,
     clinic: ClinicDesk,
+    profiles: ProfileDesk,
     publisher: Publisher | None = None,
+    texts: TextDesk | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> FastAPI:
     """The API over the given stores."""
@@ -77,7 +81,9 @@ def create_app(
         consults=consults,
         links=links,
         clinic=clinic,
+        profiles=profiles,
         publisher=publisher,
+        texts=texts,
         clock=clock,
     )
     app.include_router(ladder_routes.routes)

@@ -33,6 +33,9 @@ class DoctorIn(BaseModel):
     years_experience: int = Field(default=0, ge=0, le=70)
     median_response_min: float = Field(default=60.0, ge=0, le=7 * 24 * 60)
     max_load: int = Field(default=5, ge=0, le=100)
+    phone: str | None = Field(
+        default=None, pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164: notices by SMS too"
+    )
 
 
 class DoctorView(DoctorIn):
@@ -50,6 +53,7 @@ def _doctor_view(d: Doctor) -> DoctorView:
         years_experience=d.years_experience,
         median_response_min=d.median_response_min,
         max_load=d.max_load,
+        phone=d.phone,
     )
 
 
@@ -78,6 +82,7 @@ def register_doctor(sub: str, body: DoctorIn, who: Caller, deps: Context) -> Doc
         years_experience=body.years_experience,
         median_response_min=body.median_response_min,
         max_load=body.max_load,
+        phone=body.phone,
     )
     if not deps.clinic.put_doctor(doctor):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such doctor")  # another clinic's
@@ -213,6 +218,7 @@ def book(slot_id: str, body: BookingIn, who: Caller, deps: Context) -> SlotView:
         f"user:{slot.doctor}",
         "appointment",
         f"Appointment booked: {slot.starts_at:%Y-%m-%d %H:%M} UTC ({who.device}).",
+        about=who.device,
     )
     deps.record(who, who.device, "appointment", "book", slot_id)
     booked = deps.clinic.slot(slot_id)
@@ -234,11 +240,17 @@ def cancel_booking(slot_id: str, who: Caller, deps: Context) -> None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the slot is not booked")
     when = f"{slot.starts_at:%Y-%m-%d %H:%M} UTC"
     if by_wearer:
-        deps.tell(f"user:{slot.doctor}", "appointment", f"Appointment cancelled: {when}.")
+        deps.tell(
+            f"user:{slot.doctor}",
+            "appointment",
+            f"Appointment cancelled: {when}.",
+            about=slot.booked_by,
+        )
     else:
         deps.tell(
             f"device:{slot.booked_by}",
             "appointment",
             f"Your appointment at {when} was cancelled by the clinic.",
+            about=slot.booked_by,
         )
     deps.record(who, slot.booked_by, "appointment", "cancel", slot_id)

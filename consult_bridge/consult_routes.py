@@ -103,8 +103,9 @@ def _actor(who: Principal) -> Actor:
 
 
 def _post_notices(deps: Deps, stepped: Stepped) -> None:
+    about = stepped.consultation.device_id
     for notice in stepped.notices:
-        deps.tell(notice.recipient, "consultation", notice.text)
+        deps.tell(notice.recipient, "consultation", notice.text, about=about)
 
 
 class RequestIn(BaseModel):

@@ -30,7 +30,9 @@ from consult_bridge.desks import (
     LadderDesk,
     NoticeBox,
     PlayLinkDesk,
+    ProfileDesk,
     Publisher,
+    TextDesk,
 )
 from consult_bridge.play_links import link_key
 from schemas.access import Category
@@ -58,7 +60,9 @@ class Deps:
         consults: ConsultDesk,
         links: PlayLinkDesk,
         clinic: ClinicDesk,
+        profiles: ProfileDesk,
         publisher: Publisher | None,
+        texts: TextDesk | None,
         clock: Callable[[], dt.datetime],
     ) -> None:
         self.secret = secret
@@ -70,8 +74,10 @@ class Deps:
         self.consults = consults
         self.links = links
         self.clinic = clinic
+        self.profiles = profiles
         self.link_key = link_key(secret)
         self.publisher = publisher
+        self.texts = texts
         self.clock = clock
 
     def record(
@@ -91,17 +97,19 @@ class Deps:
             )
         )
 
-    def tell(self, recipient: str, kind: str, text: str) -> None:
-        """Post an in-app notice."""
+    def tell(self, recipient: str, kind: str, text: str, *, about: str | None = None) -> None:
+        """Post an in-app notice, and queue it by SMS when the recipient has a number.
+
+        ``about``: the wearer concerned (a family member's number is the wearer's contact's).
+        """
+        now = self.clock()
         self.notices.post(
-            Notice(
-                notice_id=uuid.uuid4().hex,
-                recipient=recipient,
-                at=self.clock(),
-                kind=kind,
-                text=text,
-            )
+            Notice(notice_id=uuid.uuid4().hex, recipient=recipient, at=now, kind=kind, text=text)
         )
+        if self.texts is not None:
+            phone = self.texts.phone_of(recipient, about)
+            if phone is not None:
+                self.texts.queue(phone, f"Vigil: {text}", now)
 
 
 def invalid(message: str, *loc: str) -> list[dict[str, object]]:

@@ -20,6 +20,7 @@ from schemas.access import EmergencyAccess, Grant
 from schemas.audit import AuditEntry, AuditEvent
 from schemas.clinic import Doctor, Slot
 from schemas.consultation import Consultation, ConsultState, PlayLink
+from schemas.health_profile import HealthProfile, ScoringView
 from schemas.health_records import HealthRecord, Notice
 
 
@@ -297,4 +298,38 @@ class Publisher(Protocol):
 
     def publish(self, payload: dict[str, Any]) -> None:
         """Post ``payload``; ``PublishError`` if the platform did not take it."""
+        ...
+
+
+class ProfileDesk(Protocol):
+    """The wearer's health record, and the scoring conditions a clinician sets."""
+
+    def record(self, device_id: str) -> HealthProfile | None:
+        """The health record, if written."""
+        ...
+
+    def put_record(self, device_id: str, profile: HealthProfile) -> None:
+        """Write the health record."""
+        ...
+
+    def scoring(self, device_id: str) -> ScoringView:
+        """The scoring profile's clinical parts as they stand."""
+        ...
+
+    def set_conditions(
+        self, device_id: str, conditions: Sequence[str], on_oxygen: bool | None
+    ) -> ScoringView:
+        """Set the conditions (and oxygen); ``ValueError`` naming an unknown condition."""
+        ...
+
+
+class TextDesk(Protocol):
+    """Notices by SMS too: the recipient's number, and the queue the alert sender drains."""
+
+    def phone_of(self, recipient: str, about: str | None) -> str | None:
+        """``device:<id>`` or ``user:<sub>``'s number, if known (``about``: the wearer)."""
+        ...
+
+    def queue(self, to: str, body: str, at: dt.datetime) -> None:
+        """Queue an SMS for the process driving the ladders."""
         ...

@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
+import msgspec
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from consult_bridge.access_routes import own
 from consult_bridge.deps import READERS, Caller, Context, Deps, check, unprocessable
 from schemas.access import READING_TYPES
+from schemas.health_profile import HealthProfile, ScoringView
 from schemas.health_records import HealthRecord
 
 routes = APIRouter(prefix="/v1", tags=["records"])
@@ -154,3 +156,112 @@ def my_notices(who: Caller, deps: Context) -> list[NoticeView]:
         NoticeView(notice_id=n.notice_id, at=n.at, kind=n.kind, text=n.text)
         for n in deps.notices.of(recipient)
     ]
+
+
+class MedicationIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    dose: str = Field(default="", max_length=100)
+    schedule: str = Field(default="", max_length=200)
+
+
+class HealthRecordIn(BaseModel):
+    habits: dict[str, str] = Field(default_factory=dict, description="e.g. smoking: never")
+    medical_history: list[str] = Field(default_factory=list, max_length=100)
+    family_history: list[str] = Field(default_factory=list, max_length=100)
+    medications: list[MedicationIn] = Field(default_factory=list, max_length=100)
+    allergies: list[str] = Field(default_factory=list, max_length=100)
+
+
+class HealthRecordView(HealthRecordIn):
+    updated_at: dt.datetime | None
+    updated_by: str
+
+
+class ScoringOut(BaseModel):
+    conditions: list[str]
+    on_oxygen: bool | None
+    spo2_scale: int
+    at_risk: bool
+    revision: int
+
+
+class ProfileView(BaseModel):
+    device_id: str
+    record: HealthRecordView | None
+    scoring: ScoringOut
+
+
+def _scoring_out(view: ScoringView) -> ScoringOut:
+    return ScoringOut(
+        conditions=list(view.conditions),
+        on_oxygen=view.on_oxygen,
+        spo2_scale=view.spo2_scale,
+        at_risk=view.at_risk,
+        revision=view.revision,
+    )
+
+
+def _record_view(p: HealthProfile | None) -> HealthRecordView | None:
+    if p is None:
+        return None
+    return HealthRecordView.model_validate(msgspec.to_builtins(p))
+
+
+@routes.get("/wearers/{device_id}/profile", response_model=ProfileView)
+def read_profile(device_id: str, who: Caller, deps: Context) -> ProfileView:
+    """The wearer's health record and the conditions that change their scoring.
+
+    For those who see the ``profile`` category: the wearer, the clinic, a grant.
+    """
+    via = check(deps, who, device_id, "profile", roles=READERS, action="read")
+    record = deps.profiles.record(device_id)
+    deps.record(who, device_id, "profile", "read", f"record ({via})" if via else "record")
+    return ProfileView(
+        device_id=device_id,
+        record=_record_view(record),
+        scoring=_scoring_out(deps.profiles.scoring(device_id)),
+    )
+
+
+@routes.put("/wearers/{device_id}/profile/record", response_model=HealthRecordView)
+def write_record(
+    device_id: str, body: HealthRecordIn, who: Caller, deps: Context
+) -> HealthRecordView:
+    """The wearer (or a clinician of their clinic) writes the health record, whole."""
+    check(deps, who, device_id, "profile", roles=("wearer", "clinician"), action="write record")
+    try:
+        profile = msgspec.convert(
+            {**body.model_dump(), "updated_at": deps.clock(), "updated_by": who.sub},
+            HealthProfile,
+        )
+    except msgspec.ValidationError as exc:
+        raise unprocessable(str(exc), "body") from None
+    deps.profiles.put_record(device_id, profile)
+    deps.record(who, device_id, "profile", "write", "record")
+    view = _record_view(profile)
+    assert view is not None  # noqa: S101 - just made
+    return view
+
+
+class ConditionsIn(BaseModel):
+    conditions: list[str] = Field(
+        max_length=20,
+        description="hypercapnic_respiratory_failure (NEWS2 SpO2 scale 2), permanent_af",
+    )
+    on_oxygen: bool | None = None
+
+
+@routes.put("/wearers/{device_id}/profile/conditions", response_model=ScoringOut)
+def set_conditions(device_id: str, body: ConditionsIn, who: Caller, deps: Context) -> ScoringOut:
+    """A clinician of the wearer's clinic records the conditions that change scoring.
+
+    The runners pick the change up within their profile refresh (``vigil run``: seconds):
+    with hypercapnic respiratory failure, SpO2 is scored on NEWS2 scale 2.
+    """
+    check(deps, who, device_id, "profile", roles=("clinician",), action="set conditions")
+    try:
+        view = deps.profiles.set_conditions(device_id, body.conditions, body.on_oxygen)
+    except ValueError as exc:
+        raise unprocessable(str(exc), "body", "conditions") from None
+    deps.record(who, device_id, "profile", "conditions", ",".join(view.conditions) or "none")
+    return _scoring_out(view)

@@ -12,7 +12,7 @@ from typing import Literal, get_args
 
 import msgspec
 
-Category = Literal["vitals", "steps", "location", "ecg", "sleep", "indices", "alerts"]
+Category = Literal["vitals", "steps", "location", "ecg", "sleep", "indices", "alerts", "profile"]
 CATEGORIES: tuple[Category, ...] = get_args(Category)
 
 
@@ -66,7 +66,8 @@ class EmergencyAccess(msgspec.Struct, frozen=True, kw_only=True):
 
 
 #: The reading types (``schemas/telemetry.py`` tags) each data category holds; ``ecg``
-#: is the ECG strips, ``indices`` the wellbeing indices, ``alerts`` the alert ladders.
+#: is the ECG strips, ``indices`` the wellbeing indices, ``alerts`` the alert ladders (and
+#: consultations), ``profile`` the health record (habits, histories, medications).
 READING_TYPES: dict[Category, tuple[str, ...]] = {
     "vitals": ("heart_rate", "spo2", "blood_pressure", "temperature", "respiration"),
     "steps": ("steps",),

@@ -22,6 +22,7 @@ class Doctor(msgspec.Struct, frozen=True, kw_only=True):
     years_experience: int = 0
     median_response_min: float = 60.0  # how soon they usually take a case
     max_load: int = 5  # open consultations they take at once
+    phone: str | None = None  # E.164: notices also go by SMS
 
 
 class Slot(msgspec.Struct, frozen=True, kw_only=True):

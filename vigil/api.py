@@ -14,26 +14,33 @@ import functools
 import logging
 import signal
 import uuid
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, cast, get_args
+
+import msgspec
 
 from alerting.ladder import Ladder
-from alerting.ladder_store import LadderRequest, LadderStore, open_ladder_store
+from alerting.ladder_store import LadderRequest, LadderStore, NoticeText, open_ladder_store
 from alerting.snooze import Snooze, check_snooze
 from alerting.webhooks import serve_webhooks
 from consult_bridge.app import create_app
 from consult_bridge.audit import link
 from consult_bridge.desks import LadderView, Publisher, SnoozeView, TimelineEntry
-from storage import StorageError, open_store
+from schemas.health_profile import HealthProfile, ScoringView
+from storage import StorageError, Store, open_store
 from storage.access import AccessStore
 from storage.audit import AuditLog
 from storage.clinic_staff import ClinicStaffStore
 from storage.consultations import ConsultationStore
+from storage.health_profiles import HealthProfileStore
 from storage.health_reads import HealthReader
 from storage.notices import NoticeBoard
 from storage.play_links import PlayLinkStore
 from storage.sealing import Sealer
 from storage.sql_desk import open_desk
+from stream_processors.device import Condition, WearerProfile
 from vigil.consult_intake import ConsultIntake, run_consult_intake
+from vigil.profiles import decode_profile, encode_profile
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +114,90 @@ class StoreLadderDesk:
         return self.store.clear_snooze(device_id, what)
 
 
+class StoreProfileDesk:
+    """``consult_bridge.desks.ProfileDesk`` over the record store and the main store.
+
+    The health record is sealed; the conditions are written into the scoring profile the
+    runners read (a new revision per change, so they pick it up on their next refresh).
+    """
+
+    def __init__(self, records: HealthProfileStore, main: Store) -> None:
+        self.records = records
+        self.main = main
+
+    def record(self, device_id: str) -> HealthProfile | None:
+        return self.records.get(device_id)
+
+    def put_record(self, device_id: str, profile: HealthProfile) -> None:
+        self.records.put(device_id, profile)
+
+    def _current(self, device_id: str) -> tuple[WearerProfile, int]:
+        stored = self.records.scoring_raw(device_id)
+        if stored is None:
+            return WearerProfile(), 0
+        return decode_profile(stored[0]), stored[1]
+
+    @staticmethod
+    def _view(profile: WearerProfile, revision: int) -> ScoringView:
+        return ScoringView(
+            conditions=tuple(sorted(profile.conditions)),
+            on_oxygen=profile.on_oxygen,
+            spo2_scale=profile.effective_spo2_scale,
+            at_risk=profile.at_risk,
+            revision=revision,
+        )
+
+    def scoring(self, device_id: str) -> ScoringView:
+        return self._view(*self._current(device_id))
+
+    def set_conditions(
+        self, device_id: str, conditions: Sequence[str], on_oxygen: bool | None
+    ) -> ScoringView:
+        known: tuple[str, ...] = get_args(Condition)
+        for name in conditions:
+            if name not in known:
+                raise ValueError(f"unknown condition {name!r}; known: {', '.join(known)}")
+        profile, _ = self._current(device_id)
+        changed = msgspec.structs.replace(
+            profile,
+            conditions=frozenset(cast("list[Condition]", list(conditions))),
+            on_oxygen=profile.on_oxygen if on_oxygen is None else on_oxygen,
+        )
+        revision = self.main.put_wearer(device_id, encode_profile(changed))
+        return self._view(changed, revision)
+
+
+class LadderTexts:
+    """``consult_bridge.desks.TextDesk``: numbers, and SMS queued in the ladder store.
+
+    The process driving the ladders sends them (``vigil/ladder_side.py``). A wearer's
+    number is their directory's ``wearer_phone``; a doctor's, the registry's; a family
+    member's, that of the wearer's contact whose id is the member's user (``sub``).
+    """
+
+    def __init__(self, ladders: LadderStore, clinic: ClinicStaffStore) -> None:
+        self.ladders = ladders
+        self.clinic = clinic
+
+    def phone_of(self, recipient: str, about: str | None) -> str | None:
+        kind, _, who = recipient.partition(":")
+        if kind == "device":
+            alerting = self.ladders.wearer_alerting(who)
+            return None if alerting is None else alerting.directory.wearer_phone or None
+        doctor = self.clinic.doctor(who)
+        if doctor is not None:
+            return doctor.phone
+        if about is None:
+            return None
+        alerting = self.ladders.wearer_alerting(about)
+        if alerting is None:
+            return None
+        return next((c.phone for c in alerting.directory.contacts if c.contact_id == who), None)
+
+    def queue(self, to: str, body: str, at: dt.datetime) -> None:
+        self.ladders.put_text(NoticeText(text_id=uuid.uuid4().hex, to=to, body=body, at=at))
+
+
 def audit_log(database_url: str, key: bytes) -> AuditLog:
     """The audit log of a database, chained under ``key``."""
     return AuditLog(open_desk(database_url), functools.partial(link, key))
@@ -122,12 +213,12 @@ async def api_service(
     consult_grace_s: float = 900.0,
     publisher: Publisher | None = None,
     sealer: Sealer | None = None,
+    tls: tuple[str, str] | None = None,
 ) -> int:
     """Serve the API until SIGINT or SIGTERM; the exit code."""
     try:
         store = open_store(database_url)
         applied = store.migrate()
-        store.close()
     except StorageError as exc:
         log.error("storage: %s", exc)  # noqa: TRY400 - the message says it all
         return 3
@@ -138,6 +229,8 @@ async def api_service(
     access = AccessStore(desk)
     notices = NoticeBoard(desk, sealer)
     consults = ConsultationStore(desk, sealer)
+    clinic = ClinicStaffStore(desk)
+    texts = LadderTexts(ladders, clinic)
     app = create_app(
         secret=secret,
         ladders=StoreLadderDesk(ladders),
@@ -147,7 +240,9 @@ async def api_service(
         notices=notices,
         consults=consults,
         links=PlayLinkStore(desk),
-        clinic=ClinicStaffStore(desk),
+        clinic=clinic,
+        profiles=StoreProfileDesk(HealthProfileStore(desk, sealer), store),
+        texts=texts,
         publisher=publisher,
     )
     # Its own connection: the intake's transactions do not queue behind requests.
@@ -157,6 +252,7 @@ async def api_service(
         AccessStore(intake_desk),
         NoticeBoard(intake_desk, sealer),
         grace_s=consult_grace_s,
+        texts=LadderTexts(ladders, ClinicStaffStore(intake_desk)),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -164,16 +260,19 @@ async def api_service(
         loop.add_signal_handler(sig, stop.set)
     intake_task = asyncio.create_task(run_consult_intake(intake, stop))
 
+    scheme = "https" if tls else "http"
+
     def listening() -> None:
-        log.info("ready: the API on http://%s:%d (docs at /docs)", host, port)
+        log.info("ready: the API on %s://%s:%d (docs at /docs)", scheme, host, port)
 
     try:
-        await serve_webhooks(app, host, port, stop, on_listening=listening)
+        await serve_webhooks(app, host, port, stop, on_listening=listening, tls=tls)
     finally:
         stop.set()
         await intake_task
         ladders.close()
         desk.close()
         intake_desk.close()
+        store.close()
     log.info("stopped")
     return 0

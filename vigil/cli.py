@@ -80,6 +80,14 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
         log.warning("VIGIL_AUDIT_KEY is not set: the audit chain is kept without a key")
     if sealer is None:
         log.warning("VIGIL_RECORD_KEYS is not set: consultations are stored unencrypted")
+    tls = None
+    if settings.api_tls_cert or settings.api_tls_key:
+        if not (settings.api_tls_cert and settings.api_tls_key):
+            print("vigil api: set both VIGIL_API_TLS_CERT and VIGIL_API_TLS_KEY", file=sys.stderr)
+            return 2
+        tls = (settings.api_tls_cert, settings.api_tls_key)
+    elif settings.api_host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the API listens beyond this machine without TLS: set VIGIL_API_TLS_*")
     publisher = None
     if settings.education_webhook_url:
         from vigil.education_webhook import WebhookPublisher  # noqa: PLC0415
@@ -101,6 +109,7 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
             consult_grace_s=settings.consult_grace_s,
             publisher=publisher,
             sealer=sealer,
+            tls=tls,
         )
     )
 
@@ -110,6 +119,7 @@ def _cmd_records_rewrap(args: argparse.Namespace, settings: Settings) -> int:
     del args
     from storage import open_store  # noqa: PLC0415
     from storage.consultations import ConsultationStore  # noqa: PLC0415
+    from storage.health_profiles import HealthProfileStore  # noqa: PLC0415
     from storage.notices import NoticeBoard  # noqa: PLC0415
     from storage.sql_desk import open_desk  # noqa: PLC0415
 
@@ -128,9 +138,13 @@ def _cmd_records_rewrap(args: argparse.Namespace, settings: Settings) -> int:
     try:
         consults = ConsultationStore(desk, sealer).rewrap(sealer)
         notices = NoticeBoard(desk, sealer).rewrap(sealer)
+        records = HealthProfileStore(desk, sealer).rewrap(sealer)
     finally:
         desk.close()
-    print(f"under key {sealer.current}: {consults} consultations, {notices} notices rewritten")
+    print(
+        f"under key {sealer.current}: {consults} consultations, {notices} notices, "
+        f"{records} health records rewritten"
+    )
     return 0
 
 

@@ -24,6 +24,7 @@ import logging
 import uuid
 from collections.abc import Callable
 
+from consult_bridge.desks import TextDesk
 from consult_bridge.workflow import SYSTEM, Actor, Stepped, apply, overdue, raise_request, reflag
 from schemas import Alert, AlertLevel
 from schemas.health_records import Notice
@@ -57,25 +58,33 @@ class ConsultIntake:
         notices: NoticeBoard,
         *,
         grace_s: float,
+        texts: TextDesk | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.consults = consults
         self.access = access
         self.notices = notices
         self.grace_s = grace_s
+        self.texts = texts
         self.clock = clock
 
     def _post(self, stepped: Stepped, kind: str = "consultation") -> None:
+        """In-app notices, and SMS to those with a number (as the API's ``Deps.tell``)."""
+        about = stepped.consultation.device_id
         for n in stepped.notices:
+            now = self.clock()
             self.notices.post(
                 Notice(
                     notice_id=uuid.uuid4().hex,
                     recipient=n.recipient,
-                    at=self.clock(),
+                    at=now,
                     kind=kind,
                     text=n.text,
                 )
             )
+            phone = None if self.texts is None else self.texts.phone_of(n.recipient, about)
+            if phone is not None and self.texts is not None:
+                self.texts.queue(phone, f"Vigil: {n.text}", now)
 
     def _flag(self, alert: Alert) -> bool:
         """Raise or join the wearer's request; False if it kept changing under us."""

@@ -30,8 +30,15 @@ from collections.abc import Callable
 
 from alerting.band_commands import MqttBandSender
 from alerting.console import ConsoleSender
-from alerting.driver import LadderDriver, LadderNotifier, RoutedSender, Sender, run_deadlines
-from alerting.ladder import Acknowledged, Cancelled, Event
+from alerting.driver import (
+    LadderDriver,
+    LadderNotifier,
+    RoutedSender,
+    Sender,
+    SendError,
+    run_deadlines,
+)
+from alerting.ladder import Acknowledged, Cancelled, Event, SendSms
 from alerting.ladder_store import LadderStore, open_ladder_store
 from alerting.reminders import Reminder, Schedules, run_reminders
 from schemas import Alert
@@ -121,6 +128,35 @@ async def apply_requests(ladders: LadderStore, driver: LadderDriver) -> int:
     return len(requests)
 
 
+#: A notice's SMS failing for a reason that may pass is tried this many times in all.
+TEXT_ATTEMPTS = 5
+
+
+async def send_texts(ladders: LadderStore, sender: Sender, clock: Callable[[], dt.datetime]) -> int:
+    """Send the SMS the API queued (consultation and appointment notices); how many tried.
+
+    Through the ladders' own sender (Twilio, or the console), each once: a provider that
+    refuses for good marks the text failed; one that may recover is tried again next
+    round, up to ``TEXT_ATTEMPTS``.
+    """
+    pending = await asyncio.to_thread(ladders.pending_texts)
+    for text, attempts in pending:
+        action = SendSms(
+            key=f"text:{text.text_id}", to=text.to, template="notice", language="en", params={}
+        )
+        try:
+            sid = await sender.send(action, text.body)
+        except SendError as exc:
+            done = exc.permanent or attempts + 1 >= TEXT_ATTEMPTS
+            outcome = f"failed: {exc}" if done else f"retrying: {exc}"
+            await asyncio.to_thread(ladders.mark_text, text.text_id, clock(), outcome, done=done)
+            continue
+        await asyncio.to_thread(
+            ladders.mark_text, text.text_id, clock(), f"sent {sid or ''}".strip(), done=True
+        )
+    return len(pending)
+
+
 async def run_intake(
     store: Store, ladders: LadderStore, driver: LadderDriver, stop: asyncio.Event
 ) -> None:
@@ -131,6 +167,7 @@ async def run_intake(
     while not stop.is_set():
         try:
             await apply_requests(ladders, driver)
+            await send_texts(ladders, driver.sender, driver.clock)
             if await take_in(store, driver) == INTAKE_CHUNK:
                 continue
         except Exception:

@@ -148,6 +148,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_token_ttl_s: float = Field(default=3600.0, gt=0, le=30 * 24 * 3600)
+    api_tls_cert: str | None = Field(
+        default=None, description="PEM certificate (chain): vigil api serves HTTPS with it"
+    )
+    api_tls_key: str | None = Field(default=None, description="the certificate's PEM key")
     education_webhook_url: str | None = Field(
         default=None, description="where play links are published (a third-party platform)"
     )

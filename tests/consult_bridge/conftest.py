@@ -32,12 +32,13 @@ from storage.access import AccessStore
 from storage.audit import AuditLog
 from storage.clinic_staff import ClinicStaffStore
 from storage.consultations import ConsultationStore
+from storage.health_profiles import HealthProfileStore
 from storage.health_reads import HealthReader
 from storage.notices import NoticeBoard
 from storage.play_links import PlayLinkStore
 from storage.sql_desk import SqlDesk, open_desk
 from tests.alerting.people import mary
-from vigil.api import StoreLadderDesk
+from vigil.api import StoreLadderDesk, StoreProfileDesk
 
 SECRET = "k" * 32
 AUDIT_KEY = b"a" * 32
@@ -69,6 +70,7 @@ class Stores:
         self.consults = ConsultationStore(self.desk)
         self.links = PlayLinkStore(self.desk)
         self.clinic = ClinicStaffStore(self.desk)
+        self.profiles = StoreProfileDesk(HealthProfileStore(self.desk), self.main)
         self.publisher: Publisher | None = None  # a test sets one before the client starts
 
     def close(self) -> None:
@@ -103,6 +105,7 @@ async def client(stores: Stores) -> AsyncIterator[tuple[httpx.AsyncClient, Clock
         consults=stores.consults,
         links=stores.links,
         clinic=stores.clinic,
+        profiles=stores.profiles,
         publisher=stores.publisher,
         clock=clock,
     )

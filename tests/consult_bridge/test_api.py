@@ -253,5 +253,8 @@ async def test_the_openapi_description_names_every_endpoint(
         "/v1/doctors/{sub}/slots",
         "/v1/consultations/{consult_id}/matches",
         "/v1/slots/{slot_id}/booking",
+        "/v1/wearers/{device_id}/profile",
+        "/v1/wearers/{device_id}/profile/record",
+        "/v1/wearers/{device_id}/profile/conditions",
     }
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["bearerFormat"] == "JWT"

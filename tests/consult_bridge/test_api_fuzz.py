@@ -68,6 +68,7 @@ def _app_over_a_real_store(db: Path) -> tuple[FastAPI, Stores]:
         consults=stores.consults,
         links=stores.links,
         clinic=stores.clinic,
+        profiles=stores.profiles,
         clock=lambda: NOW + dt.timedelta(minutes=5),
     )
     return app, stores

@@ -55,6 +55,20 @@ def test_compose_scale_out_profile_runs_the_bridge_and_workers_on_kafka() -> Non
     assert "kafka" in ROOT.joinpath("Dockerfile").read_text(encoding="utf-8")  # the extra
 
 
+def test_compose_serves_the_api_over_tls_only() -> None:
+    api = COMPOSE["services"]["vigil-api"]
+    env = api["environment"]
+    assert api["command"] == ["vigil", "api"]
+    assert api["ports"] == [f"{env['VIGIL_API_PORT']}:{env['VIGIL_API_PORT']}"]
+    mount, target, _ = api["volumes"][0].split(":")
+    assert (ROOT / mount).is_dir()
+    for name in ("VIGIL_API_TLS_CERT", "VIGIL_API_TLS_KEY"):
+        assert env[name].startswith(target + "/")
+    for secret in ("VIGIL_API_JWT_SECRET", "VIGIL_AUDIT_KEY", "VIGIL_RECORD_KEYS"):
+        assert env[secret] == "${" + secret + "}"  # from .env, never in the file
+        assert secret in (ROOT / ".env.example").read_text(encoding="utf-8")
+
+
 def test_compose_mounts_files_that_exist() -> None:
     for service in COMPOSE["services"].values():
         for volume in service.get("volumes", []):

@@ -34,6 +34,18 @@ def token(env: dict[str, str], *args: str) -> str:
     return made.stdout.strip()
 
 
+def set_contacts(env: dict[str, str], tmp_path: Path, text: str) -> None:
+    """``vigil contacts set`` for Mary's band."""
+    contacts = tmp_path / "mary.toml"
+    contacts.write_text(text)
+    subprocess.run(
+        [sys.executable, "-m", "vigil", "contacts", "set", "wb-0001", str(contacts)],
+        env=VigilRun(env).env,
+        check=True,
+        capture_output=True,
+    )
+
+
 def test_a_granted_family_member_acknowledges_an_sos_through_the_api(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
@@ -97,6 +109,19 @@ def test_a_granted_family_member_acknowledges_an_sos_through_the_api(
     assert SECRET not in "".join(api.log + runner.log)
 
 
+def after_the_case(env: dict[str, str], log: str) -> None:
+    """The audit chain holds; no secret reached a log."""
+    verified = subprocess.run(
+        [sys.executable, "-m", "vigil", "audit", "verify"],
+        env=VigilRun(env).env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert (SECRET in log, env["VIGIL_AUDIT_KEY"] in log) == (False, False)
+
+
 def assert_sealed(db: Path, plain: str) -> None:
     """The request (its reason, history and report) is sealed in the database."""
     with sqlite3.connect(db) as raw:
@@ -115,6 +140,7 @@ def test_an_sos_from_the_band_becomes_a_consultation_worked_to_its_report(
     env = runner_env(mosquitto, db, VIGIL_API_JWT_SECRET=SECRET, VIGIL_API_PORT=str(port))
     env["VIGIL_AUDIT_KEY"] = "an-audit-key-of-at-least-32-bytes!!"
     env["VIGIL_RECORD_KEYS"] = "k1:" + base64.b64encode(b"r" * 32).decode()
+    set_contacts(env, tmp_path, CONTACTS)
     admin, reviewer, doctor, mary = (
         token(env, *args)
         for args in (
@@ -161,6 +187,8 @@ def test_an_sos_from_the_band_becomes_a_consultation_worked_to_its_report(
             act(mary, "join")
             act(doctor, "switch_mode", mode="recorded")
             ended = act(doctor, "end", diagnosis="fall, no injury", medical_record="observed")
+            # The notices went by SMS too, sent by `vigil run` through the alerts' sender.
+            wait_for(lambda: lines(runner, "Vigil: The consultation has ended") >= 1, 30, "texted")
             assert (ended["state"], ended["viewers"]) == ("ended", [])
             refused = http.post(f"/v1/consultations/{cid}/start", json={}, headers=as_(doctor))
             assert (refused.status_code, refused.json()["allowed"]) == (409, [])
@@ -172,14 +200,5 @@ def test_an_sos_from_the_band_becomes_a_consultation_worked_to_its_report(
     finally:
         assert api.terminate() == 0, "".join(api.log[-30:])
         assert runner.terminate() == 0, "".join(runner.log[-30:])
-    verified = subprocess.run(
-        [sys.executable, "-m", "vigil", "audit", "verify"],
-        env=VigilRun(env).env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert verified.returncode == 0, verified.stdout + verified.stderr
-    log = "".join(api.log + runner.log)
-    assert (SECRET in log, env["VIGIL_AUDIT_KEY"] in log) == (False, False)
+    after_the_case(env, "".join(api.log + runner.log))
     assert_sealed(db, "fall, no injury")
