@@ -240,12 +240,19 @@ class LadderStore(Protocol):
         """Queue an SMS for the driving process (once per ``text_id``)."""
         ...
 
-    def pending_texts(self, limit: int = 100) -> list[tuple[NoticeText, int]]:
-        """Texts not yet sent or given up, oldest first, with the attempts made."""
+    def pending_texts(self, now: dt.datetime, limit: int = 100) -> list[tuple[NoticeText, int]]:
+        """Texts due at ``now``, not yet sent or given up, oldest first, with attempts made."""
         ...
 
-    def mark_text(self, text_id: str, at: dt.datetime, outcome: str, *, done: bool) -> None:
-        """Record an attempt's outcome; ``done``: sent, or given up for good."""
+    def mark_text(
+        self,
+        text_id: str,
+        at: dt.datetime,
+        outcome: str,
+        *,
+        retry_at: dt.datetime | None = None,
+    ) -> None:
+        """Record an attempt; ``retry_at``: try again then (else it is done: sent or failed)."""
         ...
 
     def lead(self) -> bool:
@@ -652,22 +659,34 @@ class _SqlLadderStore:
                 (text.text_id, msgspec.json.encode(text).decode(), self._time(text.at)),
             )
 
-    def pending_texts(self, limit: int = 100) -> list[tuple[NoticeText, int]]:
+    def pending_texts(self, now: dt.datetime, limit: int = 100) -> list[tuple[NoticeText, int]]:
         rows = self._fetch(
             f"SELECT {self._out('text')}, attempts FROM notice_texts WHERE done_at IS NULL "
-            "ORDER BY position LIMIT ?",
-            (limit,),
+            "AND (retry_at IS NULL OR retry_at <= ?) ORDER BY position LIMIT ?",
+            (self._time(now), limit),
         )
         return [(_text.decode(r[0]), int(r[1])) for r in rows]
 
-    def mark_text(self, text_id: str, at: dt.datetime, outcome: str, *, done: bool) -> None:
+    def mark_text(
+        self,
+        text_id: str,
+        at: dt.datetime,
+        outcome: str,
+        *,
+        retry_at: dt.datetime | None = None,
+    ) -> None:
         with self._tx() as conn:
             conn.execute(
                 self._q(
                     "UPDATE notice_texts SET attempts = attempts + 1, outcome = ?, "
-                    "done_at = ? WHERE text_id = ?"
+                    "done_at = ?, retry_at = ? WHERE text_id = ?"
                 ),
-                (outcome[:500], self._time(at) if done else None, text_id),
+                (
+                    outcome[:500],
+                    None if retry_at is not None else self._time(at),
+                    None if retry_at is None else self._time(retry_at),
+                    text_id,
+                ),
             )
 
 
@@ -784,6 +803,7 @@ CREATE TABLE IF NOT EXISTS notice_texts (
     queued_at TEXT NOT NULL,
     attempts INTEGER NOT NULL,
     outcome TEXT,
+    retry_at TEXT,
     done_at TEXT
 );
 CREATE INDEX IF NOT EXISTS notice_texts_pending ON notice_texts (position)

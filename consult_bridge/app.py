@@ -7,7 +7,7 @@ category, the audit log, notices); consultations (``consult_routes``: flagged ca
 clinicians' requests through review, scheduling, sessions and reports, FHIR bundles);
 play links to the recordings (``play_routes``: signed, expiring, revocable, published with
 the wearer's consent); the clinic's doctors, expert matching and appointments
-(``clinic_routes``).
+(``clinic_routes``); signing in with a password (``login_routes``).
 OpenAPI at ``/openapi.json``, the docs at ``/docs``.
 
 The app works on protocols (``consult_bridge/desks.py``); ``vigil/api.py`` wires them to
@@ -27,12 +27,14 @@ from consult_bridge import (
     clinic_routes,
     consult_routes,
     ladder_routes,
+    login_routes,
     play_routes,
     record_routes,
 )
 from consult_bridge.deps import Deps
 from consult_bridge.desks import (
     AccessBook,
+    AccountBook,
     AuditTrail,
     ClinicDesk,
     ConsultDesk,
@@ -60,6 +62,8 @@ def create_app(
     profiles: ProfileDesk,
     publisher: Publisher | None = None,
     texts: TextDesk | None = None,
+    accounts: AccountBook,
+    token_ttl_s: float = 3600.0,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> FastAPI:
     """The API over the given stores."""
@@ -84,8 +88,11 @@ def create_app(
         profiles=profiles,
         publisher=publisher,
         texts=texts,
+        accounts=accounts,
+        token_ttl_s=token_ttl_s,
         clock=clock,
     )
+    app.include_router(login_routes.routes)
     app.include_router(ladder_routes.routes)
     app.include_router(access_routes.routes)
     app.include_router(record_routes.routes)

@@ -23,6 +23,7 @@ from consult_bridge.access import in_emergency, may
 from consult_bridge.auth import AuthError, Principal, Role, read_token
 from consult_bridge.desks import (
     AccessBook,
+    AccountBook,
     AuditTrail,
     ClinicDesk,
     ConsultDesk,
@@ -63,6 +64,8 @@ class Deps:
         profiles: ProfileDesk,
         publisher: Publisher | None,
         texts: TextDesk | None,
+        accounts: AccountBook,
+        token_ttl_s: float,
         clock: Callable[[], dt.datetime],
     ) -> None:
         self.secret = secret
@@ -78,6 +81,8 @@ class Deps:
         self.link_key = link_key(secret)
         self.publisher = publisher
         self.texts = texts
+        self.accounts = accounts
+        self.token_ttl_s = token_ttl_s
         self.clock = clock
 
     def record(

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from schemas import Alert
 from schemas.access import EmergencyAccess, Grant
+from schemas.accounts import Account
 from schemas.audit import AuditEntry, AuditEvent
 from schemas.clinic import Doctor, Slot
 from schemas.consultation import Consultation, ConsultState, PlayLink
@@ -332,4 +333,24 @@ class TextDesk(Protocol):
 
     def queue(self, to: str, body: str, at: dt.datetime) -> None:
         """Queue an SMS for the process driving the ladders."""
+        ...
+
+
+class AccountBook(Protocol):
+    """Accounts of users who sign in, and their failed sign-ins."""
+
+    def get(self, sub: str) -> Account | None:
+        """One account."""
+        ...
+
+    def failed(self, sub: str, at: dt.datetime) -> None:
+        """Record a failed sign-in."""
+        ...
+
+    def failures_since(self, sub: str, since: dt.datetime) -> int:
+        """Failed sign-ins since a time."""
+        ...
+
+    def clear_failures(self, sub: str) -> None:
+        """Forget the failed sign-ins."""
         ...

@@ -29,6 +29,7 @@ from consult_bridge.desks import LadderView, Publisher, SnoozeView, TimelineEntr
 from schemas.health_profile import HealthProfile, ScoringView
 from storage import StorageError, Store, open_store
 from storage.access import AccessStore
+from storage.accounts import AccountStore
 from storage.audit import AuditLog
 from storage.clinic_staff import ClinicStaffStore
 from storage.consultations import ConsultationStore
@@ -214,6 +215,7 @@ async def api_service(
     publisher: Publisher | None = None,
     sealer: Sealer | None = None,
     tls: tuple[str, str] | None = None,
+    token_ttl_s: float = 3600.0,
 ) -> int:
     """Serve the API until SIGINT or SIGTERM; the exit code."""
     try:
@@ -244,6 +246,8 @@ async def api_service(
         profiles=StoreProfileDesk(HealthProfileStore(desk, sealer), store),
         texts=texts,
         publisher=publisher,
+        accounts=AccountStore(desk),
+        token_ttl_s=token_ttl_s,
     )
     # Its own connection: the intake's transactions do not queue behind requests.
     intake_desk = open_desk(database_url)

@@ -110,8 +110,71 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
             publisher=publisher,
             sealer=sealer,
             tls=tls,
+            token_ttl_s=settings.api_token_ttl_s,
         )
     )
+
+
+def _cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    """Create (or replace) a user who signs in to the API with a password."""
+    import getpass  # noqa: PLC0415
+
+    from consult_bridge.auth import Principal  # noqa: PLC0415
+    from consult_bridge.login import hash_password  # noqa: PLC0415
+    from schemas.accounts import Account  # noqa: PLC0415
+    from storage import open_store  # noqa: PLC0415
+    from storage.accounts import AccountStore  # noqa: PLC0415
+    from storage.sql_desk import open_desk  # noqa: PLC0415
+
+    try:
+        Principal(
+            sub=args.sub, role=args.role, name=args.name, tenant=args.tenant, device=args.device
+        )
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass(f"password for {args.sub}: ")
+        hashed = hash_password(password)
+    except ValueError as exc:
+        print(f"vigil users add: {exc}", file=sys.stderr)
+        return 2
+    store = open_store(settings.database_url)
+    store.migrate()
+    store.close()
+    desk = open_desk(settings.database_url)
+    try:
+        AccountStore(desk).put(
+            Account(
+                sub=args.sub,
+                role=args.role,
+                name=args.name,
+                tenant=args.tenant,
+                device=args.device,
+                password_hash=hashed,
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        )
+    finally:
+        desk.close()
+    print(f"{args.sub} ({args.role}) may sign in: POST /v1/token")
+    return 0
+
+
+def _cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
+    """Stop a user signing in (tokens already issued run out within their lifetime)."""
+    from storage.accounts import AccountStore  # noqa: PLC0415
+    from storage.sql_desk import open_desk  # noqa: PLC0415
+
+    desk = open_desk(settings.database_url)
+    try:
+        done = AccountStore(desk).disable(args.sub)
+    finally:
+        desk.close()
+    if not done:
+        print(f"vigil users disable: no user {args.sub}", file=sys.stderr)
+        return 1
+    print(f"{args.sub} may no longer sign in")
+    return 0
 
 
 def _cmd_records_rewrap(args: argparse.Namespace, settings: Settings) -> int:
@@ -635,6 +698,24 @@ def _add_alerts_and_api_commands(sub: argparse._SubParsersAction[argparse.Argume
     token.add_argument("--tenant", default=None, help="the clinic (clinician, reviewer, admin)")
     token.add_argument("--device", default=None, help="the wearer's band (wearer)")
     token.add_argument("--ttl", type=_duration_s, default=None, help="e.g. 1h (default setting)")
+
+    users = sub.add_parser("users", help="users who sign in to the API with a password")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", help="create or replace a user (asks the password)")
+    add.add_argument("sub", help="the user name they sign in with")
+    add.add_argument(
+        "--role", required=True, choices=("wearer", "family", "clinician", "reviewer", "admin")
+    )
+    add.add_argument("--name", default="", help="how messages name the user")
+    add.add_argument("--tenant", default=None, help="the clinic (clinician, reviewer, admin)")
+    add.add_argument("--device", default=None, help="the wearer's band (wearer)")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin's first line"
+    )
+    add.set_defaults(func=_cmd_users_add)
+    disable = users_sub.add_parser("disable", help="stop a user signing in")
+    disable.add_argument("sub")
+    disable.set_defaults(func=_cmd_users_disable)
 
     records = sub.add_parser("records", help="the health records sealed at rest")
     records_sub = records.add_subparsers(dest="records_command", required=True)

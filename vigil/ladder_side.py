@@ -31,6 +31,7 @@ from collections.abc import Callable
 from alerting.band_commands import MqttBandSender
 from alerting.console import ConsoleSender
 from alerting.driver import (
+    RETRY_AFTER_S,
     LadderDriver,
     LadderNotifier,
     RoutedSender,
@@ -136,10 +137,10 @@ async def send_texts(ladders: LadderStore, sender: Sender, clock: Callable[[], d
     """Send the SMS the API queued (consultation and appointment notices); how many tried.
 
     Through the ladders' own sender (Twilio, or the console), each once: a provider that
-    refuses for good marks the text failed; one that may recover is tried again next
-    round, up to ``TEXT_ATTEMPTS``.
+    refuses for good marks the text failed; one that may recover is tried again after the
+    alerts' backoff (``RETRY_AFTER_S``), up to ``TEXT_ATTEMPTS`` in all.
     """
-    pending = await asyncio.to_thread(ladders.pending_texts)
+    pending = await asyncio.to_thread(ladders.pending_texts, clock())
     for text, attempts in pending:
         action = SendSms(
             key=f"text:{text.text_id}", to=text.to, template="notice", language="en", params={}
@@ -147,12 +148,18 @@ async def send_texts(ladders: LadderStore, sender: Sender, clock: Callable[[], d
         try:
             sid = await sender.send(action, text.body)
         except SendError as exc:
-            done = exc.permanent or attempts + 1 >= TEXT_ATTEMPTS
-            outcome = f"failed: {exc}" if done else f"retrying: {exc}"
-            await asyncio.to_thread(ladders.mark_text, text.text_id, clock(), outcome, done=done)
+            now = clock()
+            retry_at = None
+            if not exc.permanent and attempts + 1 < TEXT_ATTEMPTS:
+                wait = RETRY_AFTER_S[min(attempts, len(RETRY_AFTER_S) - 1)]
+                retry_at = now + dt.timedelta(seconds=wait)
+            outcome = f"retrying: {exc}" if retry_at else f"failed: {exc}"
+            await asyncio.to_thread(
+                ladders.mark_text, text.text_id, now, outcome, retry_at=retry_at
+            )
             continue
         await asyncio.to_thread(
-            ladders.mark_text, text.text_id, clock(), f"sent {sid or ''}".strip(), done=True
+            ladders.mark_text, text.text_id, clock(), f"sent {sid or ''}".strip()
         )
     return len(pending)
 

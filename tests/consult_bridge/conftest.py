@@ -29,6 +29,7 @@ from consult_bridge.auth import Principal, issue_token
 from consult_bridge.desks import Publisher
 from storage import Store, open_store
 from storage.access import AccessStore
+from storage.accounts import AccountStore
 from storage.audit import AuditLog
 from storage.clinic_staff import ClinicStaffStore
 from storage.consultations import ConsultationStore
@@ -71,6 +72,7 @@ class Stores:
         self.links = PlayLinkStore(self.desk)
         self.clinic = ClinicStaffStore(self.desk)
         self.profiles = StoreProfileDesk(HealthProfileStore(self.desk), self.main)
+        self.accounts = AccountStore(self.desk)
         self.publisher: Publisher | None = None  # a test sets one before the client starts
 
     def close(self) -> None:
@@ -106,6 +108,7 @@ async def client(stores: Stores) -> AsyncIterator[tuple[httpx.AsyncClient, Clock
         links=stores.links,
         clinic=stores.clinic,
         profiles=stores.profiles,
+        accounts=stores.accounts,
         publisher=stores.publisher,
         clock=clock,
     )

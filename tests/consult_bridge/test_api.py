@@ -256,5 +256,6 @@ async def test_the_openapi_description_names_every_endpoint(
         "/v1/wearers/{device_id}/profile",
         "/v1/wearers/{device_id}/profile/record",
         "/v1/wearers/{device_id}/profile/conditions",
+        "/v1/token",
     }
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["bearerFormat"] == "JWT"

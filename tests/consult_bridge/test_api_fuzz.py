@@ -10,11 +10,14 @@ negative); ``max_examples`` bounds the run (about a minute here).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
@@ -40,12 +43,16 @@ from schemathesis.checks import (  # noqa: E402 - after the skip
 )
 
 from alerting.ladder import open_ladder  # noqa: E402
-from alerting.ladder_store import SqliteLadderStore, ladder_db_path  # noqa: E402
+from alerting.ladder_store import (  # noqa: E402
+    PostgresLadderStore,
+    SqliteLadderStore,
+    ladder_db_path,
+)
+from tests.conftest import POSTGRES_DSN_ENV  # noqa: E402
 
 
-def _app_over_a_real_store(db: Path) -> tuple[FastAPI, Stores]:
-    """The API over a SQLite store with a wearer, grants, a clinic and an open SOS ladder."""
-    stores = Stores(f"sqlite:///{db}", SqliteLadderStore(ladder_db_path(db)))
+def _app_over_a_real_store(stores: Stores) -> FastAPI:
+    """The API over real stores holding a wearer, a clinic and an open SOS ladder."""
     stores.ladders.put_wearer_alerting("wb-0001", MARY)
     alert = Alert(
         alert_id="wb-0001:1:1:sos:red",
@@ -58,7 +65,7 @@ def _app_over_a_real_store(db: Path) -> tuple[FastAPI, Stores]:
     stepped = open_ladder(alert, MARY.directory, [], MARY.policy, now=NOW)
     stores.ladders.save(stepped.ladder, stepped.actions, alert_id=alert.alert_id)
     stores.access.enrol("wb-0001", "clinic-a", NOW)
-    app = create_app(
+    return create_app(
         secret="k" * 32,
         ladders=StoreLadderDesk(stores.ladders),
         access=stores.access,
@@ -69,15 +76,30 @@ def _app_over_a_real_store(db: Path) -> tuple[FastAPI, Stores]:
         links=stores.links,
         clinic=stores.clinic,
         profiles=stores.profiles,
+        accounts=stores.accounts,
         clock=lambda: NOW + dt.timedelta(minutes=5),
     )
-    return app, stores
 
 
 # Loaded at import: schemathesis' lazy fixture loader does not work with pytest 9.
 _DIR = Path(tempfile.mkdtemp(prefix="vigil-fuzz-"))
-_APP, _STORES = _app_over_a_real_store(_DIR / "vigil.db")
-schema = schemathesis.openapi.from_asgi("/openapi.json", _APP)
+_DB = _DIR / "vigil.db"
+_STORES = Stores(f"sqlite:///{_DB}", SqliteLadderStore(ladder_db_path(_DB)))
+schema = schemathesis.openapi.from_asgi("/openapi.json", _app_over_a_real_store(_STORES))
+
+# And over PostgreSQL, in a schema of its own, when the tests have a server.
+_PG_BASE = os.environ.get(POSTGRES_DSN_ENV)
+_PG_SCHEMA = f"fuzz_{uuid.uuid4().hex[:12]}"
+_PG_STORES: Stores | None = None
+if _PG_BASE:
+    with psycopg.connect(_PG_BASE, autocommit=True) as _conn:
+        _conn.execute(f"CREATE SCHEMA {_PG_SCHEMA}")
+    _sep = "&" if "?" in _PG_BASE else "?"
+    _dsn = f"{_PG_BASE}{_sep}options=-csearch_path%3D{_PG_SCHEMA}"
+    _PG_STORES = Stores(_dsn, PostgresLadderStore(_dsn))
+    pg_schema = schemathesis.openapi.from_asgi("/openapi.json", _app_over_a_real_store(_PG_STORES))
+else:  # the same description, so the test is collected and then skipped with the reason
+    pg_schema = schema
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -85,6 +107,10 @@ def _close_stores() -> Iterator[None]:
     yield
     _STORES.close()
     shutil.rmtree(_DIR, ignore_errors=True)
+    if _PG_STORES is not None and _PG_BASE:
+        _PG_STORES.close()
+        with psycopg.connect(_PG_BASE, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {_PG_SCHEMA} CASCADE")
 
 
 CALLERS = {
@@ -104,6 +130,22 @@ CALLERS = {
 )
 def test_no_input_makes_the_api_fail_or_break_its_schema(case: object) -> None:
     # Each generated call is made as every role (schemathesis tests take no pytest params).
+    for headers in CALLERS.values():
+        case.call_and_validate(  # type: ignore[attr-defined]
+            headers=headers, checks=[not_a_server_error, response_schema_conformance]
+        )
+
+
+@pytest.mark.postgres
+@pg_schema.parametrize()  # type: ignore[untyped-decorator]
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+def test_no_input_makes_the_api_fail_on_postgresql(case: object) -> None:
+    if _PG_STORES is None:
+        pytest.skip(f"{POSTGRES_DSN_ENV} is not set: no PostgreSQL server for this tier")
     for headers in CALLERS.values():
         case.call_and_validate(  # type: ignore[attr-defined]
             headers=headers, checks=[not_a_server_error, response_schema_conformance]

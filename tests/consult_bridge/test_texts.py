@@ -49,6 +49,7 @@ async def texting(stores: Stores) -> AsyncIterator[tuple[httpx.AsyncClient, Cloc
         links=stores.links,
         clinic=stores.clinic,
         profiles=stores.profiles,
+        accounts=stores.accounts,
         texts=LadderTexts(stores.ladders, stores.clinic),
         clock=clock,
     )
@@ -58,7 +59,7 @@ async def texting(stores: Stores) -> AsyncIterator[tuple[httpx.AsyncClient, Cloc
 
 
 def queued(stores: Stores) -> list[tuple[str, str]]:
-    return [(t.to, t.body) for t, _ in stores.ladders.pending_texts()]
+    return [(t.to, t.body) for t, _ in stores.ladders.pending_texts(NOW)]
 
 
 async def test_transitions_go_by_sms_to_those_with_a_number(
@@ -137,15 +138,23 @@ async def test_the_driving_process_sends_each_text_once_and_retries_what_may_pas
         f"  -> SMS {MARY_PHONE}: Vigil: hello 0",
         f"  -> SMS {ANNA_PHONE}: Vigil: hello 1",
     ]
-    assert stores.ladders.pending_texts() == []
+    assert stores.ladders.pending_texts(NOW) == []
     assert await send_texts(stores.ladders, console, lambda: NOW) == 0  # nothing twice
 
     stores.ladders.put_text(NoticeText(text_id="t9", to=MARY_PHONE, body="down", at=NOW))
     flaky = Refusing(permanent=False)
+    clock = Clock()
+    for _ in range(3 * TEXT_ATTEMPTS):
+        await send_texts(stores.ladders, flaky, clock)
+        clock.now += dt.timedelta(seconds=0.25)  # the intake's rounds
+    # Backed off as the alerts are (1, 2, 4, 8 s): tries at 0, 1 and 3 s of the first 3.75.
+    assert flaky.calls == 3
+    clock.now += dt.timedelta(seconds=60)
     for _ in range(TEXT_ATTEMPTS):
-        await send_texts(stores.ladders, flaky, lambda: NOW)
+        await send_texts(stores.ladders, flaky, clock)
+        clock.now += dt.timedelta(seconds=20)
     assert flaky.calls == TEXT_ATTEMPTS
-    assert stores.ladders.pending_texts() == []  # given up after the last attempt
+    assert stores.ladders.pending_texts(clock.now + dt.timedelta(days=1)) == []  # given up
     stores.ladders.put_text(NoticeText(text_id="t10", to=MARY_PHONE, body="stop", at=NOW))
     refused = Refusing(permanent=True)
     await send_texts(stores.ladders, refused, lambda: NOW)

@@ -7,6 +7,7 @@ CREATE TABLE notice_texts (
     queued_at timestamptz NOT NULL,
     attempts integer NOT NULL,
     outcome text,
+    retry_at timestamptz,
     done_at timestamptz
 );
 CREATE INDEX notice_texts_pending ON notice_texts (position) WHERE done_at IS NULL;
