@@ -46,6 +46,7 @@ from consult_bridge.desks import (
     Publisher,
     TextDesk,
 )
+from consult_bridge.nul_guard import NulGuard
 
 
 def create_app(
@@ -100,6 +101,8 @@ def create_app(
     app.include_router(play_routes.routes)
     app.include_router(clinic_routes.routes)
     app.include_router(consult_routes.routes)
+
+    app.add_middleware(NulGuard)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any, Final
 import msgspec
 
 from schemas import TelemetryBatchV1
-from schemas.telemetry import AnySample, Ecg
+from schemas.telemetry import AnySample, Ecg, GpsFix
 from storage.records import READING_VALUE_COLUMNS
 
 _ESCAPES: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -93,7 +93,13 @@ def _builder(
     raise TypeError("sample types have one to three value fields")
 
 
-def _line_builder(cls: type[AnySample]) -> LineBuilder:
+def _null(value: Any) -> str:
+    del value
+    return "\\N"
+
+
+def _line_builder(cls: type[AnySample], *, nulled: bool = False) -> LineBuilder:
+    """The line builder of a sample type (``nulled``: every value NULL, for sealed fixes)."""
     hints = typing.get_type_hints(cls, include_extras=True)
     own = set(cls.__struct_fields__) - {"measured_at"}
     unknown = own - set(READING_VALUE_COLUMNS)
@@ -109,10 +115,15 @@ def _line_builder(cls: type[AnySample]) -> LineBuilder:
         else:
             literals[-1] += "\t\\N"
     literals[-1] += "\n"
-    return _builder(literals, operator.attrgetter(*fields), [_converter(hints[f]) for f in fields])
+    converters = [_null if nulled else _converter(hints[f]) for f in fields]
+    return _builder(literals, operator.attrgetter(*fields), converters)
 
 
 _BUILDERS: Final = {cls: _line_builder(cls) for cls in typing.get_args(AnySample) if cls is not Ecg}
+
+
+# With record keys, GPS lines carry NULL coordinates: they are sealed to ``sealed_fixes``.
+_SEALED_BUILDERS: Final = {**_BUILDERS, GpsFix: _line_builder(GpsFix, nulled=True)}
 _ENCODER: Final = msgspec.json.Encoder()
 
 
@@ -124,10 +135,15 @@ def _isoformat_many(moments: list[dt.datetime]) -> list[str]:
     return _ENCODER.encode(moments).decode()[2:-2].split('","')
 
 
-def readings_copy_text(batches: Sequence[tuple[TelemetryBatchV1, dt.datetime]]) -> str:
-    """COPY text of every non-ECG sample of ``(batch, received_at)`` pairs, in order."""
+def readings_copy_text(
+    batches: Sequence[tuple[TelemetryBatchV1, dt.datetime]], *, seal_fixes: bool = False
+) -> str:
+    """COPY text of every non-ECG sample of ``(batch, received_at)`` pairs, in order.
+
+    ``seal_fixes``: GPS lines carry NULL coordinates (sealed to ``sealed_fixes``).
+    """
     stamps = _isoformat_many([s.measured_at for batch, _ in batches for s in batch.samples])
-    builders = _BUILDERS
+    builders = _SEALED_BUILDERS if seal_fixes else _BUILDERS
     lines: list[str] = []
     position = 0
     last_received: dt.datetime | None = None

@@ -19,6 +19,8 @@ import numpy as np
 from schemas.health_records import HealthRecord
 from schemas.telemetry import AnySample, Ecg
 from storage._common import INDEX_COLUMNS, index_of
+from storage.records import ecg_row_id, fix_row_id
+from storage.sealing import PREFIX, Sealer, opened_bytes
 from storage.sql_desk import SqlDesk
 
 
@@ -50,8 +52,15 @@ def _value(name: str, raw: object) -> object:
 class HealthReader:
     """Reads a wearer's readings, ECG strips and indices."""
 
-    def __init__(self, desk: SqlDesk) -> None:
+    def __init__(self, desk: SqlDesk, sealer: Sealer | None = None) -> None:
         self.desk = desk
+        self.sealer = sealer
+
+    def _samples(self, raw: bytes, row: str) -> list[int]:
+        """An ECG strip's samples, opened when sealed (``storage/sealing.py``)."""
+        if raw.startswith(PREFIX.encode()):
+            raw = opened_bytes(self.sealer, raw.decode(), row)
+        return [int(v) for v in np.frombuffer(raw, "<i4")]
 
     def readings(
         self,
@@ -65,15 +74,26 @@ class HealthReader:
         desk = self.desk
         columns = sorted({n for t in types for n in _FIELDS[t]})
         marks = ",".join("?" * len(types))
+        # A sealed fix's coordinates are in ``sealed_fixes`` (NULL in its readings row).
         rows = desk.rows(
-            f"SELECT measured_at, type, {', '.join(columns)} FROM readings "
-            f"WHERE device_id = ? AND type IN ({marks}) AND measured_at >= ? "
-            "AND measured_at < ? ORDER BY measured_at, seq, sample_index LIMIT ?",
+            f"SELECT r.measured_at, r.type, r.boot_id, r.seq, r.sample_index, f.sealed, "
+            f"{', '.join('r.' + c for c in columns)} FROM readings r "
+            "LEFT JOIN sealed_fixes f ON r.type = 'gps' AND f.device_id = r.device_id "
+            "AND f.boot_id = r.boot_id AND f.seq = r.seq AND f.sample_index = r.sample_index "
+            f"WHERE r.device_id = ? AND r.type IN ({marks}) AND r.measured_at >= ? "
+            "AND r.measured_at < ? ORDER BY r.measured_at, r.seq, r.sample_index LIMIT ?",
             (device_id, *types, desk.time_in(since), desk.time_in(until), limit),
         )
         records = []
         for row in rows:
-            raw = dict(zip(columns, row[2:], strict=True))
+            raw = dict(zip(columns, row[6:], strict=True))
+            if row[5] is not None:
+                opened = opened_bytes(
+                    self.sealer,
+                    row[5],
+                    fix_row_id(device_id, int(row[2]), int(row[3]), int(row[4])),
+                )
+                raw.update(msgspec.json.decode(opened))
             names = _FIELDS[row[1]]
             records.append(
                 HealthRecord(
@@ -90,7 +110,8 @@ class HealthReader:
         """ECG strips starting in ``[since, until)``."""
         desk = self.desk
         rows = desk.rows(
-            "SELECT measured_at, sampling_rate_hz, lead, samples_uv FROM ecg_strips "
+            "SELECT measured_at, sampling_rate_hz, lead, samples_uv, boot_id, seq, sample_index "
+            "FROM ecg_strips "
             "WHERE device_id = ? AND measured_at >= ? AND measured_at < ? "
             "ORDER BY measured_at LIMIT ?",
             (device_id, desk.time_in(since), desk.time_in(until), limit),
@@ -102,7 +123,9 @@ class HealthReader:
                 values={
                     "sampling_rate_hz": float(r[1]),
                     "lead": r[2],
-                    "samples_uv": np.frombuffer(bytes(r[3]), "<i4").tolist(),
+                    "samples_uv": self._samples(
+                        bytes(r[3]), ecg_row_id(device_id, int(r[4]), int(r[5]), int(r[6]))
+                    ),
                 },
             )
             for r in rows
@@ -129,3 +152,51 @@ class HealthReader:
                 )
             )
         return records
+
+
+def rewrap_ecg_strips(desk: SqlDesk, sealer: Sealer) -> int:
+    """Seal plain ECG strips and re-wrap old keys' under the current key; how many changed."""
+    changed = 0
+    rows = desk.rows("SELECT device_id, boot_id, seq, sample_index, samples_uv FROM ecg_strips")
+    for device_id, boot_id, seq, index, raw in rows:
+        stored = bytes(raw)
+        row = ecg_row_id(device_id, int(boot_id), int(seq), int(index))
+        if stored.startswith(PREFIX.encode()):
+            new = sealer.rewrap(stored.decode(), row)
+        else:
+            new = sealer.seal(stored, row)
+        if new is None:
+            continue
+        with desk.tx() as conn:
+            conn.execute(
+                desk.q(
+                    "UPDATE ecg_strips SET samples_uv = ? WHERE device_id = ? AND boot_id = ? "
+                    "AND seq = ? AND sample_index = ?"
+                ),
+                (new.encode(), device_id, boot_id, seq, index),
+            )
+        changed += 1
+    return changed
+
+
+def rewrap_sealed_fixes(desk: SqlDesk, sealer: Sealer) -> int:
+    """Re-wrap sealed location fixes under the current key; how many changed.
+
+    Fixes stored before record keys were configured stay plain in ``readings``.
+    """
+    changed = 0
+    rows = desk.rows("SELECT device_id, boot_id, seq, sample_index, sealed FROM sealed_fixes")
+    for device_id, boot_id, seq, index, stored in rows:
+        new = sealer.rewrap(stored, fix_row_id(device_id, int(boot_id), int(seq), int(index)))
+        if new is None:
+            continue
+        with desk.tx() as conn:
+            conn.execute(
+                desk.q(
+                    "UPDATE sealed_fixes SET sealed = ? WHERE device_id = ? AND boot_id = ? "
+                    "AND seq = ? AND sample_index = ?"
+                ),
+                (new, device_id, boot_id, seq, index),
+            )
+        changed += 1
+    return changed

@@ -50,8 +50,11 @@ from storage.records import (
     ecg_rows,
     event_row,
     gateway_row,
+    sealed_fix_rows,
 )
+from storage.sealing import Sealer
 
+_COPY_SEALED_FIXES = "COPY sealed_fixes (device_id, boot_id, seq, sample_index, sealed) FROM STDIN"
 _MIGRATION_LOCK = 0x76_69_67_69_6C  # "vigil": the advisory lock migrations take turns on
 
 _MESSAGE_TYPES = (
@@ -86,8 +89,9 @@ class _PostgresTransaction:
     the commit) completes the COPY first; an error aborts it (CopyFail).
     """
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], sealer: Sealer | None = None) -> None:
         self._conn = conn
+        self._sealer = sealer
         self._open_copy: contextlib.ExitStack | None = None
 
     def finish_copy(self) -> None:
@@ -120,7 +124,11 @@ class _PostgresTransaction:
             batches = [
                 (m.message, m.received_at) for m in new if isinstance(m.message, TelemetryBatchV1)
             ]
-            ecgs = [r for batch, received_at in batches for r in ecg_rows(batch, received_at)]
+            ecgs = [
+                r
+                for batch, received_at in batches
+                for r in ecg_rows(batch, received_at, self._sealer)
+            ]
             if ecgs:
                 with cur.copy(f"COPY ecg_strips ({','.join(ECG_COLUMNS)}) FROM STDIN") as copy:
                     for row in ecgs:
@@ -142,7 +150,16 @@ class _PostgresTransaction:
                     "WHERE excluded.reported_at >= gateway_status.reported_at",
                     gateway_row(item.message, item.received_at),
                 )
-        text = readings_copy_text(batches)
+        if self._sealer is not None:
+            fixes = [r for batch, _ in batches for r in sealed_fix_rows(batch, self._sealer)]
+            if fixes:
+                with (
+                    self._conn.cursor() as cur,
+                    cur.copy(_COPY_SEALED_FIXES) as copy,
+                ):
+                    for row in fixes:
+                        copy.write_row(row)
+        text = readings_copy_text(batches, seal_fixes=self._sealer is not None)
         if text:
             stack = contextlib.ExitStack()
             try:
@@ -222,8 +239,11 @@ class _PostgresTransaction:
 class PostgresStore:
     """The production store on PostgreSQL (TimescaleDB when present)."""
 
-    def __init__(self, dsn: str, *, connect_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, dsn: str, *, connect_timeout_s: float = 10.0, sealer: Sealer | None = None
+    ) -> None:
         self._dsn = dsn
+        self._sealer = sealer
         self._connect_timeout_s = connect_timeout_s
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
@@ -345,7 +365,7 @@ class PostgresStore:
             conn = self._connection()
             try:
                 with conn.transaction():
-                    tx = _PostgresTransaction(conn)
+                    tx = _PostgresTransaction(conn, self._sealer)
                     try:
                         yield tx
                     except BaseException as exc:

@@ -14,7 +14,8 @@ import msgspec
 from schemas import EventV1, GatewayStatusV1, TelemetryBatchV1
 from schemas.records import DEAD_LETTER_MAX_BYTES, DeadLetter, Received
 from schemas.scores import Risk, ScoreRecord
-from schemas.telemetry import Ecg
+from schemas.telemetry import Ecg, GpsFix
+from storage.sealing import Sealer
 
 
 class Heard(msgspec.Struct, frozen=True, kw_only=True):
@@ -141,11 +142,41 @@ def reading_rows(batch: TelemetryBatchV1, received_at: dt.datetime) -> Iterator[
         )
 
 
-def ecg_rows(batch: TelemetryBatchV1, received_at: dt.datetime) -> Iterator[tuple[Any, ...]]:
-    """One row per ECG strip, samples packed as little-endian int32."""
+def fix_row_id(device_id: str, boot_id: int, seq: int, index: int) -> str:
+    """The id a location fix's seal is bound to (``storage/sealing.py``)."""
+    return f"fix:{device_id}:{boot_id}:{seq}:{index}"
+
+
+def sealed_fix_rows(batch: TelemetryBatchV1, sealer: Sealer) -> Iterator[tuple[Any, ...]]:
+    """``sealed_fixes`` rows: each GPS fix's coordinates and accuracy, sealed."""
+    for index, sample in enumerate(batch.samples):
+        if isinstance(sample, GpsFix):
+            coordinates = msgspec.json.encode(
+                {
+                    "lat_deg": sample.lat_deg,
+                    "lon_deg": sample.lon_deg,
+                    "accuracy_m": sample.accuracy_m,
+                }
+            )
+            row = fix_row_id(batch.device_id, batch.boot_id, batch.seq, index)
+            yield (batch.device_id, batch.boot_id, batch.seq, index, sealer.seal(coordinates, row))
+
+
+def ecg_row_id(device_id: str, boot_id: int, seq: int, index: int) -> str:
+    """The id an ECG strip's seal is bound to (``storage/sealing.py``)."""
+    return f"ecg:{device_id}:{boot_id}:{seq}:{index}"
+
+
+def ecg_rows(
+    batch: TelemetryBatchV1, received_at: dt.datetime, sealer: Sealer | None = None
+) -> Iterator[tuple[Any, ...]]:
+    """One row per ECG strip, samples packed as little-endian int32 (sealed with keys)."""
     for index, sample in enumerate(batch.samples):
         if isinstance(sample, Ecg):
             packed = b"".join(v.to_bytes(4, "little", signed=True) for v in sample.samples_uv)
+            if sealer is not None:
+                row = ecg_row_id(batch.device_id, batch.boot_id, batch.seq, index)
+                packed = sealer.seal(packed, row).encode()
             yield (
                 batch.device_id,
                 batch.boot_id,
@@ -203,10 +234,13 @@ __all__ = [
     "ScoreRecord",
     "WearerRecord",
     "dedup_key",
+    "ecg_row_id",
     "ecg_rows",
     "event_row",
+    "fix_row_id",
     "gateway_row",
     "reading_layout",
     "reading_rows",
+    "sealed_fix_rows",
     "utc_offset_minutes",
 ]

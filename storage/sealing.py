@@ -138,3 +138,10 @@ def open_text(sealer: Sealer | None, stored: str, row: str) -> str:
     if sealer is None:
         raise SealError("the value is sealed and VIGIL_RECORD_KEYS is not set")
     return sealer.open(stored, row).decode()
+
+
+def opened_bytes(sealer: Sealer | None, stored: str, row: str) -> bytes:
+    """A sealed value's bytes; ``SealError`` without keys to open it."""
+    if sealer is None:
+        raise SealError("the value is sealed and VIGIL_RECORD_KEYS is not set")
+    return sealer.open(stored, row)

@@ -20,7 +20,7 @@ from typing import IO
 
 from schemas import Alert, AlertLevel, EventV1, TelemetryBatchV1
 from schemas.scores import IndexRecord, News2Score
-from schemas.telemetry import Ecg
+from schemas.telemetry import Ecg, GpsFix
 from storage import migrator
 from storage._common import (
     ALERT_COLUMNS,
@@ -51,7 +51,9 @@ from storage.records import (
     event_row,
     gateway_row,
     reading_layout,
+    sealed_fix_rows,
 )
+from storage.sealing import Sealer
 
 
 def _iso(value: object) -> object:
@@ -74,12 +76,20 @@ def _utc_text(value: dt.datetime) -> str:
 _READING_KEY_COLUMNS = READING_COLUMNS[: len(READING_COLUMNS) - len(READING_VALUE_COLUMNS)]
 
 
-def _readings_by_type(items: Sequence[Received]) -> dict[type, list[tuple[object, ...]]]:
+class _SealedFix:
+    """The group of GPS readings whose coordinates are sealed elsewhere (``sealed_fixes``)."""
+
+
+def _readings_by_type(
+    items: Sequence[Received], seal_fixes: bool = False
+) -> dict[type, list[tuple[object, ...]]]:
     """Reading rows grouped by sample type, each with only the columns its type fills.
 
     SQLite pays for every bound parameter, NULLs included, and a sample fills at most
     3 of the 18 value columns; so each type gets an ``INSERT`` naming its own columns,
     and the rest default to NULL (``bench.stream`` measures the runner with it).
+    ``seal_fixes``: GPS rows keep their key and time only (the coordinates go sealed
+    to ``sealed_fixes``).
     """
     groups: dict[type, list[tuple[object, ...]]] = {}
     for item in items:
@@ -92,9 +102,11 @@ def _readings_by_type(items: Sequence[Received]) -> dict[type, list[tuple[object
         for index, sample in enumerate(batch.samples):
             if isinstance(sample, Ecg):
                 continue
-            kind = type(sample)
+            kind: type = type(sample)
             layout = reading_layout(kind)
             values = [getattr(sample, name) for _, name in layout.slots]
+            if seal_fixes and kind is GpsFix:
+                kind, values = _SealedFix, []
             at = sample.measured_at
             measured_at = times.get(at)
             if measured_at is None:
@@ -115,7 +127,7 @@ def _readings_by_type(items: Sequence[Received]) -> dict[type, list[tuple[object
 
 
 def _reading_insert(kind: type) -> str:
-    names = [name for _, name in reading_layout(kind).slots]
+    names = [] if kind is _SealedFix else [name for _, name in reading_layout(kind).slots]
     columns = [*_READING_KEY_COLUMNS, *names]
     return f"INSERT INTO readings ({','.join(columns)}) VALUES ({_placeholders(len(columns))})"
 
@@ -152,8 +164,9 @@ def flocked(lock_file: IO[bytes]) -> Iterator[None]:
 
 
 class _SqliteTransaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, sealer: Sealer | None = None) -> None:
         self._conn = conn
+        self._sealer = sealer
 
     def _claim(self, sequenced: Sequence[Received]) -> list[Received]:
         """Insert the messages' rows; those whose key was not stored yet.
@@ -186,14 +199,18 @@ class _SqliteTransaction:
         cur = self._conn.cursor()
         ecgs: list[tuple[object, ...]] = []
         events: list[tuple[object, ...]] = []
+        fixes: list[tuple[object, ...]] = []
         for item in new:
             msg = item.message
             if isinstance(msg, TelemetryBatchV1):
-                ecgs.extend(_row(r) for r in ecg_rows(msg, item.received_at))
+                ecgs.extend(_row(r) for r in ecg_rows(msg, item.received_at, self._sealer))
+                if self._sealer is not None:
+                    fixes.extend(sealed_fix_rows(msg, self._sealer))
             elif isinstance(msg, EventV1):
                 events.append(_row(event_row(msg, item.received_at)))
-        for kind, rows in _readings_by_type(new).items():
+        for kind, rows in _readings_by_type(new, self._sealer is not None).items():
             cur.executemany(_reading_insert(kind), rows)
+        cur.executemany("INSERT INTO sealed_fixes VALUES (?,?,?,?,?)", fixes)
         cur.executemany(f"INSERT INTO ecg_strips VALUES ({_placeholders(len(ECG_COLUMNS))})", ecgs)
         cur.executemany(f"INSERT INTO events VALUES ({_placeholders(len(EVENT_COLUMNS))})", events)
         for item in statuses:
@@ -247,8 +264,9 @@ class _SqliteTransaction:
 class SqliteStore:
     """The embedded store: one SQLite file in WAL mode."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, sealer: Sealer | None = None) -> None:
         self.path = str(path)
+        self._sealer = sealer
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -323,7 +341,7 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 raise StorageUnavailable(str(exc)) from exc
             try:
-                yield _SqliteTransaction(self._conn)
+                yield _SqliteTransaction(self._conn, self._sealer)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise

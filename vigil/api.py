@@ -237,7 +237,7 @@ async def api_service(
         secret=secret,
         ladders=StoreLadderDesk(ladders),
         access=access,
-        health=HealthReader(desk),
+        health=HealthReader(desk, sealer),
         audit=AuditLog(desk, functools.partial(link, audit_key)),
         notices=notices,
         consults=consults,

@@ -183,6 +183,7 @@ def _cmd_records_rewrap(args: argparse.Namespace, settings: Settings) -> int:
     from storage import open_store  # noqa: PLC0415
     from storage.consultations import ConsultationStore  # noqa: PLC0415
     from storage.health_profiles import HealthProfileStore  # noqa: PLC0415
+    from storage.health_reads import rewrap_ecg_strips, rewrap_sealed_fixes  # noqa: PLC0415
     from storage.notices import NoticeBoard  # noqa: PLC0415
     from storage.sql_desk import open_desk  # noqa: PLC0415
 
@@ -202,11 +203,13 @@ def _cmd_records_rewrap(args: argparse.Namespace, settings: Settings) -> int:
         consults = ConsultationStore(desk, sealer).rewrap(sealer)
         notices = NoticeBoard(desk, sealer).rewrap(sealer)
         records = HealthProfileStore(desk, sealer).rewrap(sealer)
+        strips = rewrap_ecg_strips(desk, sealer)
+        fixes = rewrap_sealed_fixes(desk, sealer)
     finally:
         desk.close()
     print(
         f"under key {sealer.current}: {consults} consultations, {notices} notices, "
-        f"{records} health records rewritten"
+        f"{records} health records, {strips} ECG strips, {fixes} location fixes rewritten"
     )
     return 0
 

@@ -57,8 +57,11 @@ def worker_service(settings: Settings, *, sink: bool = True) -> int:
     topics = settings.kafka_topics()
     # The store holds the wearer profiles every worker reads, and takes the sink's writes.
     try:
-        store = open_store(settings.database_url)
+        store = open_store(settings.database_url, settings.record_sealer())
         applied = store.migrate()
+    except ValueError as exc:
+        log.error("settings: %s", exc)  # noqa: TRY400
+        return 2
     except StorageError as exc:
         log.error("storage: %s", exc)  # noqa: TRY400
         return 3

@@ -36,7 +36,7 @@ def make_shards(settings: Settings, store: Store) -> list[Shard]:
     shards: list[Shard] = []
     for i in range(count):
         own = i > 0
-        shard_store = open_store(settings.database_url) if own else store
+        shard_store = open_store(settings.database_url, settings.record_sealer()) if own else store
 
         def owns(device_id: str, i: int = i) -> bool:
             return shard_of(device_id, count) == i
@@ -49,7 +49,12 @@ def make_shards(settings: Settings, store: Store) -> list[Shard]:
 async def run_service(settings: Settings) -> int:
     """Run until SIGINT or SIGTERM; the chunk in hand is finished, the rest stays queued."""
     try:
-        store = open_store(settings.database_url)
+        sealer = settings.record_sealer()
+    except ValueError as exc:
+        log.error("settings: %s", exc)  # noqa: TRY400 - the message says it all
+        return 2
+    try:
+        store = open_store(settings.database_url, sealer)
         applied = store.migrate()
     except StorageError as exc:
         log.error("storage: %s", exc)  # noqa: TRY400 - the message says it all

@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format=f"%(asctime)s %(levelname)s shard {args.index} %(name)s: %(message)s",
     )
     sock = socket.socket(fileno=args.fd)
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, settings.record_sealer())
     index, count = int(args.index), int(args.count)
 
     def owns(device_id: str) -> bool:

@@ -15,11 +15,14 @@ import pytest
 
 from consult_bridge.workflow import Actor, raise_request
 from schemas.health_records import Notice
+from schemas.telemetry import Ecg, GpsFix, SpO2, TelemetryBatchV1
 from storage import open_store
 from storage.consultations import ConsultationStore
+from storage.health_reads import HealthReader, rewrap_ecg_strips, rewrap_sealed_fixes
 from storage.notices import NoticeBoard
 from storage.sealing import Sealer, SealError, is_sealed, parse_keys
 from storage.sql_desk import open_desk
+from tests.factories import received
 
 OLD = os.urandom(32)
 NEW = os.urandom(32)
@@ -161,4 +164,76 @@ def test_vigil_records_rewrap_seals_what_was_written_plain(tmp_path: Path) -> No
         check=False,
     )
     assert (bad.returncode, "VIGIL_RECORD_KEYS" in bad.stderr) == (2, True)
+    desk.close()
+
+
+def test_ecg_strips_are_sealed_as_they_are_stored_and_read_back_whole(url: str) -> None:
+    samples = tuple((i * 53) % 2000 - 1000 for i in range(750))
+
+    def batch(seq: int) -> TelemetryBatchV1:
+        return TelemetryBatchV1(
+            device_id="wb-0001",
+            seq=seq,
+            sent_at=T0,
+            samples=(Ecg(measured_at=T0, sampling_rate_hz=250, samples_uv=samples),),
+        )
+
+    sealer = Sealer({"k1": OLD})
+    plain_store = open_store(url)  # written before keys were configured
+    with plain_store.transaction() as tx:
+        tx.add_messages([received(batch(1))])
+    plain_store.close()
+    sealed_store = open_store(url, sealer)
+    with sealed_store.transaction() as tx:
+        tx.add_messages([received(batch(2))])
+    sealed_store.close()
+    desk = open_desk(url)
+    raw = {
+        int(seq): bytes(blob) for seq, blob in desk.rows("SELECT seq, samples_uv FROM ecg_strips")
+    }
+    assert raw[2].startswith(b"vg1:k1:")
+    assert not raw[1].startswith(b"vg1:")
+    window = (T0 - dt.timedelta(minutes=1), T0 + dt.timedelta(minutes=1))
+    read = HealthReader(desk, sealer).ecg("wb-0001", *window, 10)
+    assert [r.values["samples_uv"] for r in read] == [list(samples), list(samples)]
+    with pytest.raises(SealError, match="VIGIL_RECORD_KEYS"):
+        HealthReader(desk).ecg("wb-0001", *window, 10)
+    rotated = Sealer({"k2": NEW, "k1": OLD})
+    assert rewrap_ecg_strips(desk, rotated) == 2  # the plain one sealed, the old one re-wrapped
+    assert rewrap_ecg_strips(desk, rotated) == 0
+    again = HealthReader(desk, Sealer({"k2": NEW})).ecg("wb-0001", *window, 10)
+    assert [r.values["samples_uv"] for r in again] == [list(samples), list(samples)]
+    desk.close()
+
+
+def test_location_fixes_are_sealed_and_their_readings_rows_keep_no_coordinates(url: str) -> None:
+    fix = GpsFix(measured_at=T0, lat_deg=51.50072, lon_deg=-0.12462, accuracy_m=7.5)
+    batch = TelemetryBatchV1(
+        device_id="wb-0001",
+        seq=1,
+        sent_at=T0,
+        samples=(fix, SpO2(measured_at=T0, spo2_pct=96)),
+    )
+    sealer = Sealer({"k1": OLD})
+    store = open_store(url, sealer)
+    with store.transaction() as tx:
+        tx.add_messages([received(batch)])
+    assert store.count_readings("wb-0001") == 2  # the fix is still a reading, counted
+    store.close()
+    desk = open_desk(url)
+    (row,) = desk.rows("SELECT lat_deg, lon_deg, accuracy_m FROM readings WHERE type = 'gps'")
+    assert row == (None, None, None)
+    ((sealed,),) = desk.rows("SELECT sealed FROM sealed_fixes")
+    assert (is_sealed(sealed), "51.5" in sealed) == (True, False)
+    window = (T0 - dt.timedelta(minutes=1), T0 + dt.timedelta(minutes=1))
+    (read,) = HealthReader(desk, sealer).readings("wb-0001", ("gps",), *window, 10)
+    assert read.values == {"lat_deg": 51.50072, "lon_deg": -0.12462, "accuracy_m": 7.5}
+    (spo2,) = HealthReader(desk, sealer).readings("wb-0001", ("spo2",), *window, 10)
+    assert spo2.values == {"spo2_pct": 96}
+    with pytest.raises(SealError, match="VIGIL_RECORD_KEYS"):
+        HealthReader(desk).readings("wb-0001", ("gps",), *window, 10)
+    rotated = Sealer({"k2": NEW, "k1": OLD})
+    assert rewrap_sealed_fixes(desk, rotated) == 1
+    (moved,) = HealthReader(desk, Sealer({"k2": NEW})).readings("wb-0001", ("gps",), *window, 10)
+    assert moved.values["lat_deg"] == 51.50072
     desk.close()
