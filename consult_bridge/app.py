@@ -16,8 +16,6 @@ the stores. The answers every route shares are in ``consult_bridge/deps.py``.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -32,42 +30,11 @@ from consult_bridge import (
     record_routes,
 )
 from consult_bridge.deps import Deps
-from consult_bridge.desks import (
-    AccessBook,
-    AccountBook,
-    AuditTrail,
-    ClinicDesk,
-    ConsultDesk,
-    HealthShelf,
-    LadderDesk,
-    NoticeBox,
-    PlayLinkDesk,
-    ProfileDesk,
-    Publisher,
-    TextDesk,
-)
 from consult_bridge.nul_guard import NulGuard
 
 
-def create_app(
-    *,
-    secret: str,
-    ladders: LadderDesk,
-    access: AccessBook,
-    health: HealthShelf,
-    audit: AuditTrail,
-    notices: NoticeBox,
-    consults: ConsultDesk,
-    links: PlayLinkDesk,
-    clinic: ClinicDesk,
-    profiles: ProfileDesk,
-    publisher: Publisher | None = None,
-    texts: TextDesk | None = None,
-    accounts: AccountBook,
-    token_ttl_s: float = 3600.0,
-    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-) -> FastAPI:
-    """The API over the given stores."""
+def create_app(deps: Deps) -> FastAPI:
+    """The API over the desks ``deps`` holds."""
     app = FastAPI(
         title="Vigil API",
         version="1",
@@ -76,23 +43,7 @@ def create_app(
             "wearable pipeline."
         ),
     )
-    app.state.deps = Deps(
-        secret=secret,
-        ladders=ladders,
-        access=access,
-        health=health,
-        audit=audit,
-        notices=notices,
-        consults=consults,
-        links=links,
-        clinic=clinic,
-        profiles=profiles,
-        publisher=publisher,
-        texts=texts,
-        accounts=accounts,
-        token_ttl_s=token_ttl_s,
-        clock=clock,
-    )
+    app.state.deps = deps
     app.include_router(login_routes.routes)
     app.include_router(ladder_routes.routes)
     app.include_router(access_routes.routes)

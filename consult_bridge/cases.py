@@ -13,7 +13,7 @@ from fastapi import HTTPException, status
 
 from consult_bridge.auth import Principal
 from consult_bridge.deps import READERS, Deps, check
-from consult_bridge.play_links import Audience, PlayClaim, sign
+from consult_bridge.play_links import Audience, token_for
 from schemas.consultation import Consultation, PlayLink
 
 
@@ -58,11 +58,4 @@ def hand_out_link(
         created_at=now,
     )
     deps.links.add(link)
-    claim = PlayClaim(
-        link_id=link.link_id,
-        consult_id=c.consult_id,
-        recording_id=recording_id,
-        audience=audience,
-        expires_at=link.expires_at,
-    )
-    return link, sign(claim, deps.link_key)
+    return link, token_for(link, deps.link_key)

@@ -12,7 +12,6 @@ allowed or refused, goes to the audit log (``consult_bridge/audit.py``).
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable
 from typing import Annotated
 
@@ -36,9 +35,9 @@ from consult_bridge.desks import (
     TextDesk,
 )
 from consult_bridge.play_links import link_key
+from consult_bridge.telling import tell
 from schemas.access import Category
 from schemas.audit import AuditEvent
-from schemas.health_records import Notice
 
 _bearer = HTTPBearer(auto_error=False, bearerFormat="JWT")
 
@@ -62,11 +61,11 @@ class Deps:
         links: PlayLinkDesk,
         clinic: ClinicDesk,
         profiles: ProfileDesk,
-        publisher: Publisher | None,
-        texts: TextDesk | None,
         accounts: AccountBook,
-        token_ttl_s: float,
-        clock: Callable[[], dt.datetime],
+        publisher: Publisher | None = None,
+        texts: TextDesk | None = None,
+        token_ttl_s: float = 3600.0,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.secret = secret
         self.ladders = ladders
@@ -103,18 +102,16 @@ class Deps:
         )
 
     def tell(self, recipient: str, kind: str, text: str, *, about: str | None = None) -> None:
-        """Post an in-app notice, and queue it by SMS when the recipient has a number.
-
-        ``about``: the wearer concerned (a family member's number is the wearer's contact's).
-        """
-        now = self.clock()
-        self.notices.post(
-            Notice(notice_id=uuid.uuid4().hex, recipient=recipient, at=now, kind=kind, text=text)
+        """An in-app notice, and an SMS when the recipient has a number (``telling.tell``)."""
+        tell(
+            self.notices,
+            self.texts,
+            recipient=recipient,
+            kind=kind,
+            text=text,
+            about=about,
+            at=self.clock(),
         )
-        if self.texts is not None:
-            phone = self.texts.phone_of(recipient, about)
-            if phone is not None:
-                self.texts.queue(phone, f"Vigil: {text}", now)
 
 
 def invalid(message: str, *loc: str) -> list[dict[str, object]]:

@@ -17,9 +17,9 @@ from pydantic import BaseModel, Field
 
 from consult_bridge.auth import Principal
 from consult_bridge.cases import consultation_for, ensure_visible, hand_out_link
-from consult_bridge.deps import Caller, Context, Deps, MaybeCaller
+from consult_bridge.deps import Caller, Context, MaybeCaller
 from consult_bridge.desks import PublishError
-from consult_bridge.play_links import Audience, BadLink, PlayClaim, read, sign
+from consult_bridge.play_links import Audience, BadLink, read, token_for
 from schemas.audit import AuditEvent
 from schemas.consultation import Consultation, PlayLink
 
@@ -222,7 +222,7 @@ def publish(link_id: str, who: Caller, deps: Context) -> LinkView:
                 "started_at": recording.started_at.isoformat(),
                 "ended_at": None if recording.ended_at is None else recording.ended_at.isoformat(),
                 "expires_at": link.expires_at.isoformat(),
-                "url_path": _url_of(deps, link),
+                "url_path": f"/v1/play/{token_for(link, deps.link_key)}",
             }
         )
     except PublishError as exc:
@@ -233,14 +233,3 @@ def publish(link_id: str, who: Caller, deps: Context) -> LinkView:
     found = deps.links.get(link_id)
     assert found is not None  # noqa: S101 - it was just read
     return _link_view(found)
-
-
-def _url_of(deps: Deps, link: PlayLink) -> str:
-    claim = PlayClaim(
-        link_id=link.link_id,
-        consult_id=link.consult_id,
-        recording_id=link.recording_id,
-        audience=link.audience,  # type: ignore[arg-type]
-        expires_at=link.expires_at,
-    )
-    return f"/v1/play/{sign(claim, deps.link_key)}"

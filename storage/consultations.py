@@ -171,20 +171,3 @@ class ConsultationStore:
             (tenant,),
         )
         return {str(r[0]): int(r[1]) for r in rows}
-
-    def rewrap(self, sealer: Sealer) -> int:
-        """Seal plain bodies and re-wrap old keys' under the current key; how many changed."""
-        desk = self.desk
-        changed = 0
-        for consult_id, body in desk.rows("SELECT consult_id, body FROM consultations"):
-            new = sealer.rewrap(body, consult_id)
-            if new is not None:
-                with desk.tx() as conn:
-                    conn.execute(
-                        desk.q(
-                            "UPDATE consultations SET body = ? WHERE consult_id = ? AND body = ?"
-                        ),
-                        (new, consult_id, body),
-                    )
-                changed += 1
-        return changed

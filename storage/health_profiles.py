@@ -42,23 +42,6 @@ class HealthProfileStore:
                 (device_id, body, desk.time_in(profile.updated_at)),
             )
 
-    def rewrap(self, sealer: Sealer) -> int:
-        """Seal plain records and re-wrap old keys' under the current key; how many."""
-        desk = self.desk
-        changed = 0
-        for device_id, body in desk.rows("SELECT device_id, body FROM health_profiles"):
-            new = sealer.rewrap(body, f"profile:{device_id}")
-            if new is not None:
-                with desk.tx() as conn:
-                    conn.execute(
-                        desk.q(
-                            "UPDATE health_profiles SET body = ? WHERE device_id = ? AND body = ?"
-                        ),
-                        (new, device_id, body),
-                    )
-                changed += 1
-        return changed
-
     def scoring_raw(self, device_id: str) -> tuple[bytes, int] | None:
         """The wearer's stored scoring profile (JSON) and its revision, if any."""
         rows = self.desk.rows(

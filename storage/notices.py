@@ -55,18 +55,3 @@ class NoticeBoard:
             )
             for r in rows
         ]
-
-    def rewrap(self, sealer: Sealer) -> int:
-        """Seal plain texts and re-wrap old keys' under the current key; how many changed."""
-        desk = self.desk
-        changed = 0
-        for notice_id, text in desk.rows("SELECT notice_id, text FROM notices"):
-            new = sealer.rewrap(text, notice_id)
-            if new is not None:
-                with desk.tx() as conn:
-                    conn.execute(
-                        desk.q("UPDATE notices SET text = ? WHERE notice_id = ? AND text = ?"),
-                        (new, notice_id, text),
-                    )
-                changed += 1
-        return changed

@@ -25,6 +25,7 @@ from alerting.snooze import Snooze, check_snooze
 from alerting.webhooks import serve_webhooks
 from consult_bridge.app import create_app
 from consult_bridge.audit import link
+from consult_bridge.deps import Deps
 from consult_bridge.desks import LadderView, Publisher, SnoozeView, TimelineEntry
 from schemas.health_profile import HealthProfile, ScoringView
 from storage import StorageError, Store, open_store
@@ -234,20 +235,22 @@ async def api_service(
     clinic = ClinicStaffStore(desk)
     texts = LadderTexts(ladders, clinic)
     app = create_app(
-        secret=secret,
-        ladders=StoreLadderDesk(ladders),
-        access=access,
-        health=HealthReader(desk, sealer),
-        audit=AuditLog(desk, functools.partial(link, audit_key)),
-        notices=notices,
-        consults=consults,
-        links=PlayLinkStore(desk),
-        clinic=clinic,
-        profiles=StoreProfileDesk(HealthProfileStore(desk, sealer), store),
-        texts=texts,
-        publisher=publisher,
-        accounts=AccountStore(desk),
-        token_ttl_s=token_ttl_s,
+        Deps(
+            secret=secret,
+            ladders=StoreLadderDesk(ladders),
+            access=access,
+            health=HealthReader(desk, sealer),
+            audit=AuditLog(desk, functools.partial(link, audit_key)),
+            notices=notices,
+            consults=consults,
+            links=PlayLinkStore(desk),
+            clinic=clinic,
+            profiles=StoreProfileDesk(HealthProfileStore(desk, sealer), store),
+            texts=texts,
+            publisher=publisher,
+            accounts=AccountStore(desk),
+            token_ttl_s=token_ttl_s,
+        )
     )
     # Its own connection: the intake's transactions do not queue behind requests.
     intake_desk = open_desk(database_url)

@@ -136,10 +136,7 @@ def cmd_records_rewrap(args: argparse.Namespace, settings: Settings) -> int:
     """Seal plain records and re-wrap old keys' under the current key (key rotation)."""
     del args
     from storage import open_store  # noqa: PLC0415
-    from storage.consultations import ConsultationStore  # noqa: PLC0415
-    from storage.health_profiles import HealthProfileStore  # noqa: PLC0415
-    from storage.health_reads import rewrap_ecg_strips, rewrap_sealed_fixes  # noqa: PLC0415
-    from storage.notices import NoticeBoard  # noqa: PLC0415
+    from storage.rewrap import rewrap_all  # noqa: PLC0415
     from storage.sql_desk import open_desk  # noqa: PLC0415
 
     try:
@@ -155,17 +152,11 @@ def cmd_records_rewrap(args: argparse.Namespace, settings: Settings) -> int:
     store.close()
     desk = open_desk(settings.database_url)
     try:
-        consults = ConsultationStore(desk, sealer).rewrap(sealer)
-        notices = NoticeBoard(desk, sealer).rewrap(sealer)
-        records = HealthProfileStore(desk, sealer).rewrap(sealer)
-        strips = rewrap_ecg_strips(desk, sealer)
-        fixes = rewrap_sealed_fixes(desk, sealer)
+        changed = rewrap_all(desk, sealer)
     finally:
         desk.close()
-    print(
-        f"under key {sealer.current}: {consults} consultations, {notices} notices, "
-        f"{records} health records, {strips} ECG strips, {fixes} location fixes rewritten"
-    )
+    counts = ", ".join(f"{n} {table}" for table, n in changed.items())
+    print(f"under key {sealer.current}, rewritten: {counts}")
     return 0
 
 

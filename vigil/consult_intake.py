@@ -21,13 +21,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Callable
 
 from consult_bridge.desks import TextDesk
+from consult_bridge.telling import tell
 from consult_bridge.workflow import SYSTEM, Actor, Stepped, apply, overdue, raise_request, reflag
 from schemas import Alert, AlertLevel
-from schemas.health_records import Notice
 from storage.access import AccessStore
 from storage.consultations import ConsultationStore
 from storage.notices import NoticeBoard
@@ -68,29 +67,21 @@ class ConsultIntake:
         self.texts = texts
         self.clock = clock
 
-    def _post(self, stepped: Stepped, kind: str = "consultation") -> None:
-        """In-app notices, and SMS to those with a number (as the API's ``Deps.tell``)."""
-        about = stepped.consultation.device_id
+    def _post(self, stepped: Stepped) -> None:
+        """Tell those concerned, as the API's routes do (in-app, and SMS with a number)."""
         for n in stepped.notices:
-            now = self.clock()
-            self.notices.post(
-                Notice(
-                    notice_id=uuid.uuid4().hex,
-                    recipient=n.recipient,
-                    at=now,
-                    kind=kind,
-                    text=n.text,
-                )
+            tell(
+                self.notices,
+                self.texts,
+                recipient=n.recipient,
+                kind="consultation",
+                text=n.text,
+                about=stepped.consultation.device_id,
+                at=self.clock(),
             )
-            phone = None if self.texts is None else self.texts.phone_of(n.recipient, about)
-            if phone is not None and self.texts is not None:
-                self.texts.queue(phone, f"Vigil: {n.text}", now)
 
-    def _flag(self, alert: Alert) -> bool:
-        """Raise or join the wearer's request; False if it kept changing under us."""
-        tenant = self.access.clinic_of(alert.device_id)
-        if tenant is None:
-            return True  # no clinic: nothing to raise
+    def _flag(self, alert: Alert, tenant: str) -> bool:
+        """Raise or join the wearer's request in ``tenant``; False if it kept changing."""
         red = alert.level >= AlertLevel.RED
         reason = f"{alert.level.label} alert: {alert.summary}"
         for _ in range(RETRIES):
@@ -127,8 +118,9 @@ class ConsultIntake:
         handled = 0
         last = cursor
         for seq, alert in batch:
-            if is_flagged(alert) and self.access.clinic_of(alert.device_id) is not None:
-                if not self._flag(alert):
+            tenant = self.access.clinic_of(alert.device_id) if is_flagged(alert) else None
+            if tenant is not None:  # flagged, and the wearer has a clinic
+                if not self._flag(alert, tenant):
                     break  # the cursor stays before it: next round tries again
                 handled += 1
             last = seq

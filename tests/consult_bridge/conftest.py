@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from alerting.ladder_store import (
 from consult_bridge.app import create_app
 from consult_bridge.audit import link
 from consult_bridge.auth import Principal, issue_token
+from consult_bridge.deps import Deps
 from consult_bridge.desks import Publisher
 from storage import Store, open_store
 from storage.access import AccessStore
@@ -75,6 +76,25 @@ class Stores:
         self.accounts = AccountStore(self.desk)
         self.publisher: Publisher | None = None  # a test sets one before the client starts
 
+    def deps(self, clock: Callable[[], dt.datetime], **extra: Any) -> Deps:
+        """The API's desks over these stores (``extra``: e.g. ``texts``)."""
+        return Deps(
+            secret=SECRET,
+            ladders=StoreLadderDesk(self.ladders),
+            access=self.access,
+            health=self.health,
+            audit=self.audit,
+            notices=self.notices,
+            consults=self.consults,
+            links=self.links,
+            clinic=self.clinic,
+            profiles=self.profiles,
+            accounts=self.accounts,
+            publisher=self.publisher,
+            clock=clock,
+            **extra,
+        )
+
     def close(self) -> None:
         self.ladders.close()
         self.desk.close()
@@ -97,21 +117,7 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
 @pytest.fixture
 async def client(stores: Stores) -> AsyncIterator[tuple[httpx.AsyncClient, Clock]]:
     clock = Clock()
-    app = create_app(
-        secret=SECRET,
-        ladders=StoreLadderDesk(stores.ladders),
-        access=stores.access,
-        health=stores.health,
-        audit=stores.audit,
-        notices=stores.notices,
-        consults=stores.consults,
-        links=stores.links,
-        clinic=stores.clinic,
-        profiles=stores.profiles,
-        accounts=stores.accounts,
-        publisher=stores.publisher,
-        clock=clock,
-    )
+    app = create_app(stores.deps(clock))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
         yield http, clock

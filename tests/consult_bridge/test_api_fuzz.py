@@ -34,7 +34,6 @@ from tests.consult_bridge.conftest import (
     REVIEWER_A,
     Stores,
 )
-from vigil.api import StoreLadderDesk
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is a test dependency")
 from schemathesis.checks import (  # noqa: E402 - after the skip
@@ -65,20 +64,7 @@ def _app_over_a_real_store(stores: Stores) -> FastAPI:
     stepped = open_ladder(alert, MARY.directory, [], MARY.policy, now=NOW)
     stores.ladders.save(stepped.ladder, stepped.actions, alert_id=alert.alert_id)
     stores.access.enrol("wb-0001", "clinic-a", NOW)
-    return create_app(
-        secret="k" * 32,
-        ladders=StoreLadderDesk(stores.ladders),
-        access=stores.access,
-        health=stores.health,
-        audit=stores.audit,
-        notices=stores.notices,
-        consults=stores.consults,
-        links=stores.links,
-        clinic=stores.clinic,
-        profiles=stores.profiles,
-        accounts=stores.accounts,
-        clock=lambda: NOW + dt.timedelta(minutes=5),
-    )
+    return create_app(stores.deps(lambda: NOW + dt.timedelta(minutes=5)))
 
 
 # Loaded at import: schemathesis' lazy fixture loader does not work with pytest 9.

@@ -24,12 +24,11 @@ from tests.consult_bridge.conftest import (
     MARY_SELF,
     NOW,
     REVIEWER_A,
-    SECRET,
     Clock,
     Stores,
     set_up_access,
 )
-from vigil.api import LadderTexts, StoreLadderDesk
+from vigil.api import LadderTexts
 from vigil.ladder_side import TEXT_ATTEMPTS, send_texts
 
 MARY_PHONE, ANNA_PHONE, LI_PHONE = "+447700900100", "+447700900101", "+447700900200"
@@ -38,21 +37,7 @@ MARY_PHONE, ANNA_PHONE, LI_PHONE = "+447700900100", "+447700900101", "+447700900
 @pytest.fixture
 async def texting(stores: Stores) -> AsyncIterator[tuple[httpx.AsyncClient, Clock]]:
     clock = Clock()
-    app = create_app(
-        secret=SECRET,
-        ladders=StoreLadderDesk(stores.ladders),
-        access=stores.access,
-        health=stores.health,
-        audit=stores.audit,
-        notices=stores.notices,
-        consults=stores.consults,
-        links=stores.links,
-        clinic=stores.clinic,
-        profiles=stores.profiles,
-        accounts=stores.accounts,
-        texts=LadderTexts(stores.ladders, stores.clinic),
-        clock=clock,
-    )
+    app = create_app(stores.deps(clock, texts=LadderTexts(stores.ladders, stores.clinic)))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
         yield http, clock

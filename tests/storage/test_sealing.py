@@ -18,8 +18,9 @@ from schemas.health_records import Notice
 from schemas.telemetry import Ecg, GpsFix, SpO2, TelemetryBatchV1
 from storage import open_store
 from storage.consultations import ConsultationStore
-from storage.health_reads import HealthReader, rewrap_ecg_strips, rewrap_sealed_fixes
+from storage.health_reads import HealthReader
 from storage.notices import NoticeBoard
+from storage.rewrap import rewrap_all
 from storage.sealing import Sealer, SealError, is_sealed, parse_keys
 from storage.sql_desk import open_desk
 from tests.factories import received
@@ -118,9 +119,9 @@ def test_stored_consultations_and_notices_hold_no_plain_health_data(url: str) ->
         ConsultationStore(desk).get(made.consult_id)
     # Rotation, then the rewrap: every row under the new key, the old key no longer needed.
     rotated = Sealer({"k2": NEW, "k1": OLD})
-    assert ConsultationStore(desk, rotated).rewrap(rotated) == 1
-    assert NoticeBoard(desk, rotated).rewrap(rotated) == 1
-    assert ConsultationStore(desk, rotated).rewrap(rotated) == 0
+    changed = rewrap_all(desk, rotated)
+    assert (changed["consultations"], changed["notices"]) == (1, 1)
+    assert rewrap_all(desk, rotated)["consultations"] == 0
     only_new = Sealer({"k2": NEW})
     assert ConsultationStore(desk, only_new).get(made.consult_id) == made
     assert NoticeBoard(desk, only_new).of("device:wb-0001")[0].text == "chest pain"
@@ -199,8 +200,9 @@ def test_ecg_strips_are_sealed_as_they_are_stored_and_read_back_whole(url: str) 
     with pytest.raises(SealError, match="VIGIL_RECORD_KEYS"):
         HealthReader(desk).ecg("wb-0001", *window, 10)
     rotated = Sealer({"k2": NEW, "k1": OLD})
-    assert rewrap_ecg_strips(desk, rotated) == 2  # the plain one sealed, the old one re-wrapped
-    assert rewrap_ecg_strips(desk, rotated) == 0
+    # The plain one sealed, the old one re-wrapped.
+    assert rewrap_all(desk, rotated)["ecg_strips"] == 2
+    assert rewrap_all(desk, rotated)["ecg_strips"] == 0
     again = HealthReader(desk, Sealer({"k2": NEW})).ecg("wb-0001", *window, 10)
     assert [r.values["samples_uv"] for r in again] == [list(samples), list(samples)]
     desk.close()
@@ -233,7 +235,7 @@ def test_location_fixes_are_sealed_and_their_readings_rows_keep_no_coordinates(u
     with pytest.raises(SealError, match="VIGIL_RECORD_KEYS"):
         HealthReader(desk).readings("wb-0001", ("gps",), *window, 10)
     rotated = Sealer({"k2": NEW, "k1": OLD})
-    assert rewrap_sealed_fixes(desk, rotated) == 1
+    assert rewrap_all(desk, rotated)["sealed_fixes"] == 1
     (moved,) = HealthReader(desk, Sealer({"k2": NEW})).readings("wb-0001", ("gps",), *window, 10)
     assert moved.values["lat_deg"] == 51.50072
     desk.close()
