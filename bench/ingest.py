@@ -12,6 +12,8 @@ benchmark runs in a database of its own, dropped at the end). Writes BENCHMARKS.
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -20,6 +22,7 @@ import tempfile
 import time
 import urllib.parse
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -106,10 +109,15 @@ def copy_baseline(dsn: str, batches: list[bytes]) -> float:
         return time.perf_counter() - t0
 
 
-def vigil_run(port: int, dsn: str, lines: bytes, count: int) -> float:
-    """Seconds from the first publish until ``vigil run`` has stored all ``count`` batches."""
+def vigil_run(port: int, dsn: str, lines: bytes, count: int, *, sealed: bool = False) -> float:
+    """Seconds from the first publish until ``vigil run`` has stored all ``count`` batches.
+
+    ``sealed``: with record keys, every reading sealed at rest (``storage/sealing.py``).
+    """
+    keys = f"k1:{base64.b64encode(os.urandom(32)).decode()}"
     env = {
         **os.environ,
+        **({"VIGIL_RECORD_KEYS": keys} if sealed else {}),
         "VIGIL_MQTT_PORT": str(port),
         "VIGIL_DATABASE_URL": dsn,
         "VIGIL_MQTT_CLIENT_ID": f"bench-{uuid.uuid4().hex[:6]}",
@@ -151,15 +159,13 @@ def vigil_run(port: int, dsn: str, lines: bytes, count: int) -> float:
         store.close()
 
 
-def main() -> None:
-    """Run the three measurements and report."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--messages", type=int, default=20_000)
-    args = parser.parse_args()
-    n = args.messages
-    base_dsn = os.environ.get("VIGIL_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1/test")
-    # A database of its own: in a shared one whose catalogs are bloated by thousands of
-    # test schemas created and dropped, the same COPY ran markedly slower.
+@contextlib.contextmanager
+def own_database(base_dsn: str) -> Iterator[str]:
+    """A migrated database of its own, dropped at the end; its DSN.
+
+    In a shared one whose catalogs are bloated by thousands of test schemas created and
+    dropped, the same COPY ran markedly slower.
+    """
     database = f"vigil_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(base_dsn, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {database}")
@@ -167,15 +173,31 @@ def main() -> None:
     dsn = urllib.parse.urlunsplit(parts._replace(path=f"/{database}"))
     try:
         PostgresStore(dsn).migrate()
-        batches = payloads(n)
-        lines = b"\n".join(batches) + b"\n"
-        with tempfile.TemporaryDirectory() as tmp, MosquittoProcess(Path(tmp)) as broker:
-            broker_s = broker_baseline(broker.port, lines, n)
-            vigil_s = vigil_run(broker.port, dsn, lines, n)
-        copy_s = copy_baseline(dsn, batches)
+        yield dsn
     finally:
         with psycopg.connect(base_dsn, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE {database} WITH (FORCE)")
+
+
+def main() -> None:
+    """Run the four measurements and report."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=20_000)
+    args = parser.parse_args()
+    n = args.messages
+    base_dsn = os.environ.get("VIGIL_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1/test")
+    batches = payloads(n)
+    lines = b"\n".join(batches) + b"\n"
+    with (
+        own_database(base_dsn) as dsn,
+        own_database(base_dsn) as sealed_dsn,
+        tempfile.TemporaryDirectory() as tmp,
+        MosquittoProcess(Path(tmp)) as broker,
+    ):
+        broker_s = broker_baseline(broker.port, lines, n)
+        vigil_s = vigil_run(broker.port, dsn, lines, n)
+        sealed_s = vigil_run(broker.port, sealed_dsn, lines, n, sealed=True)
+        copy_s = copy_baseline(dsn, batches)
 
     figures = {
         "messages": n,
@@ -187,6 +209,8 @@ def main() -> None:
         "copy_baseline_rows_per_s": round(n * SAMPLES / copy_s),
         "ratio_to_broker_baseline": round(broker_s / vigil_s, 3),
         "ratio_to_copy_baseline": round(copy_s / vigil_s, 3),
+        "vigil_sealed_messages_per_s": round(n / sealed_s),
+        "sealed_ratio_to_plain": round(vigil_s / sealed_s, 3),
     }
     write_section(
         "ingest",
@@ -199,7 +223,9 @@ def main() -> None:
         "Figures from different sessions may come from different CPUs (see the line above). "
         "The ratios compare Vigil's rate with each baseline's on the same payloads "
         "(1.0 = as fast as the baseline alone). Mosquitto, the publisher, Vigil and "
-        "PostgreSQL share the machine's cores.",
+        "PostgreSQL share the machine's cores. The sealed figure is the same run with "
+        "VIGIL_RECORD_KEYS set: every batch's readings sealed at rest as one AES-GCM envelope "
+        "(sealed_ratio_to_plain: its rate over the plain run's).",
     )
     final_line(figures)
 

@@ -11,6 +11,7 @@ import msgspec
 from schemas import Alert, AlertLevel, Driver, EventV1, GatewayStatusV1, TelemetryBatchV1
 from schemas.scores import IndexRecord
 from storage.records import Received, ScoreRecord, dedup_key, utc_offset_minutes
+from storage.sealing import Sealer, opened_bytes
 
 MessageRow = tuple[str, int, int, str, dt.datetime, int, dt.datetime, str | None, int]
 
@@ -129,11 +130,35 @@ def alert_of(row: Sequence[object], raised_at: dt.datetime) -> Alert:
     )
 
 
-INDEX_COLUMNS = "device_id, evaluated_at, name, value, inputs, missing"
+INDEX_COLUMNS = "device_id, evaluated_at, name, value, inputs, missing, sealed"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def index_row(record: IndexRecord) -> tuple[object, ...]:
-    """An ``index_values`` row (``inputs`` as JSON text)."""
+def index_row_id(device_id: str, evaluated_at: dt.datetime, name: str) -> str:
+    """The id an index value's seal is bound to (the time in microseconds: exact in any store)."""
+    return f"index:{device_id}:{name}:{(evaluated_at - _EPOCH) // dt.timedelta(microseconds=1)}"
+
+
+def index_row(record: IndexRecord, sealer: Sealer | None = None) -> tuple[object, ...]:
+    """An ``index_values`` row (``inputs`` as JSON text).
+
+    With a sealer, the value, inputs and missing names go sealed to ``sealed`` and the
+    plain columns hold nothing (NULL, ``{}``, ``''``).
+    """
+    if sealer is not None:
+        body = msgspec.json.encode(
+            {"value": record.value, "inputs": record.inputs, "missing": record.missing}
+        )
+        row = index_row_id(record.device_id, record.evaluated_at, record.name)
+        return (
+            record.device_id,
+            record.evaluated_at,
+            record.name,
+            None,
+            "{}",
+            "",
+            sealer.seal(body, row),
+        )
     return (
         record.device_id,
         record.evaluated_at,
@@ -141,16 +166,39 @@ def index_row(record: IndexRecord) -> tuple[object, ...]:
         record.value,
         msgspec.json.encode(record.inputs).decode(),
         ",".join(record.missing),
+        None,
     )
 
 
-def index_of(row: Sequence[object], evaluated_at: dt.datetime) -> IndexRecord:
-    """An index record from a row selected as ``INDEX_COLUMNS``."""
+class _SealedIndex(msgspec.Struct, frozen=True):
+    value: float | None
+    inputs: dict[str, dict[str, float | None]]
+    missing: tuple[str, ...]
+
+
+def index_of(
+    row: Sequence[object], evaluated_at: dt.datetime, sealer: Sealer | None = None
+) -> IndexRecord:
+    """An index record from a row selected as ``INDEX_COLUMNS`` (opened when sealed)."""
+    device_id, name, sealed = str(row[0]), str(row[2]), row[6]
+    if sealed is not None:
+        opened = msgspec.json.decode(
+            opened_bytes(sealer, str(sealed), index_row_id(device_id, evaluated_at, name)),
+            type=_SealedIndex,
+        )
+        return IndexRecord(
+            device_id=device_id,
+            evaluated_at=evaluated_at,
+            name=name,
+            value=opened.value,
+            inputs=opened.inputs,
+            missing=opened.missing,
+        )
     inputs = row[4]
     return IndexRecord(
-        device_id=str(row[0]),
+        device_id=device_id,
         evaluated_at=evaluated_at,
-        name=str(row[2]),
+        name=name,
         value=None if row[3] is None else float(cast("float", row[3])),
         inputs=msgspec.json.decode(inputs) if isinstance(inputs, str | bytes) else inputs,  # type: ignore[arg-type]
         missing=split_csv(str(row[5])),

@@ -22,7 +22,7 @@ from typing import Any, Final
 import msgspec
 
 from schemas import TelemetryBatchV1
-from schemas.telemetry import AnySample, Ecg, GpsFix
+from schemas.telemetry import AnySample, Ecg
 from storage.records import READING_VALUE_COLUMNS
 
 _ESCAPES: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -99,7 +99,7 @@ def _null(value: Any) -> str:
 
 
 def _line_builder(cls: type[AnySample], *, nulled: bool = False) -> LineBuilder:
-    """The line builder of a sample type (``nulled``: every value NULL, for sealed fixes)."""
+    """The line builder of a sample type (``nulled``: every value NULL, the values sealed)."""
     hints = typing.get_type_hints(cls, include_extras=True)
     own = set(cls.__struct_fields__) - {"measured_at"}
     unknown = own - set(READING_VALUE_COLUMNS)
@@ -122,8 +122,10 @@ def _line_builder(cls: type[AnySample], *, nulled: bool = False) -> LineBuilder:
 _BUILDERS: Final = {cls: _line_builder(cls) for cls in typing.get_args(AnySample) if cls is not Ecg}
 
 
-# With record keys, GPS lines carry NULL coordinates: they are sealed to ``sealed_fixes``.
-_SEALED_BUILDERS: Final = {**_BUILDERS, GpsFix: _line_builder(GpsFix, nulled=True)}
+# With record keys, lines carry NULL values: they are sealed to ``sealed_batches``.
+_SEALED_BUILDERS: Final = {
+    cls: _line_builder(cls, nulled=True) for cls in typing.get_args(AnySample) if cls is not Ecg
+}
 _ENCODER: Final = msgspec.json.Encoder()
 
 
@@ -136,14 +138,15 @@ def _isoformat_many(moments: list[dt.datetime]) -> list[str]:
 
 
 def readings_copy_text(
-    batches: Sequence[tuple[TelemetryBatchV1, dt.datetime]], *, seal_fixes: bool = False
+    batches: Sequence[tuple[TelemetryBatchV1, dt.datetime]], *, sealed: bool = False
 ) -> str:
     """COPY text of every non-ECG sample of ``(batch, received_at)`` pairs, in order.
 
-    ``seal_fixes``: GPS lines carry NULL coordinates (sealed to ``sealed_fixes``).
+    ``sealed``: the lines carry their key, time and type with NULL values (the values
+    go sealed to ``sealed_batches``).
     """
     stamps = _isoformat_many([s.measured_at for batch, _ in batches for s in batch.samples])
-    builders = _SEALED_BUILDERS if seal_fixes else _BUILDERS
+    builders = _SEALED_BUILDERS if sealed else _BUILDERS
     lines: list[str] = []
     position = 0
     last_received: dt.datetime | None = None

@@ -19,7 +19,7 @@ import numpy as np
 from schemas.health_records import HealthRecord
 from schemas.telemetry import AnySample, Ecg
 from storage._common import INDEX_COLUMNS, index_of
-from storage.records import ecg_row_id, fix_row_id
+from storage.records import batch_row_id, ecg_row_id, fix_row_id
 from storage.sealing import PREFIX, Sealer, opened_bytes
 from storage.sql_desk import SqlDesk
 
@@ -74,24 +74,36 @@ class HealthReader:
         desk = self.desk
         columns = sorted({n for t in types for n in _FIELDS[t]})
         marks = ",".join("?" * len(types))
-        # A sealed fix's coordinates are in ``sealed_fixes`` (NULL in its readings row).
+        # Sealed values (NULL in the readings rows) are in ``sealed_batches``, one envelope
+        # per batch; fixes sealed before migration 0024 one by one in ``sealed_fixes`` (a
+        # batch sealed later by ``vigil records rewrap`` holds those fixes as NULLs).
         rows = desk.rows(
-            f"SELECT r.measured_at, r.type, r.boot_id, r.seq, r.sample_index, f.sealed, "
-            f"{', '.join('r.' + c for c in columns)} FROM readings r "
+            f"SELECT r.measured_at, r.type, r.boot_id, r.seq, r.sample_index, b.sealed, "
+            f"f.sealed, {', '.join('r.' + c for c in columns)} FROM readings r "
+            "LEFT JOIN sealed_batches b ON b.device_id = r.device_id AND b.boot_id = r.boot_id "
+            "AND b.seq = r.seq "
             "LEFT JOIN sealed_fixes f ON r.type = 'gps' AND f.device_id = r.device_id "
             "AND f.boot_id = r.boot_id AND f.seq = r.seq AND f.sample_index = r.sample_index "
             f"WHERE r.device_id = ? AND r.type IN ({marks}) AND r.measured_at >= ? "
             "AND r.measured_at < ? ORDER BY r.measured_at, r.seq, r.sample_index LIMIT ?",
             (device_id, *types, desk.time_in(since), desk.time_in(until), limit),
         )
+        batches: dict[tuple[int, int], dict[str, dict[str, object]]] = {}
         records = []
         for row in rows:
-            raw = dict(zip(columns, row[6:], strict=True))
+            boot_id, seq, index = int(row[2]), int(row[3]), int(row[4])
+            raw = dict(zip(columns, row[7:], strict=True))
             if row[5] is not None:
+                batch = batches.get((boot_id, seq))
+                if batch is None:
+                    opened = opened_bytes(
+                        self.sealer, row[5], batch_row_id(device_id, boot_id, seq)
+                    )
+                    batch = batches[(boot_id, seq)] = msgspec.json.decode(opened)
+                raw.update(batch[str(index)])
+            if row[6] is not None:
                 opened = opened_bytes(
-                    self.sealer,
-                    row[5],
-                    fix_row_id(device_id, int(row[2]), int(row[3]), int(row[4])),
+                    self.sealer, row[6], fix_row_id(device_id, boot_id, seq, index)
                 )
                 raw.update(msgspec.json.decode(opened))
             names = _FIELDS[row[1]]
@@ -143,7 +155,7 @@ class HealthReader:
         )
         records = []
         for row in rows:
-            found = index_of(row, desk.time_out(row[1]))
+            found = index_of(row, desk.time_out(row[1]), self.sealer)
             records.append(
                 HealthRecord(
                     measured_at=found.evaluated_at,

@@ -50,11 +50,11 @@ from storage.records import (
     ecg_rows,
     event_row,
     gateway_row,
-    sealed_fix_rows,
+    sealed_batch_row,
 )
 from storage.sealing import Sealer
 
-_COPY_SEALED_FIXES = "COPY sealed_fixes (device_id, boot_id, seq, sample_index, sealed) FROM STDIN"
+_COPY_SEALED_BATCHES = "COPY sealed_batches (device_id, boot_id, seq, sealed) FROM STDIN"
 _MIGRATION_LOCK = 0x76_69_67_69_6C  # "vigil": the advisory lock migrations take turns on
 
 _MESSAGE_TYPES = (
@@ -151,15 +151,15 @@ class _PostgresTransaction:
                     gateway_row(item.message, item.received_at),
                 )
         if self._sealer is not None:
-            fixes = [r for batch, _ in batches for r in sealed_fix_rows(batch, self._sealer)]
-            if fixes:
+            sealed = [sealed_batch_row(batch, self._sealer) for batch, _ in batches]
+            if any(sealed):
                 with (
                     self._conn.cursor() as cur,
-                    cur.copy(_COPY_SEALED_FIXES) as copy,
+                    cur.copy(_COPY_SEALED_BATCHES) as copy,
                 ):
-                    for row in fixes:
+                    for row in filter(None, sealed):
                         copy.write_row(row)
-        text = readings_copy_text(batches, seal_fixes=self._sealer is not None)
+        text = readings_copy_text(batches, sealed=self._sealer is not None)
         if text:
             stack = contextlib.ExitStack()
             try:
@@ -229,10 +229,11 @@ class _PostgresTransaction:
         self.finish_copy()
         with self._conn.cursor() as cur:
             cur.executemany(
-                f"INSERT INTO index_values ({INDEX_COLUMNS}) VALUES (%s,%s,%s,%s,%s::jsonb,%s) "
+                f"INSERT INTO index_values ({INDEX_COLUMNS}) "
+                "VALUES (%s,%s,%s,%s,%s::jsonb,%s,%s) "
                 "ON CONFLICT (device_id, evaluated_at, name) DO UPDATE SET value = EXCLUDED.value, "
-                "inputs = EXCLUDED.inputs, missing = EXCLUDED.missing",
-                [index_row(r) for r in records],
+                "inputs = EXCLUDED.inputs, missing = EXCLUDED.missing, sealed = EXCLUDED.sealed",
+                [index_row(r, self._sealer) for r in records],
             )
 
 
@@ -553,4 +554,4 @@ class PostgresStore:
             "ORDER BY evaluated_at, name",
             (device_id,),
         )
-        return [index_of(r, r[1]) for r in rows]
+        return [index_of(r, r[1], self._sealer) for r in rows]

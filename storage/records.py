@@ -14,7 +14,7 @@ import msgspec
 from schemas import EventV1, GatewayStatusV1, TelemetryBatchV1
 from schemas.records import DEAD_LETTER_MAX_BYTES, DeadLetter, Received
 from schemas.scores import Risk, ScoreRecord
-from schemas.telemetry import Ecg, GpsFix
+from schemas.telemetry import Ecg
 from storage.sealing import Sealer
 
 
@@ -143,23 +143,32 @@ def reading_rows(batch: TelemetryBatchV1, received_at: dt.datetime) -> Iterator[
 
 
 def fix_row_id(device_id: str, boot_id: int, seq: int, index: int) -> str:
-    """The id a location fix's seal is bound to (``storage/sealing.py``)."""
+    """The id a location fix's seal was bound to (``sealed_fixes``, written before 0024)."""
     return f"fix:{device_id}:{boot_id}:{seq}:{index}"
 
 
-def sealed_fix_rows(batch: TelemetryBatchV1, sealer: Sealer) -> Iterator[tuple[Any, ...]]:
-    """``sealed_fixes`` rows: each GPS fix's coordinates and accuracy, sealed."""
-    for index, sample in enumerate(batch.samples):
-        if isinstance(sample, GpsFix):
-            coordinates = msgspec.json.encode(
-                {
-                    "lat_deg": sample.lat_deg,
-                    "lon_deg": sample.lon_deg,
-                    "accuracy_m": sample.accuracy_m,
-                }
-            )
-            row = fix_row_id(batch.device_id, batch.boot_id, batch.seq, index)
-            yield (batch.device_id, batch.boot_id, batch.seq, index, sealer.seal(coordinates, row))
+def batch_row_id(device_id: str, boot_id: int, seq: int) -> str:
+    """The id a batch's sealed readings are bound to (``storage/sealing.py``)."""
+    return f"batch:{device_id}:{boot_id}:{seq}"
+
+
+def sealed_batch_row(batch: TelemetryBatchV1, sealer: Sealer) -> tuple[Any, ...] | None:
+    """The ``sealed_batches`` row of a batch: its readings' values, sealed as one.
+
+    JSON ``{"sample index": {field: value}}`` over the non-ECG samples (the strips are
+    sealed in ``ecg_strips``); None for a batch of ECG strips only. One envelope per batch,
+    not per sample: a data key and two AES-GCM passes per message, not per reading.
+    """
+    values = {
+        str(index): {name: getattr(sample, name) for _, name in reading_layout(type(sample)).slots}
+        for index, sample in enumerate(batch.samples)
+        if not isinstance(sample, Ecg)
+    }
+    if not values:
+        return None
+    row = batch_row_id(batch.device_id, batch.boot_id, batch.seq)
+    sealed = sealer.seal(msgspec.json.encode(values), row)
+    return (batch.device_id, batch.boot_id, batch.seq, sealed)
 
 
 def ecg_row_id(device_id: str, boot_id: int, seq: int, index: int) -> str:
@@ -233,6 +242,7 @@ __all__ = [
     "Received",
     "ScoreRecord",
     "WearerRecord",
+    "batch_row_id",
     "dedup_key",
     "ecg_row_id",
     "ecg_rows",
@@ -241,6 +251,6 @@ __all__ = [
     "gateway_row",
     "reading_layout",
     "reading_rows",
-    "sealed_fix_rows",
+    "sealed_batch_row",
     "utc_offset_minutes",
 ]

@@ -20,7 +20,7 @@ from typing import IO
 
 from schemas import Alert, AlertLevel, EventV1, TelemetryBatchV1
 from schemas.scores import IndexRecord, News2Score
-from schemas.telemetry import Ecg, GpsFix
+from schemas.telemetry import Ecg
 from storage import migrator
 from storage._common import (
     ALERT_COLUMNS,
@@ -51,7 +51,7 @@ from storage.records import (
     event_row,
     gateway_row,
     reading_layout,
-    sealed_fix_rows,
+    sealed_batch_row,
 )
 from storage.sealing import Sealer
 
@@ -76,20 +76,20 @@ def _utc_text(value: dt.datetime) -> str:
 _READING_KEY_COLUMNS = READING_COLUMNS[: len(READING_COLUMNS) - len(READING_VALUE_COLUMNS)]
 
 
-class _SealedFix:
-    """The group of GPS readings whose coordinates are sealed elsewhere (``sealed_fixes``)."""
+class _Sealed:
+    """The group of readings whose values are sealed elsewhere (``sealed_batches``)."""
 
 
 def _readings_by_type(
-    items: Sequence[Received], seal_fixes: bool = False
+    items: Sequence[Received], sealed: bool = False
 ) -> dict[type, list[tuple[object, ...]]]:
     """Reading rows grouped by sample type, each with only the columns its type fills.
 
     SQLite pays for every bound parameter, NULLs included, and a sample fills at most
     3 of the 18 value columns; so each type gets an ``INSERT`` naming its own columns,
     and the rest default to NULL (``bench.stream`` measures the runner with it).
-    ``seal_fixes``: GPS rows keep their key and time only (the coordinates go sealed
-    to ``sealed_fixes``).
+    ``sealed``: the rows keep their key, time and type only (the values go sealed to
+    ``sealed_batches``).
     """
     groups: dict[type, list[tuple[object, ...]]] = {}
     for item in items:
@@ -105,8 +105,8 @@ def _readings_by_type(
             kind: type = type(sample)
             layout = reading_layout(kind)
             values = [getattr(sample, name) for _, name in layout.slots]
-            if seal_fixes and kind is GpsFix:
-                kind, values = _SealedFix, []
+            if sealed:
+                kind, values = _Sealed, []
             at = sample.measured_at
             measured_at = times.get(at)
             if measured_at is None:
@@ -127,7 +127,7 @@ def _readings_by_type(
 
 
 def _reading_insert(kind: type) -> str:
-    names = [] if kind is _SealedFix else [name for _, name in reading_layout(kind).slots]
+    names = [] if kind is _Sealed else [name for _, name in reading_layout(kind).slots]
     columns = [*_READING_KEY_COLUMNS, *names]
     return f"INSERT INTO readings ({','.join(columns)}) VALUES ({_placeholders(len(columns))})"
 
@@ -199,18 +199,19 @@ class _SqliteTransaction:
         cur = self._conn.cursor()
         ecgs: list[tuple[object, ...]] = []
         events: list[tuple[object, ...]] = []
-        fixes: list[tuple[object, ...]] = []
+        sealed: list[tuple[object, ...]] = []
         for item in new:
             msg = item.message
             if isinstance(msg, TelemetryBatchV1):
                 ecgs.extend(_row(r) for r in ecg_rows(msg, item.received_at, self._sealer))
-                if self._sealer is not None:
-                    fixes.extend(sealed_fix_rows(msg, self._sealer))
+                row = None if self._sealer is None else sealed_batch_row(msg, self._sealer)
+                if row is not None:
+                    sealed.append(row)
             elif isinstance(msg, EventV1):
                 events.append(_row(event_row(msg, item.received_at)))
         for kind, rows in _readings_by_type(new, self._sealer is not None).items():
             cur.executemany(_reading_insert(kind), rows)
-        cur.executemany("INSERT INTO sealed_fixes VALUES (?,?,?,?,?)", fixes)
+        cur.executemany("INSERT INTO sealed_batches VALUES (?,?,?,?)", sealed)
         cur.executemany(f"INSERT INTO ecg_strips VALUES ({_placeholders(len(ECG_COLUMNS))})", ecgs)
         cur.executemany(f"INSERT INTO events VALUES ({_placeholders(len(EVENT_COLUMNS))})", events)
         for item in statuses:
@@ -256,8 +257,8 @@ class _SqliteTransaction:
 
     def add_indices(self, records: Sequence[IndexRecord]) -> None:
         self._conn.executemany(
-            f"INSERT OR REPLACE INTO index_values ({INDEX_COLUMNS}) VALUES ({_placeholders(6)})",
-            [_row(index_row(r)) for r in records],
+            f"INSERT OR REPLACE INTO index_values ({INDEX_COLUMNS}) VALUES ({_placeholders(7)})",
+            [_row(index_row(r, self._sealer)) for r in records],
         )
 
 
@@ -541,4 +542,4 @@ class SqliteStore:
                 "ORDER BY evaluated_at, name",
                 (device_id,),
             ).fetchall()
-        return [index_of(r, dt.datetime.fromisoformat(r[1])) for r in rows]
+        return [index_of(r, dt.datetime.fromisoformat(r[1]), self._sealer) for r in rows]

@@ -11,18 +11,34 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from consult_bridge.workflow import Actor, raise_request
 from schemas.health_records import Notice
-from schemas.telemetry import Ecg, GpsFix, SpO2, TelemetryBatchV1
+from schemas.scores import IndexRecord
+from schemas.telemetry import (
+    Battery,
+    BloodPressure,
+    Ecg,
+    GpsFix,
+    HeartRate,
+    Respiration,
+    SleepStage,
+    SpO2,
+    Steps,
+    TelemetryBatchV1,
+    Temperature,
+    WearState,
+)
 from storage import open_store
 from storage.consultations import ConsultationStore
 from storage.health_reads import HealthReader
 from storage.notices import NoticeBoard
+from storage.records import READING_VALUE_COLUMNS, fix_row_id
 from storage.rewrap import rewrap_all
 from storage.sealing import Sealer, SealError, is_sealed, parse_keys
-from storage.sql_desk import open_desk
+from storage.sql_desk import SqlDesk, open_desk
 from tests.factories import received
 
 OLD = os.urandom(32)
@@ -208,34 +224,122 @@ def test_ecg_strips_are_sealed_as_they_are_stored_and_read_back_whole(url: str) 
     desk.close()
 
 
-def test_location_fixes_are_sealed_and_their_readings_rows_keep_no_coordinates(url: str) -> None:
-    fix = GpsFix(measured_at=T0, lat_deg=51.50072, lon_deg=-0.12462, accuracy_m=7.5)
-    batch = TelemetryBatchV1(
-        device_id="wb-0001",
-        seq=1,
-        sent_at=T0,
-        samples=(fix, SpO2(measured_at=T0, spo2_pct=96)),
-    )
-    sealer = Sealer({"k1": OLD})
+# One sample of every stored type, with values whose text is easy to look for.
+SAMPLES = (
+    HeartRate(measured_at=T0, heart_rate_bpm=131.5, rr_ms=(457.5, 462.25), sensor_contact=True),
+    SpO2(measured_at=T0, spo2_pct=87.25),
+    BloodPressure(measured_at=T0, systolic_mmhg=171.5, diastolic_mmhg=97.5),
+    Temperature(measured_at=T0, temp_c=38.75, site="estimated_core"),
+    Respiration(measured_at=T0, respiration_rate_per_min=27.5),
+    Steps(measured_at=T0, steps=4321, interval_s=60.0),
+    SleepStage(measured_at=T0, stage="rem", duration_s=300.0),
+    GpsFix(measured_at=T0, lat_deg=51.50072, lon_deg=-0.12462, accuracy_m=7.5),
+    Battery(measured_at=T0, battery_pct=12.5),
+    WearState(measured_at=T0, on_wrist=False),
+)
+LOOK_FOR = ("131.5", "457.5", "87.25", "171.5", "38.75", "27.5", "4321", "rem", "51.5", "12.5")
+TYPES = tuple(str(type(s).__struct_config__.tag) for s in SAMPLES)
+WINDOW = (T0 - dt.timedelta(minutes=1), T0 + dt.timedelta(minutes=1))
+STRESS = IndexRecord(
+    device_id="wb-0001",
+    evaluated_at=T0 + dt.timedelta(microseconds=123_457),
+    name="mental_stress",
+    value=71.5,
+    inputs={"rmssd_ms": {"value": 18.25, "baseline": 42.5, "deviation_sd": -2.75}},
+    missing=("skin_temp",),
+)
+
+
+def _store_one_batch(url: str, sealer: Sealer | None, device_id: str = "wb-0001") -> None:
+    batch = TelemetryBatchV1(device_id=device_id, seq=1, sent_at=T0, samples=SAMPLES)
     store = open_store(url, sealer)
     with store.transaction() as tx:
         tx.add_messages([received(batch)])
-    assert store.count_readings("wb-0001") == 2  # the fix is still a reading, counted
+        tx.add_indices([msgspec.structs.replace(STRESS, device_id=device_id)])
+    store.close()
+
+
+def _plain_text_of(desk: SqlDesk, device_id: str) -> str:
+    """Every stored column of a wearer's readings, batch seals and index values, as text."""
+    tables = ("readings", "sealed_batches", "index_values")
+    return repr([desk.rows(f"SELECT * FROM {t} WHERE device_id = ?", (device_id,)) for t in tables])
+
+
+def test_every_reading_and_index_value_is_sealed_and_reads_back_as_stored_plain(
+    url: str,
+) -> None:
+    sealer = Sealer({"k1": OLD})
+    _store_one_batch(url, None, "wb-plain")
+    _store_one_batch(url, sealer)
+    store = open_store(url, sealer)
+    assert store.count_readings("wb-0001") == len(SAMPLES)  # still readings, counted
+    assert store.indices("wb-0001") == [STRESS]
     store.close()
     desk = open_desk(url)
-    (row,) = desk.rows("SELECT lat_deg, lon_deg, accuracy_m FROM readings WHERE type = 'gps'")
-    assert row == (None, None, None)
-    ((sealed,),) = desk.rows("SELECT sealed FROM sealed_fixes")
-    assert (is_sealed(sealed), "51.5" in sealed) == (True, False)
-    window = (T0 - dt.timedelta(minutes=1), T0 + dt.timedelta(minutes=1))
-    (read,) = HealthReader(desk, sealer).readings("wb-0001", ("gps",), *window, 10)
-    assert read.values == {"lat_deg": 51.50072, "lon_deg": -0.12462, "accuracy_m": 7.5}
-    (spo2,) = HealthReader(desk, sealer).readings("wb-0001", ("spo2",), *window, 10)
-    assert spo2.values == {"spo2_pct": 96}
+    values = ", ".join(READING_VALUE_COLUMNS)
+    assert set(desk.rows(f"SELECT {values} FROM readings WHERE device_id = 'wb-0001'")) == {
+        (None,) * len(READING_VALUE_COLUMNS)
+    }
+    stored = _plain_text_of(desk, "wb-0001")
+    assert [v for v in LOOK_FOR if v in stored] == []
+    assert [v for v in LOOK_FOR if v in _plain_text_of(desk, "wb-plain")] == list(LOOK_FOR)
+    ((one,),) = desk.rows("SELECT count(*) FROM sealed_batches")
+    assert one == 1  # one envelope for the batch, not one per reading
+    sealed = HealthReader(desk, sealer)
+    plain = HealthReader(desk)
+    as_stored = plain.readings("wb-plain", TYPES, *WINDOW, 50)
+    assert sealed.readings("wb-0001", TYPES, *WINDOW, 50) == as_stored
+    assert [r.values for r in sealed.indices("wb-0001", *WINDOW, 10)] == [
+        r.values for r in plain.indices("wb-plain", *WINDOW, 10)
+    ]
     with pytest.raises(SealError, match="VIGIL_RECORD_KEYS"):
-        HealthReader(desk).readings("wb-0001", ("gps",), *window, 10)
+        plain.readings("wb-0001", ("spo2",), *WINDOW, 10)
+    with pytest.raises(SealError, match="VIGIL_RECORD_KEYS"):
+        plain.indices("wb-0001", *WINDOW, 10)
     rotated = Sealer({"k2": NEW, "k1": OLD})
-    assert rewrap_all(desk, rotated)["sealed_fixes"] == 1
-    (moved,) = HealthReader(desk, Sealer({"k2": NEW})).readings("wb-0001", ("gps",), *window, 10)
-    assert moved.values["lat_deg"] == 51.50072
+    changed = rewrap_all(desk, rotated)
+    # The plain wearer's batch and index value sealed; the sealed ones re-wrapped.
+    assert (changed["sealed_batches"], changed["readings"], changed["index_values"]) == (1, 1, 2)
+    assert rewrap_all(desk, rotated)["index_values"] == 0
+    assert [v for v in LOOK_FOR if v in _plain_text_of(desk, "wb-plain")] == []
+    only_new = HealthReader(desk, Sealer({"k2": NEW}))
+    for device_id in ("wb-0001", "wb-plain"):
+        assert only_new.readings(device_id, TYPES, *WINDOW, 50) == as_stored
+        assert only_new.indices(device_id, *WINDOW, 10)[0].values["value"] == 71.5
+    desk.close()
+
+
+def test_fixes_sealed_one_by_one_before_0024_still_read_and_survive_the_rewrap(url: str) -> None:
+    """Fixes stored by the previous release: NULL coordinates, the fix in ``sealed_fixes``."""
+    sealer = Sealer({"k1": OLD})
+    fix, spo2 = SAMPLES[7], SAMPLES[1]
+    batch = TelemetryBatchV1(device_id="wb-0001", seq=1, sent_at=T0, samples=(fix, spo2))
+    store = open_store(url)
+    with store.transaction() as tx:
+        tx.add_messages([received(batch)])
+    store.close()
+    desk = open_desk(url)
+    coordinates = msgspec.json.encode({"lat_deg": 51.50072, "lon_deg": -0.12462, "accuracy_m": 7.5})
+    with desk.tx() as conn:
+        conn.execute(
+            desk.q(
+                "UPDATE readings SET lat_deg = NULL, lon_deg = NULL, accuracy_m = NULL "
+                "WHERE type = 'gps'"
+            )
+        )
+        conn.execute(
+            desk.q("INSERT INTO sealed_fixes VALUES (?, ?, ?, ?, ?)"),
+            ("wb-0001", 0, 1, 0, sealer.seal(coordinates, fix_row_id("wb-0001", 0, 1, 0))),
+        )
+    reader = HealthReader(desk, sealer)
+    expected = [r.values for r in reader.readings("wb-0001", ("gps", "spo2"), *WINDOW, 10)]
+    assert expected == [
+        {"lat_deg": 51.50072, "lon_deg": -0.12462, "accuracy_m": 7.5},
+        {"spo2_pct": 87.25},
+    ]
+    rotated = Sealer({"k2": NEW, "k1": OLD})
+    changed = rewrap_all(desk, rotated)
+    assert (changed["readings"], changed["sealed_fixes"]) == (1, 1)  # the SpO2 sealed too
+    after = HealthReader(desk, Sealer({"k2": NEW}))
+    assert [r.values for r in after.readings("wb-0001", ("gps", "spo2"), *WINDOW, 10)] == expected
     desk.close()

@@ -4,16 +4,22 @@ and acknowledged through the API by a family member the wearer granted, over HTT
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
+import schemas
 from alerting.ladder_store import SqliteLadderStore, ladder_db_path
+from schemas.topics import telemetry_topic
 from tests.alerting.test_ladder_service import CONTACTS, lines, publish_sos, runner_env
+from tests.factories import vitals_batch
 from tests.vigil.service_process import VigilRun, wait_for
 from vigil.embedded_broker import free_port
 from vigil.local_servers import MosquittoProcess
@@ -123,11 +129,54 @@ def after_the_case(env: dict[str, str], log: str) -> None:
 
 
 def assert_sealed(db: Path, plain: str) -> None:
-    """The request (its reason, history and report) is sealed in the database."""
+    """The request (its reason, history and report) and the readings are sealed."""
     with sqlite3.connect(db) as raw:
         (body,) = raw.execute("SELECT body FROM consultations").fetchone()
+        readings = raw.execute("SELECT spo2_pct, temp_c FROM readings").fetchall()
+        (batch,) = raw.execute("SELECT sealed FROM sealed_batches").fetchone()
     assert body.startswith("vg1:k1:")
     assert plain not in body
+    assert (len(readings), set(readings)) == (5, {(None, None)})
+    assert batch.startswith("vg1:k1:")
+    assert "96.5" not in batch
+
+
+def sealing_env(mosquitto: MosquittoProcess, db: Path, port: int, tmp_path: Path) -> dict[str, str]:
+    """Both processes' settings, with audit and record keys; Mary's contacts set."""
+    env = runner_env(mosquitto, db, VIGIL_API_JWT_SECRET=SECRET, VIGIL_API_PORT=str(port))
+    env["VIGIL_AUDIT_KEY"] = "an-audit-key-of-at-least-32-bytes!!"
+    env["VIGIL_RECORD_KEYS"] = "k1:" + base64.b64encode(b"r" * 32).decode()
+    set_contacts(env, tmp_path, CONTACTS)
+    return env
+
+
+def assert_vitals_read_back(http: httpx.Client, headers: dict[str, str]) -> None:
+    """Stored sealed by ``vigil run``, opened for the wearer by ``vigil api``."""
+
+    def vitals() -> list[dict[str, object]]:
+        page = http.get("/v1/wearers/wb-0001/records/vitals", headers=headers)
+        assert page.status_code == 200, page.text
+        found: list[dict[str, object]] = page.json()["records"]
+        return found
+
+    wait_for(lambda: len(vitals()) == 5, 30, "the vitals were stored")
+    by_type = {r["type"]: r["values"] for r in vitals()}
+    assert by_type["spo2"] == {"spo2_pct": 96.5}
+    assert by_type["heart_rate"] == {
+        "heart_rate_bpm": 72,
+        "rr_ms": [830.0, 845.5],
+        "sensor_contact": None,
+    }
+
+
+def publish_vitals(port: int, batch: schemas.TelemetryBatchV1) -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="vitals-band", protocol=paho.MQTTv5)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    topic = telemetry_topic(batch.device_id)
+    client.publish(topic, schemas.encode(batch), qos=1).wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
 
 
 def test_an_sos_from_the_band_becomes_a_consultation_worked_to_its_report(
@@ -137,10 +186,7 @@ def test_an_sos_from_the_band_becomes_a_consultation_worked_to_its_report(
     schedules, runs live then recorded, and closes with a report, all through the API."""
     db = tmp_path / "vigil.db"
     port = free_port()
-    env = runner_env(mosquitto, db, VIGIL_API_JWT_SECRET=SECRET, VIGIL_API_PORT=str(port))
-    env["VIGIL_AUDIT_KEY"] = "an-audit-key-of-at-least-32-bytes!!"
-    env["VIGIL_RECORD_KEYS"] = "k1:" + base64.b64encode(b"r" * 32).decode()
-    set_contacts(env, tmp_path, CONTACTS)
+    env = sealing_env(mosquitto, db, port, tmp_path)
     admin, reviewer, doctor, mary = (
         token(env, *args)
         for args in (
@@ -162,7 +208,11 @@ def test_an_sos_from_the_band_becomes_a_consultation_worked_to_its_report(
 
             enrolled = http.put("/v1/wearers/wb-0001/enrolment", headers=as_(admin))
             assert enrolled.status_code == 200, enrolled.text
+            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+            publish_vitals(mosquitto.port, vitals_batch(1, device_id="wb-0001", at=now, spo2=96.5))
             publish_sos(mosquitto.port, "wb-0001")
+
+            assert_vitals_read_back(http, as_(mary))
 
             def queue() -> list[dict[str, object]]:
                 found: list[dict[str, object]] = http.get(
