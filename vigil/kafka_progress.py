@@ -12,10 +12,10 @@ with no committed offset. And after a rebalance or a restart it delivers again f
 last commit, which can lag far behind (seen: most of a partition).
 
 So the worker keeps its own progress: the last ingest offset applied in each
-partition (``IngestProgress``), written with the device states in the same changelog
-flush, after them, so the progress a worker recovers never runs ahead of the states
-it recovers. The gate (``IngestGate``) admits a record only if it is the next one
-after that progress:
+partition (``IngestProgress``), written with the device states at each checkpoint, in
+the same changelog flush, after them, so the progress a worker recovers never runs
+ahead of the states it recovers. The gate (``IngestGate``) admits a record only if it
+is the next one after that progress:
 
 * an older record is a redelivery, already in the states: it is skipped;
 * a newer one means records were skipped: the gate asks for a seek back to the next
@@ -58,38 +58,55 @@ _int = msgspec.msgpack.Decoder(int)
 
 
 class IngestProgress:
-    """The last ingest offset applied per partition, kept in the device table."""
+    """The last ingest offset applied per partition, kept in the device table.
+
+    ``put`` stages an offset; ``checkpoint`` writes the staged ones to the table, after
+    the device states they speak for (``DeviceStates.checkpoint``); ``flushed`` says
+    the changelog has acknowledged them. The gate reads the staged offsets first; only
+    acknowledged ones are ever committed (``due``).
+    """
 
     def __init__(self, table: StateTable) -> None:
         self._table = table
-        self._unflushed: set[int] = set()  # partitions put since the last ``flushed``
+        self._staged: dict[int, int] = {}
+        self._unflushed: set[int] = set()  # written since the last ``flushed``
 
-    def applied(self, partition: int) -> int | None:
-        """The last offset of ``partition`` whose record is in the states, if any."""
+    def _stored(self, partition: int) -> int | None:
         raw = self._table.get(progress_key(partition))
         return None if raw is None else _int.decode(raw)
 
+    def applied(self, partition: int) -> int | None:
+        """The last offset of ``partition`` whose record is in the states, if any."""
+        staged = self._staged.get(partition)
+        return staged if staged is not None else self._stored(partition)
+
     def put(self, partition: int, offset: int) -> None:
-        """Record ``offset`` as applied (its changelog record in ``partition``)."""
-        self._table.put(partition, progress_key(partition), msgspec.msgpack.encode(offset))
-        self._unflushed.add(partition)
+        """Stage ``offset`` as applied."""
+        self._staged[partition] = offset
+
+    def checkpoint(self) -> None:
+        """Write the staged offsets (each one's changelog record in its partition)."""
+        staged, self._staged = self._staged, {}
+        for partition, offset in staged.items():
+            self._table.put(partition, progress_key(partition), msgspec.msgpack.encode(offset))
+        self._unflushed.update(staged)
 
     def flushed(self) -> None:
-        """Everything put so far is in the changelog, acknowledged."""
+        """Everything written so far is in the changelog, acknowledged."""
         self._unflushed.clear()
 
     def due(self, partitions: Iterable[int], committed: Mapping[int, int | None]) -> dict[int, int]:
         """The offsets to commit: the one after each partition's last applied.
 
         Only where that is past the group's ``committed`` offset (the next to read, in
-        Kafka's sense), and not for a partition whose latest progress is not yet
-        acknowledged (``flushed``): its turn comes at the next call.
+        Kafka's sense), and not for a partition whose latest progress is staged or not
+        yet acknowledged (``flushed``): its turn comes at a later call.
         """
         due = {}
         for partition in partitions:
-            if partition in self._unflushed:
+            if partition in self._unflushed or partition in self._staged:
                 continue
-            applied = self.applied(partition)
+            applied = self._stored(partition)
             if applied is None:
                 continue
             last = committed.get(partition)

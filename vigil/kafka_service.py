@@ -93,6 +93,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         heartbeat_s=settings.kafka_heartbeat_s,
         commit_interval_s=settings.kafka_commit_interval_s,
         progress_commit_s=settings.kafka_progress_commit_s,
+        checkpoint_s=settings.kafka_checkpoint_s,
         processor=settings.processor(),
         bridge_heartbeat_s=settings.bridge_heartbeat_s,
         silence_tick_s=settings.silence_tick_s,

@@ -30,7 +30,7 @@ from stream_processors.fleet import check_band
 from stream_processors.silence import Contact, Gateway
 
 if TYPE_CHECKING:
-    from vigil.kafka_tables import DeviceTable
+    from vigil.kafka_tables import DeviceStates
 
 STALE_BEATS = 3  # heartbeats a partition may miss before its silence is Vigil's own
 
@@ -45,7 +45,7 @@ class Beat(msgspec.Struct, frozen=True):
 class Watch:
     """One worker's view for silence checks: contacts, gateways and heartbeats."""
 
-    def __init__(self, devices: DeviceTable, heartbeat_s: float) -> None:
+    def __init__(self, devices: DeviceStates, heartbeat_s: float) -> None:
         self._devices = devices
         self.heartbeat_s = heartbeat_s
         self.gateways: dict[str, Gateway] = {}
@@ -53,18 +53,15 @@ class Watch:
 
     def contact(self, device_id: str) -> Contact | None:
         """The band's last contact, if it was ever heard from."""
-        record = self._devices.get(device_id)
-        return None if record is None else record.contact
+        return self._devices.contact(device_id)
 
     def put(self, device_id: str, partition: int, contact: Contact) -> None:
-        """Write a band's contact (and its changelog record)."""
+        """Stage a band's contact (written at the next checkpoint, with its state)."""
         self._devices.put(device_id, partition, contact=contact)
 
     def contacts(self, partitions: set[int]) -> Iterator[tuple[str, int, Contact]]:
         """The contacts of bands in ``partitions``: ``(device, partition, contact)``."""
-        for device, record in self._devices.items():
-            if record.contact is not None and record.partition in partitions:
-                yield device, record.partition, record.contact
+        return self._devices.contacts(partitions)
 
     def receiving(self, partition: int, now: dt.datetime) -> bool:
         """Whether the bridge said recently, in this partition, that it is receiving."""

@@ -3,8 +3,8 @@
 A device's record (``DeviceRecord``) holds its ingest partition, its band contact (the
 silence checks, ``vigil/kafka_silence.py``) and its processor state
 (``stream_processors/state_codec.py`` bytes), in one Faust table backed by a
-changelog topic. One record rather than a table each: a chunk writes one changelog
-record per device it touched, not two (``bench.stream_kafka``).
+changelog topic. One record rather than a table each: a checkpoint writes one changelog
+record per device changed since the last, not two (``bench.stream_kafka``).
 """
 
 from __future__ import annotations
@@ -187,8 +187,23 @@ class DeviceTable:
                 yield key.decode(), _device_record.decode(raw)
 
 
+class _Staged(msgspec.Struct):
+    """A device's changes since the last checkpoint (None: as stored)."""
+
+    partition: int
+    state: OrderedState | None = None
+    contact: Contact | None = None
+
+
 class DeviceStates:
-    """Decoded device states over the device table, each state decoded once."""
+    """Device states and contacts over the device table, written at checkpoints.
+
+    ``put`` stages a device's new state and contact in memory; ``checkpoint`` encodes
+    what was staged into the table (one record per device, however many chunks changed
+    it since), for the worker to flush to the changelog with the ingest progress after
+    it (``vigil/kafka_worker.py``). Reads see the staged values first. A stored state is
+    decoded once and cached.
+    """
 
     def __init__(
         self, devices: DeviceTable, profiles: Profiles, settings: ProcessorSettings
@@ -197,13 +212,18 @@ class DeviceStates:
         self._profiles = profiles
         self._settings = settings
         self._decoded: dict[str, tuple[bytes, OrderedState]] = {}
+        self._staged: dict[str, _Staged] = {}
 
     def get(self, device_id: str) -> OrderedState | None:
-        """The device's state, decoded again only if its stored bytes changed.
+        """The device's state: the staged one, else the stored one (decoded once).
 
-        They change under us when the partition was recovered from the changelog (a
-        restart, or a partition handed over and back).
+        The stored one is decoded again only if its bytes changed: they change under us
+        when the partition was recovered from the changelog (a restart, or a partition
+        handed over and back).
         """
+        staged = self._staged.get(device_id)
+        if staged is not None and staged.state is not None:
+            return staged.state
         record = self.devices.get(device_id)
         raw = None if record is None else record.state
         if raw is None:
@@ -224,13 +244,63 @@ class DeviceStates:
         self._decoded[device_id] = (raw, state)
         return state
 
+    def contact(self, device_id: str) -> Contact | None:
+        """The band's last contact (staged, else stored), if it was ever heard from."""
+        staged = self._staged.get(device_id)
+        if staged is not None and staged.contact is not None:
+            return staged.contact
+        record = self.devices.get(device_id)
+        return None if record is None else record.contact
+
+    def contacts(self, partitions: set[int]) -> Iterator[tuple[str, int, Contact]]:
+        """The contacts of bands in ``partitions``: ``(device, partition, contact)``."""
+        seen = set()
+        for device, record in self.devices.items():
+            seen.add(device)
+            staged = self._staged.get(device)
+            partition = record.partition if staged is None else staged.partition
+            contact = record.contact
+            if staged is not None and staged.contact is not None:
+                contact = staged.contact
+            if contact is not None and partition in partitions:
+                yield device, partition, contact
+        for device, staged in list(self._staged.items()):
+            if device not in seen and staged.contact is not None and staged.partition in partitions:
+                yield device, staged.partition, staged.contact
+
     def put(
-        self, device_id: str, partition: int, state: OrderedState, *, contact: Contact | None = None
+        self,
+        device_id: str,
+        partition: int,
+        state: OrderedState | None = None,
+        *,
+        contact: Contact | None = None,
     ) -> None:
-        """Write a state (and a new contact, if given) to the table and its changelog."""
-        raw = encode_state(state)
-        self.devices.put(device_id, partition, contact=contact, state=raw)
-        self._decoded[device_id] = (raw, state)
+        """Stage a new state and/or contact (a part given as None keeps its value)."""
+        staged = self._staged.get(device_id)
+        if staged is None:
+            staged = self._staged[device_id] = _Staged(partition)
+        staged.partition = partition
+        if state is not None:
+            staged.state = state
+            self._decoded.pop(device_id, None)  # one copy of a device's state, not two
+        if contact is not None:
+            staged.contact = contact
+
+    @property
+    def staged(self) -> int:
+        """Devices changed since the last checkpoint."""
+        return len(self._staged)
+
+    def checkpoint(self) -> int:
+        """Write every staged change to the table (states encoded); how many devices."""
+        staged, self._staged = self._staged, {}
+        for device_id, change in staged.items():
+            raw = None if change.state is None else encode_state(change.state)
+            self.devices.put(device_id, change.partition, contact=change.contact, state=raw)
+            if raw is not None and change.state is not None:
+                self._decoded[device_id] = (raw, change.state)
+        return len(staged)
 
 
 def _newest(state: OrderedState) -> str:

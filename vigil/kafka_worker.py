@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -81,6 +82,7 @@ class WorkerConfig(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_s: float = 3.0
     commit_interval_s: float = 2.8  # Faust's default
     progress_commit_s: float = 1.0  # the worker's own commits of its applied progress
+    checkpoint_s: float = 2.0  # how often changed states go to the changelog
     processor: ProcessorSettings = ProcessorSettings()
     bridge_heartbeat_s: float = 5.0  # the bridge's (VIGIL_BRIDGE_HEARTBEAT_S)
     silence_tick_s: float = 15.0
@@ -299,6 +301,80 @@ async def commit_progress(app: faust.App, topic: str, progress: IngestProgress) 
         log.warning("committing the applied ingest offsets failed: %s", exc)
 
 
+class WorkerTables:
+    """The worker's device table, what reads and writes it, and the turn they take.
+
+    The agent, the timers and a rebalance take turns (``turn``): each reads contacts
+    and states, awaits its sends, then writes them; interleaved, one would overwrite the
+    other's, or a checkpoint would write a chunk's states without its progress.
+
+    A chunk's new states, contacts and progress are staged once its outputs are
+    acknowledged, and written to the changelog at a checkpoint: every ``checkpoint_s``
+    rather than every chunk, so that a device changed by many chunks in between is
+    encoded and sent once (``bench.stream_kafka``). A worker killed between checkpoints
+    restarts from the last one and applies the records after it again: the same
+    outputs under the same ids (docs/scale-out.md).
+    """
+
+    def __init__(
+        self,
+        table: FaustStateTable,
+        config: WorkerConfig,
+        profiles: Profiles,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.table = table
+        self.states = DeviceStates(DeviceTable(table), profiles, config.processor)
+        self.watch = Watch(self.states, config.bridge_heartbeat_s)
+        self.progress = IngestProgress(table)
+        self.gate = IngestGate(self.progress)
+        self.turn = asyncio.Lock()
+        self._checkpoint_s = config.checkpoint_s
+        self._clock = clock
+        self._last = clock()
+
+    def stage(self, result: Processed, applied: dict[int, int]) -> None:
+        """A chunk's new states and contacts, and the offsets it applied."""
+        for device, (partition, contact) in result.contacts.items():
+            if device in result.states:
+                self.states.put(device, partition, result.states[device][1], contact=contact)
+            else:
+                self.watch.put(device, partition, contact)
+        for partition, offset in applied.items():
+            self.progress.put(partition, offset)
+
+    def checkpoint_due(self) -> bool:
+        """Whether ``checkpoint_s`` has passed since the last checkpoint."""
+        return self._clock() - self._last >= self._checkpoint_s
+
+    async def checkpoint(self) -> None:
+        """With the turn: what is staged to the changelog, acknowledged on return."""
+        self.states.checkpoint()
+        self.progress.checkpoint()  # after the states: never ahead of them in a partition
+        await self.table.flush()
+        self.progress.flushed()  # only now may the worker commit that progress
+        self._last = self._clock()
+
+
+def add_sink(app: faust.App, config: WorkerConfig, sink: Sink, outputs: OutputTopics) -> None:
+    """The storage sink as a task of the worker's app (``vigil/kafka_sink.py``)."""
+    sink_config = SinkConfig(
+        bootstrap=config.bootstrap,
+        topics=config.topics,
+        chunk_max=config.chunk_max,
+        session_timeout_s=config.session_timeout_s,
+        heartbeat_s=config.heartbeat_s,
+    )
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def store() -> None:
+        # The sink's consumer would not see an output topic created later for minutes.
+        await outputs.declare()
+        # Runs until the worker stops (Faust cancels it); its offsets are committed
+        # after each stored chunk, so a cancel in between only repeats that chunk.
+        await run_sink(sink_config, sink, asyncio.Event())
+
+
 def build_app(
     config: WorkerConfig,
     *,
@@ -318,59 +394,64 @@ def build_app(
     sender = RecordSender(config.bootstrap)
     outputs = OutputTopics(app, config, sender)
 
+    tables = WorkerTables(
+        FaustStateTable(bytes_table(app, "device_state", config.partitions), sender),
+        config,
+        profile_of,
+    )
+    turn = tables.turn
+
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_sender(_app: Any, **_kwargs: Any) -> None:
+        try:
+            async with turn:
+                await tables.checkpoint()
+        except Exception as exc:  # noqa: BLE001 - the next worker applies those again
+            log.warning("the last checkpoint before stopping failed: %s", exc)
         await sender.stop()
 
-    table = FaustStateTable(bytes_table(app, "device_state", config.partitions), sender)
-    devices = DeviceTable(table)
-    states = DeviceStates(devices, profile_of, config.processor)
-    watch = Watch(devices, config.bridge_heartbeat_s)
-
-    # The agent and the silence timer take turns: each reads contacts, awaits its
-    # sends, then writes contacts; interleaved, one would overwrite the other's.
-    turn = asyncio.Lock()
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def checkpoint_before_handing_over(_app: Any, *_revoked: Any, **_kwargs: Any) -> None:
+        # Whoever gets a partition next recovers its states from the changelog: all of
+        # them, so that it does not apply this worker's last records again.
+        async with turn:
+            await tables.checkpoint()
 
     async def refresh() -> None:
         if refresh_profiles is not None:
             await asyncio.to_thread(refresh_profiles)
-
-    progress = IngestProgress(table)
-    gate = IngestGate(progress)
 
     @app.agent(ingest, name="process")
     async def process(stream: Any) -> None:
         async for events in stream.take_events(config.chunk_max, within=config.chunk_within_s):
             await refresh()
             async with turn:
-                admission = await admit(gate, app.consumer, topics.ingest, events)
+                admission = await admit(tables.gate, app.consumer, topics.ingest, events)
                 result = process_chunk(
                     [(partition, value) for partition, _, value in admission.records],
-                    states,
-                    watch,
+                    tables.states,
+                    tables.watch,
                     topics=topics,
                     profiles=profile_of,
                     settings=config.processor,
                 )
                 await outputs.send(result.outputs)
-                # One write per device: its new state and contact together.
-                for device, (partition, contact) in result.contacts.items():
-                    if device in result.states:
-                        states.put(device, partition, result.states[device][1], contact=contact)
-                    else:
-                        watch.put(device, partition, contact)
-                # After the states, so that in each changelog partition the progress
-                # never lands without the states it speaks for.
-                for partition, offset in admission.applied.items():
-                    progress.put(partition, offset)
-                await table.flush()  # acknowledged before Faust commits the chunk
-                progress.flushed()  # and before the worker commits its progress
+                tables.stage(result, admission.applied)
+                if tables.checkpoint_due():
+                    await tables.checkpoint()
             if result.too_late:
                 log.info("%d batches beyond the lateness bound: not scored", result.too_late)
 
     @app.timer(interval=config.progress_commit_s, name="commit_progress")  # type: ignore[untyped-decorator]
     async def commit_applied() -> None:
-        await commit_progress(app, topics.ingest, progress)
+        await commit_progress(app, topics.ingest, tables.progress)
+
+    @app.timer(interval=config.checkpoint_s, name="checkpoint")  # type: ignore[untyped-decorator]
+    async def checkpoint_when_quiet() -> None:
+        # The agent checkpoints between chunks; this covers a stream gone quiet.
+        async with turn:
+            if tables.checkpoint_due():
+                await tables.checkpoint()
 
     @app.timer(interval=config.silence_tick_s, name="silence")  # type: ignore[untyped-decorator]
     async def silence() -> None:
@@ -378,9 +459,9 @@ def build_app(
         partitions = ingest_partitions(app, topics.ingest)
         async with turn:
             raised = check_silence(
-                watch,
+                tables.watch,
                 partitions,
-                states=states.get,
+                states=tables.states.get,
                 profiles=profile_of,
                 settings=config.processor,
                 now=dt.datetime.now(dt.UTC),
@@ -389,24 +470,11 @@ def build_app(
                 [Output(topics.alerts, d.encode(), msgspec.json.encode(a)) for d, _, _, a in raised]
             )
             for device, partition, contact, _ in raised:
-                watch.put(device, partition, contact)
-            await table.flush()  # acknowledged before Faust commits the chunk
+                tables.watch.put(device, partition, contact)
+            if raised:
+                await tables.checkpoint()  # so that a restarted worker does not raise them again
 
     if sink is not None:
-        sink_config = SinkConfig(
-            bootstrap=config.bootstrap,
-            topics=topics,
-            chunk_max=config.chunk_max,
-            session_timeout_s=config.session_timeout_s,
-            heartbeat_s=config.heartbeat_s,
-        )
-
-        @app.task  # type: ignore[untyped-decorator]
-        async def store() -> None:
-            # The sink's consumer would not see an output topic created later for minutes.
-            await outputs.declare()
-            # Runs until the worker stops (Faust cancels it); its offsets are committed
-            # after each stored chunk, so a cancel in between only repeats that chunk.
-            await run_sink(sink_config, sink, asyncio.Event())
+        add_sink(app, config, sink, outputs)
 
     return app

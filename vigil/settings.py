@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         gt=0,
         description="how often a worker commits the input offsets its states have applied",
     )
+    kafka_checkpoint_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="how often a worker writes its changed device states to the changelog",
+    )
     bridge_heartbeat_s: float = Field(
         default=5.0, gt=0, description="how often the bridge tells each partition it is receiving"
     )

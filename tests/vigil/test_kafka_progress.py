@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from stream_processors.device import ProcessorSettings, WearerProfile
 from stream_processors.silence import Contact
 from tests.vigil.kafka_doubles import DictTable
 from vigil.kafka_progress import IngestGate, IngestProgress, progress_key
 from vigil.kafka_silence import Watch
-from vigil.kafka_tables import DeviceTable
+from vigil.kafka_tables import DeviceStates, DeviceTable
 
 
 class Clock:
@@ -29,9 +30,10 @@ def records(partition: int, *offsets: int) -> list[tuple[int, int, bytes]]:
 
 
 def apply(progress: IngestProgress, applied: dict[int, int]) -> None:
-    """What the worker does once a chunk's states are written."""
+    """What the worker does once a chunk's outputs are acknowledged, then a checkpoint."""
     for partition, offset in applied.items():
         progress.put(partition, offset)
+    progress.checkpoint()
 
 
 def test_records_in_order_pass_and_a_redelivery_is_skipped() -> None:
@@ -107,10 +109,15 @@ def test_a_partition_without_progress_starts_at_its_earliest_offset() -> None:
 def test_progress_records_are_not_devices() -> None:
     table = DictTable()
     devices = DeviceTable(table)
-    watch = Watch(devices, heartbeat_s=5.0)
+    states = DeviceStates(devices, lambda _d: WearerProfile(), ProcessorSettings())
+    watch = Watch(states, heartbeat_s=5.0)
     at = dt.datetime(2026, 11, 2, 8, tzinfo=dt.UTC)
     watch.put("wb-0001", 0, Contact(received_at=at))
-    IngestProgress(table).put(0, 12)
+    states.checkpoint()
+    progress = IngestProgress(table)
+    progress.put(0, 12)
+    progress.checkpoint()
+    assert progress_key(0) in table.data
     assert [device for device, _ in devices.items()] == ["wb-0001"]
     assert [device for device, _, _ in watch.contacts({0})] == ["wb-0001"]
 
@@ -121,9 +128,15 @@ def test_the_applied_progress_is_due_for_commit_where_the_group_is_behind() -> N
     progress.put(1, 9)
     progress.put(2, 5)
     committed = {0: 30, 1: 10, 2: None}  # 1 is committed as far as applied; 2 never
-    assert progress.due({0, 1, 2}, committed) == {}  # nothing acknowledged yet
+    assert progress.due({0, 1, 2}, committed) == {}  # staged only
+    progress.checkpoint()
+    assert progress.due({0, 1, 2}, committed) == {}  # written, not acknowledged yet
     progress.flushed()
     assert progress.due({0, 1, 2, 3}, committed) == {0: 42, 2: 6}  # 3: nothing applied
     assert progress.due({1}, committed) == {}
     progress.put(0, 50)  # not yet in the changelog: not committed, nor its older value
     assert progress.due({0, 2}, committed) == {2: 6}
+    progress.checkpoint()
+    assert progress.due({0, 2}, committed) == {2: 6}
+    progress.flushed()
+    assert progress.due({0, 2}, committed) == {0: 51, 2: 6}

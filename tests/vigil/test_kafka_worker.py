@@ -28,6 +28,7 @@ from stream_processors.fleet import Fleet
 from stream_processors.silence import Contact
 from tests.factories import vitals_batch
 from tests.vigil.kafka_doubles import DictTable
+from vigil.kafka_progress import progress_key
 from vigil.kafka_silence import Watch, check_silence
 from vigil.kafka_sink import Sink
 from vigil.kafka_tables import DeviceStates, DeviceTable, FaustStateTable, Record, RecordSender
@@ -38,7 +39,7 @@ from vigil.kafka_topics import (
     decode_forwarded,
     encode_forwarded,
 )
-from vigil.kafka_worker import Output, Processed, process_chunk
+from vigil.kafka_worker import Output, Processed, WorkerConfig, WorkerTables, process_chunk
 
 pytest.importorskip("faust", reason="the Kafka tier needs the [kafka] extra (dev installs it)")
 
@@ -68,7 +69,7 @@ def deteriorating() -> list[tuple[str, bytes]]:
 def run(
     records: list[tuple[int, bytes]], states: DeviceStates, watch: Watch | None = None
 ) -> Processed:
-    watch = watch or Watch(states.devices, heartbeat_s=5.0)
+    watch = watch or Watch(states, heartbeat_s=5.0)
     result = process_chunk(
         records,
         states,
@@ -81,6 +82,7 @@ def run(
         states.put(device, partition, state)
     for device, (partition, contact) in result.contacts.items():
         watch.put(device, partition, contact)
+    states.checkpoint()
     return result
 
 
@@ -212,7 +214,7 @@ def silence_at(
 def test_a_worker_raises_signal_lost_only_while_the_bridge_says_it_is_receiving() -> None:
     profiles = {"wb-1": WearerProfile(at_risk=True), "wb-2": WearerProfile(at_risk=True)}
     states = DeviceStates(DeviceTable(DictTable()), lambda d: profiles[d], SETTINGS)
-    watch = Watch(states.devices, heartbeat_s=5.0)
+    watch = Watch(states, heartbeat_s=5.0)
     run([(0, band("wb-1", 1)), (1, band("wb-2", 1))], states, watch)
     later = RECEIVED + dt.timedelta(minutes=16)  # at risk: medium, 15 minutes allowed
     assert silence_at(watch, states, later, profiles) == [], "no heartbeat yet"
@@ -239,7 +241,7 @@ def test_gateway_copies_tell_every_partition_the_cause_and_are_not_stored_twice(
 ) -> None:
     profiles = {"wb-1": WearerProfile(at_risk=True)}
     states = DeviceStates(DeviceTable(DictTable()), lambda _d: profiles["wb-1"], SETTINGS)
-    watch = Watch(states.devices, heartbeat_s=5.0)
+    watch = Watch(states, heartbeat_s=5.0)
     offline = GatewayStatusV1(
         gateway_id="gw-1", state="offline", reported_at=RECEIVED + dt.timedelta(seconds=30)
     )
@@ -302,8 +304,73 @@ def test_a_device_touched_by_a_chunk_writes_one_changelog_record_holding_contact
     assert record.state is not None
     # The silence check writes a contact alone; the state stays as it was.
     later = msgspec.structs.replace(record.contact, battery_event=True)
-    Watch(states.devices, heartbeat_s=5.0).put("wb-0001", 3, later)
+    Watch(states, heartbeat_s=5.0).put("wb-0001", 3, later)
+    assert states.devices.get("wb-0001") == record, "staged until the checkpoint"
+    assert states.contact("wb-0001") == later
+    sender.sent.clear()
+    states.checkpoint()
+    asyncio.run(table.flush())
+    assert [r.key for r in sender.sent] == [b"wb-0001"]
     after = states.devices.get("wb-0001")
     assert after is not None
     assert after.contact == later
     assert after.state == record.state
+
+
+class Ticks:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_chunks_between_checkpoints_write_each_device_once_then_the_progress() -> None:
+    data: dict[bytes, bytes] = {}
+    faust_table = SimpleNamespace(
+        data=data,
+        get=data.get,
+        changelog_topic=SimpleNamespace(get_topic_name=lambda: "t-changelog"),
+    )
+    sender = CapturingSender()
+    clock = Ticks()
+    config = WorkerConfig(topics=TOPICS, checkpoint_s=2.0, processor=SETTINGS)
+    tables = WorkerTables(
+        FaustStateTable(faust_table, sender), config, lambda _d: WearerProfile(), clock
+    )
+    messages = deteriorating()
+    offset = 0
+    for chunk in (messages[0:4], messages[4:8], messages[8:12]):
+        result = process_chunk(
+            [(5, forwarded(t, p)) for t, p in chunk],
+            tables.states,
+            tables.watch,
+            topics=TOPICS,
+            profiles=lambda _d: WearerProfile(),
+            settings=SETTINGS,
+        )
+        offset += len(chunk)
+        tables.stage(result, {5: offset - 1})
+        clock.now += 0.5
+        assert not tables.checkpoint_due()
+    assert data == {}, "nothing written between checkpoints"
+    assert tables.progress.applied(5) == 11, "the gate reads the staged progress"
+    newest = tables.states.get("wb-0001")
+    clock.now += 1.0
+    assert tables.checkpoint_due()
+    asyncio.run(tables.checkpoint())
+    # Two devices, three chunks each: one record per device, then the progress after them.
+    keys = [r.key for r in sender.sent]
+    assert sorted(keys[:2]) == [b"wb-0001", b"wb-0002"]
+    assert keys[2:] == [progress_key(5)]
+    assert {r.partition for r in sender.sent} == {5}
+    assert tables.progress.due({5}, {5: None}) == {5: 12}
+    assert not tables.checkpoint_due()
+    # What a worker recovering the changelog decodes is the state the chunks left.
+    recovered = DeviceStates(DeviceTable(DictTable()), lambda _d: WearerProfile(), SETTINGS)
+    for record in sender.sent[:2]:
+        recovered.devices.table.put(5, record.key, record.value)
+    assert newest is not None
+    assert recovered.get("wb-0001") == newest
