@@ -174,8 +174,11 @@ def seal_plain_indices(desk: SqlDesk, sealer: Sealer) -> int:
 
 
 def rewrap_all(desk: SqlDesk, sealer: Sealer) -> dict[str, int]:
-    """Every sealed column under the current key; rows (readings: batches) changed per table."""
+    """Every sealed column under the current key; rows changed per table.
+
+    Plain readings are counted by batch, as ``reading_batches``.
+    """
     changed = {s.table: rewrap_column(desk, sealer, s) for s in SEALED_COLUMNS}
-    changed["readings"] = seal_plain_readings(desk, sealer)
+    changed["reading_batches"] = seal_plain_readings(desk, sealer)
     changed["index_values"] += seal_plain_indices(desk, sealer)
     return changed

@@ -299,7 +299,11 @@ def test_every_reading_and_index_value_is_sealed_and_reads_back_as_stored_plain(
     rotated = Sealer({"k2": NEW, "k1": OLD})
     changed = rewrap_all(desk, rotated)
     # The plain wearer's batch and index value sealed; the sealed ones re-wrapped.
-    assert (changed["sealed_batches"], changed["readings"], changed["index_values"]) == (1, 1, 2)
+    assert (changed["sealed_batches"], changed["reading_batches"], changed["index_values"]) == (
+        1,
+        1,
+        2,
+    )
     assert rewrap_all(desk, rotated)["index_values"] == 0
     assert [v for v in LOOK_FOR if v in _plain_text_of(desk, "wb-plain")] == []
     only_new = HealthReader(desk, Sealer({"k2": NEW}))
@@ -339,7 +343,7 @@ def test_fixes_sealed_one_by_one_before_0024_still_read_and_survive_the_rewrap(u
     ]
     rotated = Sealer({"k2": NEW, "k1": OLD})
     changed = rewrap_all(desk, rotated)
-    assert (changed["readings"], changed["sealed_fixes"]) == (1, 1)  # the SpO2 sealed too
+    assert (changed["reading_batches"], changed["sealed_fixes"]) == (1, 1)  # the SpO2 sealed too
     after = HealthReader(desk, Sealer({"k2": NEW}))
     assert [r.values for r in after.readings("wb-0001", ("gps", "spo2"), *WINDOW, 10)] == expected
     desk.close()
