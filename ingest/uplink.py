@@ -70,6 +70,7 @@ class Uplink:
         self._bands: tuple[str, ...] = ()
         self._session_at = dt.datetime.now(dt.UTC)
         self._up: bool | None = None  # unknown until the first attempt ends
+        self._stopping = False
         self.connected = threading.Event()
 
     def _status(self, state: Literal["online", "offline"], at: dt.datetime) -> bytes:
@@ -104,7 +105,8 @@ class Uplink:
         self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
     ) -> None:
         self.connected.clear()
-        self._transition(up=False, why=str(reason))
+        if not self._stopping:
+            self._transition(up=False, why=str(reason))
 
     def _transition(self, *, up: bool, why: str) -> None:
         if self._up is up:
@@ -159,6 +161,7 @@ class Uplink:
 
     def stop(self) -> None:
         """Say "offline", disconnect and stop the network thread."""
+        self._stopping = True
         if self.connected.is_set():
             info = self._client.publish(
                 self._status_topic,

@@ -79,6 +79,13 @@ def _cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(bridge_service(settings))
 
 
+def _cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.gateway import gateway_service  # noqa: PLC0415 - needs the [gateway] extra
+
+    del args
+    return asyncio.run(gateway_service(settings))
+
+
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.kafka_service import worker_service  # noqa: PLC0415
 
@@ -519,6 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     bridge = sub.add_parser("bridge", help="forward MQTT to Kafka, keyed by device (scale-out)")
     bridge.set_defaults(func=_cmd_bridge)
+
+    gateway = sub.add_parser("gateway", help="BLE wristbands to the broker (store and forward)")
+    gateway.set_defaults(func=_cmd_gateway)
 
     worker = sub.add_parser("worker", help="a Faust worker running the processors (scale-out)")
     worker.add_argument(

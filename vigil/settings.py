@@ -134,6 +134,34 @@ class Settings(BaseSettings):
     )
     worker_chunk_max: int = Field(default=500, ge=1, le=10_000)
 
+    # The BLE gateway (docs/gateway.md).
+    gateway_id: str = Field(
+        default="gw-1",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="this gateway's id, in its batches and status topic",
+    )
+    gateway_bands: str = Field(
+        default="",
+        description="allow-list: address=device_id,...; empty: any band advertising the "
+        "Heart Rate or Pulse Oximeter service, its local name as its device id",
+    )
+    gateway_spool: str = Field(
+        default="vigil-gateway-spool.db", description="the store-and-forward file"
+    )
+    gateway_spool_max: int = Field(default=100_000, ge=1)
+    gateway_max_connections: int = Field(default=4, ge=1, le=64)
+    gateway_device_zone: str = Field(
+        default="UTC", description="the zone the bands' clocks are set to (IANA name)"
+    )
+    gateway_ble_backend: Literal["platform", "bumble"] = Field(
+        default="platform",
+        description="bleak's backend: the OS's (BlueZ), or bumble over VIGIL_GATEWAY_HCI",
+    )
+    gateway_hci: str = Field(
+        default="tcp-client:127.0.0.1:7001",
+        description="the bumble backend's HCI transport (device_sim/ble_air.py serves one)",
+    )
+
     # The alert ladder's SMS and calls (docs/alerting.md): all four or none (console).
     twilio_account_sid: str | None = Field(default=None, pattern=r"^AC[0-9a-fA-F]{32}$")
     twilio_auth_token: SecretStr | None = None
