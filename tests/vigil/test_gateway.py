@@ -10,8 +10,10 @@ everything above bleak's backend is the code that runs on BlueZ.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,10 +22,14 @@ from pathlib import Path
 
 import pytest
 
+from ingest.spool import Spool
+from ingest.uplink import Uplink
 from storage.sqlite import SqliteStore
 from tests.vigil.service_process import VigilRun, wait_for
 from vigil.embedded_broker import free_port
+from vigil.gateway import Gateway, parse_bands
 from vigil.local_servers import MosquittoProcess
+from vigil.settings import Settings
 
 pytest.importorskip("bleak", reason="vigil gateway needs the [gateway] extra (dev installs it)")
 pytest.importorskip("bumble", reason="the virtual wristbands need bumble (the test extra)")
@@ -62,6 +68,15 @@ def stored(db: Path) -> tuple[int, int]:
         store.close()
 
 
+def gateway_status(db: Path) -> str:
+    """The stored status of gw-bedside: its state and bands, as text."""
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT state, connected_devices FROM gateway_status WHERE gateway_id = 'gw-bedside'"
+        ).fetchone()
+    return "" if row is None else f"{row[0]} {row[1]}"
+
+
 def test_virtual_bands_reach_storage_through_a_broker_restart_without_loss_or_copies(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
@@ -81,13 +96,14 @@ def test_virtual_bands_reach_storage_through_a_broker_restart_without_loss_or_co
         "VIGIL_LOG_LEVEL": "INFO",
     }
     air = Air(hci_port, "--bands", "2", "--period", "0.2", "--drop-every", "3",
-              "--malformed-every", "2")  # fmt: skip
+              "--malformed-every", "1")  # fmt: skip
     runner = VigilRun(env)
     gateway = VigilRun(gateway_env, ("gateway",), ready="ready: gateway")
     runner.start()
     gateway.start()
     try:
         wait_for(lambda: stored(db)[0] >= 20, 30, "the first readings stored")
+        wait_for(lambda: "wb-0001" in gateway_status(db), 10, "the gateway's status names a band")
         mosquitto.stop()
         time.sleep(3)  # notifications go on; the gateway spools them
         mosquitto.start()
@@ -108,3 +124,25 @@ def test_virtual_bands_reach_storage_through_a_broker_restart_without_loss_or_co
     assert "unreachable" in log, "the broker's outage was seen"
     assert sum(band["malformed"] for band in sent.values()) > 0
     assert log.count("band wb-0001 connected") >= 2, "reconnected after a drop"
+
+
+def test_the_allow_list_names_the_bands_a_gateway_takes(tmp_path: Path) -> None:
+    assert parse_bands(" c0:ba:4d:00:00:01=wb-0001, C0:BA:4D:00:00:02 = wb-0002 ") == {
+        "C0:BA:4D:00:00:01": "wb-0001",
+        "C0:BA:4D:00:00:02": "wb-0002",
+    }
+    with pytest.raises(ValueError, match="address=device_id"):
+        parse_bands("C0:BA:4D:00:00:01")
+    spool = Spool(tmp_path / "spool.db")
+    uplink = Uplink(spool, gateway_id="gw-1", host="127.0.0.1", port=1)
+
+    async def make(bands: str) -> Gateway:
+        return Gateway(Settings(gateway_bands=bands), spool, uplink)
+
+    listed = asyncio.run(make("C0:BA:4D:00:00:01=wb-0001"))
+    assert listed.device_of("c0:ba:4d:00:00:01", "anything") == "wb-0001"
+    assert listed.device_of("C0:BA:4D:00:00:09", "wb-0009") is None, "not on the list"
+    anyone = asyncio.run(make(""))
+    assert anyone.device_of("C0:BA:4D:00:00:09", "wb-0009") == "wb-0009"
+    assert anyone.device_of("C0:BA:4D:00:00:09", None) is None, "a band needs a name"
+    spool.close()
