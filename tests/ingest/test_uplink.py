@@ -58,17 +58,22 @@ def gateway_state(db: Path) -> str | None:
     return None if row is None else str(row[0])
 
 
-def test_a_broker_restart_mid_stream_loses_and_repeats_nothing(
-    mosquitto: MosquittoProcess, tmp_path: Path
-) -> None:
-    db = tmp_path / "vigil.db"
-    runner = VigilRun(
+def backend(mosquitto: MosquittoProcess, db: Path) -> VigilRun:
+    """``vigil run`` on the test's broker, storing to ``db``."""
+    return VigilRun(
         {
             "VIGIL_MQTT_PORT": str(mosquitto.port),
             "VIGIL_MQTT_CLIENT_ID": f"vigil-test-{uuid.uuid4().hex[:8]}",
             "VIGIL_DATABASE_URL": f"sqlite:///{db}",
         }
     )
+
+
+def test_a_broker_restart_mid_stream_loses_and_repeats_nothing(
+    mosquitto: MosquittoProcess, tmp_path: Path
+) -> None:
+    db = tmp_path / "vigil.db"
+    runner = backend(mosquitto, db)
     spool = Spool(tmp_path / "gateway-spool.db")
     batcher = BandBatcher("gw-1", max_samples=1)
     uplink = Uplink(spool, gateway_id="gw-1", host="127.0.0.1", port=mosquitto.port)
@@ -100,13 +105,7 @@ def test_the_last_will_says_offline_when_the_gateway_vanishes(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
     db = tmp_path / "vigil.db"
-    runner = VigilRun(
-        {
-            "VIGIL_MQTT_PORT": str(mosquitto.port),
-            "VIGIL_MQTT_CLIENT_ID": f"vigil-test-{uuid.uuid4().hex[:8]}",
-            "VIGIL_DATABASE_URL": f"sqlite:///{db}",
-        }
-    )
+    runner = backend(mosquitto, db)
     spool = Spool(tmp_path / "gateway-spool.db")
     uplink = Uplink(spool, gateway_id="gw-1", host="127.0.0.1", port=mosquitto.port, keepalive_s=2)
     runner.start()

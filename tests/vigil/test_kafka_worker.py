@@ -280,10 +280,8 @@ class CapturingSender(RecordSender):
         self.sent.extend(records)
 
 
-def test_a_device_touched_by_a_chunk_writes_one_changelog_record_holding_contact_and_state() -> (
-    None
-):
-    # Faust's table is stood in for by what FaustStateTable uses of it.
+def captured_table() -> tuple[FaustStateTable, CapturingSender, dict[bytes, bytes]]:
+    """A ``FaustStateTable`` over what it uses of Faust's table; its sender keeps records."""
     data: dict[bytes, bytes] = {}
     faust_table = SimpleNamespace(
         data=data,
@@ -291,7 +289,13 @@ def test_a_device_touched_by_a_chunk_writes_one_changelog_record_holding_contact
         changelog_topic=SimpleNamespace(get_topic_name=lambda: "t-changelog"),
     )
     sender = CapturingSender()
-    table = FaustStateTable(faust_table, sender)
+    return FaustStateTable(faust_table, sender), sender, data
+
+
+def test_a_device_touched_by_a_chunk_writes_one_changelog_record_holding_contact_and_state() -> (
+    None
+):
+    table, sender, _data = captured_table()
     states = DeviceStates(DeviceTable(table), lambda _d: WearerProfile(), SETTINGS)
     messages = deteriorating()
     run([(3, forwarded(t, p)) for t, p in messages[:6]], states)
@@ -328,18 +332,10 @@ class Ticks:
 
 
 def test_chunks_between_checkpoints_write_each_device_once_then_the_progress() -> None:
-    data: dict[bytes, bytes] = {}
-    faust_table = SimpleNamespace(
-        data=data,
-        get=data.get,
-        changelog_topic=SimpleNamespace(get_topic_name=lambda: "t-changelog"),
-    )
-    sender = CapturingSender()
+    table, sender, data = captured_table()
     clock = Ticks()
     config = WorkerConfig(topics=TOPICS, checkpoint_s=2.0, processor=SETTINGS)
-    tables = WorkerTables(
-        FaustStateTable(faust_table, sender), config, lambda _d: WearerProfile(), clock
-    )
+    tables = WorkerTables(table, config, lambda _d: WearerProfile(), clock)
     messages = deteriorating()
     offset = 0
     for chunk in (messages[0:4], messages[4:8], messages[8:12]):
