@@ -23,8 +23,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from device_sim.scenario import Scenario
 from device_sim.wristband import SimulatedWristband
-from schemas import TelemetryBatchV1, encode
-from schemas.topics import telemetry_topic
+from schemas import EventV1, TelemetryBatchV1, encode
+from schemas.topics import event_topic, telemetry_topic
 
 log = logging.getLogger(__name__)
 BACKLOG_BATCH_S = 60.0
@@ -46,9 +46,10 @@ class FleetPlan(msgspec.Struct, frozen=True, kw_only=True):
 class PublishStats(msgspec.Struct, kw_only=True):
     """What the simulator sent."""
 
-    batches: int = 0
+    batches: int = 0  # messages: telemetry batches and events
     samples: int = 0
     failed: int = 0
+    started_at: dt.datetime | None = None  # device time of the scenarios' start
 
 
 def build_fleet(plan: FleetPlan, start: dt.datetime) -> list[SimulatedWristband]:
@@ -126,14 +127,15 @@ def _backlog_starts(history_s: float, step_s: float) -> list[float]:
     return [-(count - i) * step_s for i in range(count)]
 
 
-def fleet_batches(
+def fleet_messages(
     plan: FleetPlan, start: dt.datetime
-) -> Iterator[tuple[int, SimulatedWristband, TelemetryBatchV1]]:
-    """Every batch of the plan in publishing order, with its tick (-1: recorded history).
+) -> Iterator[tuple[int, SimulatedWristband, TelemetryBatchV1 | EventV1]]:
+    """Every message of the plan in publishing order, with its tick (-1: recorded history).
 
-    Device time starts at ``start``; the backlogs come first, then one batch per band
-    and tick. This is the whole input a run publishes, so a test or benchmark can
-    record it once and play it through several runners.
+    Device time starts at ``start``; the backlogs come first, then per tick each band's
+    batch and the scenario's events (SOS, falls) in its span. This is the whole input a
+    run publishes, so a test or benchmark can record it once and play it through several
+    runners.
     """
     bands = build_fleet(plan, start)
     step_s = plan.speed / plan.rate_hz
@@ -144,14 +146,29 @@ def fleet_batches(
     for k in range(max(1, round(plan.seconds * plan.rate_hz))):
         for band in bands:
             yield k, band, band.batch(k * step_s, (k + 1) * step_s)
+            for event in band.events(k * step_s, (k + 1) * step_s):
+                yield k, band, event
+
+
+def fleet_batches(
+    plan: FleetPlan, start: dt.datetime
+) -> Iterator[tuple[int, SimulatedWristband, TelemetryBatchV1]]:
+    """The plan's telemetry batches alone (``fleet_messages`` without the events)."""
+    for k, band, message in fleet_messages(plan, start):
+        if isinstance(message, TelemetryBatchV1):
+            yield k, band, message
+
+
+def topic_of(message: TelemetryBatchV1 | EventV1) -> str:
+    """The MQTT topic a band publishes ``message`` on."""
+    if isinstance(message, EventV1):
+        return event_topic(message.device_id)
+    return telemetry_topic(message.device_id)
 
 
 def recorded_fleet(plan: FleetPlan, start: dt.datetime) -> list[tuple[str, bytes]]:
     """The plan's messages as ``(topic, payload)`` in publishing order."""
-    return [
-        (telemetry_topic(band.device_id), encode(batch))
-        for _tick, band, batch in fleet_batches(plan, start)
-    ]
+    return [(topic_of(m), encode(m)) for _tick, _band, m in fleet_messages(plan, start)]
 
 
 async def run_fleet(
@@ -168,7 +185,8 @@ async def run_fleet(
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     tick = -1
-    for k, band, batch in fleet_batches(plan, start):
+    stats.started_at = start
+    for k, _band, message in fleet_messages(plan, start):
         if k != tick:
             # A new tick: report the last one and keep to the plan's rate.
             if tick >= 0:
@@ -180,9 +198,9 @@ async def run_fleet(
             tick = k
             if stop is not None and stop.is_set():
                 break
-        publisher.publish(telemetry_topic(band.device_id), encode(batch))
+        publisher.publish(topic_of(message), encode(message))
         stats.batches += 1
-        stats.samples += len(batch.samples)
+        stats.samples += len(message.samples) if isinstance(message, TelemetryBatchV1) else 0
     else:
         if on_tick is not None:
             on_tick(stats)

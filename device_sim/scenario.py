@@ -47,6 +47,24 @@ class ScenarioFence(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     margin_m: float = 25.0
 
 
+class ScenarioEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Something the band reports as an event at ``at_s``: an SOS press or a fall."""
+
+    at_s: float
+    kind: Literal["sos", "fall"]
+    press_duration_s: float = 4.0  # sos: the design calls a press of >= 3 s an emergency
+    impact_g: float = 3.5  # fall
+    moved_after: bool = False  # fall: whether the wearer moved afterwards
+
+
+class ExpectAlert(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An alert that must come: from ``source``, at ``level`` or above, within ``within_s``."""
+
+    source: str  # news2, sos, fall, af, geofence, signal_lost, sedentary, a wellbeing index
+    level: LevelName = "yellow"
+    within_s: float | None = None  # device time after the scenario's start
+
+
 class Expect(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The outcome a run of the scenario must show."""
 
@@ -54,6 +72,8 @@ class Expect(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     within_s: float | None = None  # ... within this much device time
     max_level: LevelName | None = None  # nothing above this level may be raised
     index_warnings: tuple[str, ...] = ()  # sources of wellbeing reminders that must come
+    alerts: tuple[ExpectAlert, ...] = ()  # alerts that must come
+    never: tuple[str, ...] = ()  # sources that must raise nothing
 
 
 class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -66,6 +86,7 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Device time the band recorded before the run and uploads when it connects (as a
     # band does after a spell out of range); keyframes may start at ``-history_s``.
     history_s: float = 0.0
+    events: tuple[ScenarioEvent, ...] = ()
     expect: Expect = Expect()
 
     def _interpolated(self, t_s: float, fields: tuple[str, ...]) -> dict[str, float]:

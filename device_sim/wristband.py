@@ -19,6 +19,7 @@ from device_sim.scenario import Scenario
 from schemas import (
     Battery,
     BloodPressure,
+    EventV1,
     GpsFix,
     HeartRate,
     Respiration,
@@ -27,6 +28,7 @@ from schemas import (
     TelemetryBatchV1,
     Temperature,
 )
+from schemas.events import Fall, Sos
 from schemas.telemetry import MAX_RR_PER_SAMPLE, AnySample
 
 _BP_EVERY_S = 300.0
@@ -91,6 +93,29 @@ class SimulatedWristband:
             rr.append(round(interval, 1))
             t += interval / 1000.0
         return tuple(rr[-MAX_RR_PER_SAMPLE:])
+
+    def events(self, t0_s: float, t1_s: float) -> list[EventV1]:
+        """The scenario's events in device time ``[t0_s, t1_s)``, numbered after the batches."""
+        out = []
+        for event in self.scenario.events:
+            if not t0_s <= event.at_s < t1_s:
+                continue
+            body = (
+                Sos(press_duration_s=event.press_duration_s)
+                if event.kind == "sos"
+                else Fall(impact_g=event.impact_g, moved_after=event.moved_after)
+            )
+            self.seq += 1
+            out.append(
+                EventV1(
+                    device_id=self.device_id,
+                    boot_id=self.boot_id,
+                    seq=self.seq,
+                    occurred_at=self.device_time(event.at_s),
+                    event=body,
+                )
+            )
+        return out
 
     def batch(self, t0_s: float, t1_s: float) -> TelemetryBatchV1:
         """The telemetry the band sends for device time ``[t0_s, t1_s)``."""

@@ -58,6 +58,44 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if summary["ok"] else 1
 
 
+def _cmd_sim_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.demo import DemoOptions, run_demo  # noqa: PLC0415 - keep start-up light
+
+    options = DemoOptions(
+        seconds=args.seconds,
+        devices=1,
+        rate_hz=args.rate,
+        speed=args.speed,
+        seed=args.seed,
+        json=args.json,
+        scenario=args.scenario,
+    )
+    try:
+        summary = asyncio.run(run_demo(options, settings))
+    except ValueError as exc:  # an unknown scenario, or one that does not parse
+        print(f"vigil sim verify: {exc}", file=sys.stderr)
+        return 2
+    (outcome,) = summary["expectations"].values()
+    result = {
+        "scenario": outcome["scenario"],
+        "ok": summary["ok"],
+        "problems": outcome["problems"],
+        "highest_level": outcome["highest_level"],
+        "alert_sources": outcome["alert_sources"],
+        "messages_published": summary["published_batches"],
+        "messages_stored": summary["messages_stored"],
+        "dead_letters": summary["dead_letters"],
+    }
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        verdict = "as expected" if result["ok"] else "NOT as expected"
+        print(f"{result['scenario']}: {verdict}")
+        for problem in result["problems"]:
+            print(f"  - {problem}")
+    return 0 if result["ok"] else 1
+
+
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.service import run_service  # noqa: PLC0415
 
@@ -499,6 +537,31 @@ def _add_alerts_and_api_commands(sub: argparse._SubParsersAction[argparse.Argume
     add_api_commands(sub, duration=_duration_s)
 
 
+def _add_sim_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``vigil sim`` (publish a fleet) and ``vigil sim verify`` (check a scenario)."""
+    sim = sub.add_parser("sim", help="publish a simulated fleet to the configured broker")
+    sim.add_argument("--devices", type=int, default=10)
+    sim.add_argument("--rate", type=float, default=1.0, help="batches per second per device")
+    sim.add_argument("--seconds", type=float, default=30.0)
+    sim.add_argument("--speed", type=float, default=1.0, help="device seconds per wall second")
+    sim.add_argument("--scenario", default="healthy", help="built-in name or a .toml path")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--id-prefix", default="wb")
+    sim.set_defaults(func=_cmd_sim)
+    sim_sub = sim.add_subparsers(dest="sim_command")
+    verify = sim_sub.add_parser(
+        "verify",
+        help="run a scenario on the embedded pipeline and check its expected outcome",
+    )
+    verify.add_argument("scenario", help="built-in name or a .toml path")
+    verify.add_argument("--seconds", type=float, default=20.0, help="wall time to play it in")
+    verify.add_argument("--rate", type=float, default=2.0, help="batches per wall second")
+    verify.add_argument("--speed", type=float, default=None, help="default: fit the scenario")
+    verify.add_argument("--seed", type=int, default=1)
+    verify.add_argument("--json", action="store_true", help="one JSON line of the outcome")
+    verify.set_defaults(func=_cmd_sim_verify)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``vigil``."""
     parser = argparse.ArgumentParser(prog="vigil", description=__doc__)
@@ -536,15 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(func=_cmd_worker)
 
-    sim = sub.add_parser("sim", help="publish a simulated fleet to the configured broker")
-    sim.add_argument("--devices", type=int, default=10)
-    sim.add_argument("--rate", type=float, default=1.0, help="batches per second per device")
-    sim.add_argument("--seconds", type=float, default=30.0)
-    sim.add_argument("--speed", type=float, default=1.0, help="device seconds per wall second")
-    sim.add_argument("--scenario", default="healthy", help="built-in name or a .toml path")
-    sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--id-prefix", default="wb")
-    sim.set_defaults(func=_cmd_sim)
+    _add_sim_commands(sub)
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)

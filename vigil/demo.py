@@ -25,10 +25,10 @@ from alerting.console import ConsoleNotifier
 from alerting.driver import LadderNotifier, run_deadlines
 from alerting.reminders import Reminder, run_reminders
 from device_sim.publisher import FleetPlan, MqttPublisher, PublishStats, run_fleet
-from device_sim.scenario import Scenario, load_scenario
+from device_sim.scenario import Expect, Scenario, load_scenario
 from device_sim.wristband import DEFAULT_HOME
 from ingest.mqtt.source import MqttSettings, MqttSource
-from schemas import AlertLevel
+from schemas import Alert, AlertLevel
 from schemas.topics import INGEST_FILTERS
 from scoring.geofence import Circle
 from storage.sqlite import SqliteStore
@@ -55,6 +55,7 @@ class DemoOptions(msgspec.Struct, frozen=True, kw_only=True):
     seed: int = 1
     json: bool = False
     db_path: Path | None = None
+    scenario: str | None = None  # one wearer of this scenario alone (``vigil sim verify``)
 
 
 def _table(pipeline: Pipeline, published: PublishStats) -> Table:
@@ -112,13 +113,43 @@ def wearer_profile(scenario: Scenario, reminders: tuple[Reminder, ...] = ()) -> 
     )
 
 
+def _alert_problems(
+    alerts: list[Alert], expect: Expect, started_at: dt.datetime | None
+) -> list[str]:
+    """What the alerts lack of ``expect.alerts``, and what they hold of ``expect.never``."""
+    problems = []
+    for wanted in expect.alerts:
+        level = AlertLevel[wanted.level.upper()]
+        found = [a for a in alerts if a.source == wanted.source and a.level >= level]
+        if not found:
+            problems.append(f"expected a {wanted.level} {wanted.source} alert, none was raised")
+            continue
+        if wanted.within_s is not None and started_at is not None:
+            first_s = min((a.raised_at - started_at).total_seconds() for a in found)
+            if first_s > wanted.within_s:
+                problems.append(
+                    f"expected a {wanted.level} {wanted.source} alert within "
+                    f"{wanted.within_s:.0f} s, the first came after {first_s:.0f} s"
+                )
+    for source in expect.never:
+        raised = sorted({a.level.label for a in alerts if a.source == source})
+        if raised:
+            problems.append(f"expected no {source} alert, got {', '.join(raised)}")
+    return problems
+
+
 def check_expectations(
-    store: SqliteStore, scenarios: dict[str, Scenario]
+    store: SqliteStore,
+    scenarios: dict[str, Scenario],
+    started_at: dt.datetime | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Each device's highest alert level and wellbeing reminders against its ``expect``."""
+    """Each device's alerts against its scenario's ``expect``.
+
+    ``started_at``: the device time the scenarios started at (``within_s`` counts from it).
+    """
     results: dict[str, dict[str, Any]] = {}
     for device_id, scenario in scenarios.items():
-        alerts = store.alerts(device_id)
+        alerts = [a for a in store.alerts(device_id) if a.change in {"raised", "amended"}]
         highest = max((a.level for a in alerts), default=AlertLevel.NONE)
         reminders = sorted({a.source for a in alerts if a.source in WELLBEING_SOURCES})
         expect = scenario.expect
@@ -131,9 +162,11 @@ def check_expectations(
             problems.append(f"expected at least {expect.min_level}, highest was {highest.label}")
         if expect.max_level and highest > AlertLevel[expect.max_level.upper()]:
             problems.append(f"expected at most {expect.max_level}, got {highest.label}")
+        problems += _alert_problems(alerts, expect, started_at)
         results[device_id] = {
             "scenario": scenario.name,
             "highest_level": highest.label,
+            "alert_sources": sorted({a.source for a in alerts}),
             "index_warnings": reminders,
             "index_values": len(store.indices(device_id)),
             "ok": not problems,
@@ -151,8 +184,26 @@ def _database(path: Path | None) -> Iterator[Path]:
         yield Path(tmp) / "vigil.db"
 
 
+def _one_scenario_plan(options: DemoOptions, name: str) -> FleetPlan:
+    """One wearer playing scenario ``name`` from start to end within ``seconds``."""
+    scenario = load_scenario(name)
+    longest = max(
+        [k.at_s for k in scenario.keyframes] + [e.at_s + 60 for e in scenario.events] + [60.0]
+    )
+    return FleetPlan(
+        devices=1,
+        rate_hz=options.rate_hz,
+        seconds=options.seconds,
+        speed=options.speed or max(1.0, longest / options.seconds),
+        seed=options.seed,
+        scenarios={"wb-0001": scenario},
+    )
+
+
 def _fleet_plan(options: DemoOptions) -> FleetPlan:
     """One wearer deteriorating, one wandering, one stressed, the rest healthy."""
+    if options.scenario is not None:
+        return _one_scenario_plan(options, options.scenario)
     deteriorating, healthy = load_scenario("deteriorating"), load_scenario("healthy")
     wandering, stressed = load_scenario("wandering"), load_scenario("stressed")
     longest = max(k.at_s for k in deteriorating.keyframes)
@@ -235,7 +286,7 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
                 console.print()
                 await asyncio.to_thread(publisher.close)
 
-        expectations = check_expectations(store, scenarios)
+        expectations = check_expectations(store, scenarios, published.started_at)
         summary: dict[str, Any] = {
             "seconds": options.seconds,
             "devices": options.devices,
