@@ -75,6 +75,17 @@ class ChainReport(msgspec.Struct, frozen=True):
     anchor_found: bool | None = None  # None: no anchor asked for
 
 
+def _same(stored: str, expected: str) -> bool:
+    """Constant-time equality of two texts, whatever characters a tampered one holds.
+
+    ``hmac.compare_digest`` refuses str with non-ASCII characters (a TypeError, not a
+    "changed" verdict); as UTF-8 bytes (surrogatepass: any str) it compares anything.
+    """
+    return hmac.compare_digest(
+        stored.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 def verify(
     key: bytes, entries: Iterable[AuditEntry], anchor: tuple[int, str] | None = None
 ) -> ChainReport:
@@ -95,12 +106,10 @@ def verify(
                 broken = ChainBreak(entry.seq, f"expected entry {head_seq + 1}, found {entry.seq}")
             elif entry.prev_hash != head_hash:
                 broken = ChainBreak(entry.seq, "its link to the entry before does not match")
-            elif not hmac.compare_digest(
-                entry.hash, entry_hash(key, entry.seq, entry.event, entry.prev_hash)
-            ):
+            elif not _same(entry.hash, entry_hash(key, entry.seq, entry.event, entry.prev_hash)):
                 broken = ChainBreak(entry.seq, "its content does not match its hash")
         if anchor is not None and entry.seq == anchor[0]:
-            anchor_found = hmac.compare_digest(entry.hash, anchor[1])
+            anchor_found = _same(entry.hash, anchor[1])
         head_seq, head_hash = entry.seq, entry.hash
     if anchor is not None and not anchor_found and broken is None:
         broken = ChainBreak(anchor[0], "the anchored entry is missing or changed")

@@ -21,10 +21,10 @@ import msgspec
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from device_sim.faults import Faults, FaultStats, topic_of, with_faults
 from device_sim.scenario import Scenario
 from device_sim.wristband import SimulatedWristband
 from schemas import EventV1, TelemetryBatchV1, encode
-from schemas.topics import event_topic, telemetry_topic
 
 log = logging.getLogger(__name__)
 BACKLOG_BATCH_S = 60.0
@@ -46,10 +46,11 @@ class FleetPlan(msgspec.Struct, frozen=True, kw_only=True):
 class PublishStats(msgspec.Struct, kw_only=True):
     """What the simulator sent."""
 
-    batches: int = 0  # messages: telemetry batches and events
+    batches: int = 0  # messages sent: telemetry batches and events, copies, malformed ones
     samples: int = 0
     failed: int = 0
     started_at: dt.datetime | None = None  # device time of the scenarios' start
+    faults: FaultStats = msgspec.field(default_factory=FaultStats)  # distinct, copies, malformed
 
 
 def build_fleet(plan: FleetPlan, start: dt.datetime) -> list[SimulatedWristband]:
@@ -159,13 +160,6 @@ def fleet_batches(
             yield k, band, message
 
 
-def topic_of(message: TelemetryBatchV1 | EventV1) -> str:
-    """The MQTT topic a band publishes ``message`` on."""
-    if isinstance(message, EventV1):
-        return event_topic(message.device_id)
-    return telemetry_topic(message.device_id)
-
-
 def recorded_fleet(plan: FleetPlan, start: dt.datetime) -> list[tuple[str, bytes]]:
     """The plan's messages as ``(topic, payload)`` in publishing order."""
     return [(topic_of(m), encode(m)) for _tick, _band, m in fleet_messages(plan, start)]
@@ -177,16 +171,29 @@ async def run_fleet(
     *,
     stop: asyncio.Event | None = None,
     on_tick: Callable[[PublishStats], None] | None = None,
+    faults: Faults | None = None,
 ) -> PublishStats:
-    """Publish the fleet's batches at the plan's rate until its time is up or ``stop``."""
+    """Publish the fleet's messages at the plan's rate until its time is up or ``stop``.
+
+    ``faults`` (``device_sim/faults.py``) are applied on the way.
+    """
     stats = PublishStats()
+    faults = faults or Faults()
     interval_wall = 1.0 / plan.rate_hz
     start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=plan.seconds * plan.speed)
+    stats.started_at = start + dt.timedelta(seconds=faults.skew_s)  # on the bands' clocks
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     tick = -1
-    stats.started_at = start
-    for k, _band, message in fleet_messages(plan, start):
+
+    def counted() -> Iterator[tuple[int, TelemetryBatchV1 | EventV1]]:
+        for k, _band, message in fleet_messages(plan, start):
+            if isinstance(message, TelemetryBatchV1):
+                stats.samples += len(message.samples)
+            yield k, message
+
+    ticks = max(1, round(plan.seconds * plan.rate_hz))
+    for k, topic, payload in with_faults(counted(), faults, ticks=ticks, stats=stats.faults):
         if k != tick:
             # A new tick: report the last one and keep to the plan's rate.
             if tick >= 0:
@@ -198,9 +205,8 @@ async def run_fleet(
             tick = k
             if stop is not None and stop.is_set():
                 break
-        publisher.publish(topic_of(message), encode(message))
+        publisher.publish(topic, payload)
         stats.batches += 1
-        stats.samples += len(message.samples) if isinstance(message, TelemetryBatchV1) else 0
     else:
         if on_tick is not None:
             on_tick(stats)

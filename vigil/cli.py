@@ -59,8 +59,17 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_sim_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from device_sim.faults import FAULT_NAMES, Faults  # noqa: PLC0415
     from vigil.demo import DemoOptions, run_demo  # noqa: PLC0415 - keep start-up light
 
+    faults = tuple(filter(None, (f.strip() for f in args.faults.split(","))))
+    if faults == ("all",):
+        faults = FAULT_NAMES
+    try:
+        Faults.named(faults)
+    except ValueError as exc:
+        print(f"vigil sim verify: {exc}", file=sys.stderr)
+        return 2
     options = DemoOptions(
         seconds=args.seconds,
         devices=1,
@@ -69,6 +78,7 @@ def _cmd_sim_verify(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         json=args.json,
         scenario=args.scenario,
+        faults=faults,
     )
     try:
         summary = asyncio.run(run_demo(options, settings))
@@ -78,14 +88,24 @@ def _cmd_sim_verify(args: argparse.Namespace, settings: Settings) -> int:
     (outcome,) = summary["expectations"].values()
     result = {
         "scenario": outcome["scenario"],
+        "faults": list(options.faults),
         "ok": summary["ok"],
         "problems": outcome["problems"],
         "highest_level": outcome["highest_level"],
         "alert_sources": outcome["alert_sources"],
-        "messages_published": summary["published_batches"],
+        "messages_sent": summary["published_batches"],
+        "messages_distinct": summary["distinct_messages"],
         "messages_stored": summary["messages_stored"],
+        "malformed_sent": summary["malformed_sent"],
         "dead_letters": summary["dead_letters"],
     }
+    if not summary["ok"] and outcome["ok"]:  # the alerts were right; the storage was not
+        stored = (
+            f"stored {result['messages_stored']} of {result['messages_distinct']} distinct "
+            f"messages, {result['dead_letters']} dead letters for "
+            f"{result['malformed_sent']} malformed payloads"
+        )
+        result["problems"] = [stored]
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:
@@ -558,6 +578,11 @@ def _add_sim_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     verify.add_argument("--rate", type=float, default=2.0, help="batches per wall second")
     verify.add_argument("--speed", type=float, default=None, help="default: fit the scenario")
     verify.add_argument("--seed", type=int, default=1)
+    verify.add_argument(
+        "--faults",
+        default="",
+        help="comma-separated: skew, duplicates, reorder, backfill, malformed; or all",
+    )
     verify.add_argument("--json", action="store_true", help="one JSON line of the outcome")
     verify.set_defaults(func=_cmd_sim_verify)
 

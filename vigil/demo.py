@@ -24,6 +24,7 @@ from rich.table import Table
 from alerting.console import ConsoleNotifier
 from alerting.driver import LadderNotifier, run_deadlines
 from alerting.reminders import Reminder, run_reminders
+from device_sim.faults import Faults
 from device_sim.publisher import FleetPlan, MqttPublisher, PublishStats, run_fleet
 from device_sim.scenario import Expect, Scenario, load_scenario
 from device_sim.wristband import DEFAULT_HOME
@@ -56,6 +57,7 @@ class DemoOptions(msgspec.Struct, frozen=True, kw_only=True):
     json: bool = False
     db_path: Path | None = None
     scenario: str | None = None  # one wearer of this scenario alone (``vigil sim verify``)
+    faults: tuple[str, ...] = ()  # ``device_sim/faults.py`` names, applied to every wearer
 
 
 def _table(pipeline: Pipeline, published: PublishStats) -> Table:
@@ -90,7 +92,7 @@ async def _drain(pipeline: Pipeline, published: int) -> None:
     s = pipeline.stats
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(DRAIN_TIMEOUT_S):
-            while s.stored + s.duplicates < published:  # noqa: ASYNC110 - polls counters
+            while s.stored + s.duplicates + s.dead_letters < published:  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
 
 
@@ -184,15 +186,25 @@ def _database(path: Path | None) -> Iterator[Path]:
         yield Path(tmp) / "vigil.db"
 
 
+def settings_lateness_s() -> float:
+    """The processors' lateness bound by default (``VIGIL_LATENESS_S``)."""
+    return float(Settings.model_fields["lateness_s"].default)
+
+
 def _one_scenario_plan(options: DemoOptions, name: str) -> FleetPlan:
     """One wearer playing scenario ``name`` from start to end within ``seconds``."""
     scenario = load_scenario(name)
     longest = max(
         [k.at_s for k in scenario.keyframes] + [e.at_s + 60 for e in scenario.events] + [60.0]
     )
+    rate_hz = options.rate_hz
+    if options.faults and options.speed is None:
+        # Batches of at most half the lateness bound, so that a reordered one is re-scored
+        # in order rather than dropped as too late (as a band's real batches would be).
+        rate_hz = max(rate_hz, longest / options.seconds / (settings_lateness_s() / 2))
     return FleetPlan(
         devices=1,
-        rate_hz=options.rate_hz,
+        rate_hz=rate_hz,
         seconds=options.seconds,
         speed=options.speed or max(1.0, longest / options.seconds),
         seed=options.seed,
@@ -276,7 +288,12 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
                         tg.create_task(
                             run_reminders(driver, lambda: schedules, stop_ladders, every_s=1.0)
                         )
-                        published = await run_fleet(plan, publisher, on_tick=on_tick)
+                        published = await run_fleet(
+                            plan,
+                            publisher,
+                            on_tick=on_tick,
+                            faults=Faults.named(options.faults),
+                        )
                         await _drain(pipeline, published.batches)
                         stop.set()
                         # The ladders opened late in the run climb on to their ends.
@@ -292,6 +309,9 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
             "devices": options.devices,
             "speed": round(speed, 2),
             "published_batches": published.batches,
+            "distinct_messages": published.faults.distinct,
+            "copies_sent": published.faults.copies,
+            "malformed_sent": published.faults.malformed,
             "publish_failures": published.failed,
             "messages_stored": store.count_messages(),
             "readings_stored": store.count_readings(),
@@ -305,8 +325,8 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
         store.close()
     summary["ok"] = bool(
         summary["expectations_met"]
-        and summary["messages_stored"] == published.batches
-        and summary["dead_letters"] == 0
+        and summary["messages_stored"] == published.faults.distinct
+        and summary["dead_letters"] == published.faults.malformed
     )
     _print_final(console, summary)
     return summary

@@ -105,6 +105,16 @@ def test_an_anchor_catches_a_cut_off_tail_and_a_wrong_key_fails_at_once() -> Non
     assert wrong_key.broken.seq == 1
 
 
+def test_a_hash_changed_to_any_characters_is_reported_not_a_crash() -> None:
+    """compare_digest raises on non-ASCII str: a tampered hash must still be a verdict."""
+    entries = chain(4)
+    tampered = [*entries[:2], msgspec.structs.replace(entries[2], hash="\u00e9" * 64)]
+    report = verify(KEY, [*tampered, entries[3]])
+    assert report.broken is not None
+    assert report.broken.seq == 3
+    assert verify(KEY, entries, (4, "\udc80 not a hash")).anchor_found is False
+
+
 FIELDS = ("actor", "role", "tenant", "device_id", "category", "action", "detail")
 
 

@@ -57,7 +57,8 @@ def test_a_link_reads_back_and_any_change_or_expiry_is_refused() -> None:
         read(token, link_key("t" * 32), now=NOW)
     with pytest.raises(BadLink, match="expired"):
         read(token, KEY, now=NOW + dt.timedelta(hours=1))
-    for junk in ("", "abc", ".", f"{payload}.", f".{signature}"):
+    # Non-ASCII and lone surrogates too: a refused link, never a TypeError (was a 500).
+    for junk in ("", "abc", ".", f"{payload}.", f".{signature}", "0.\x80", f"{payload}.\udc80"):
         with pytest.raises(BadLink):
             read(junk, KEY, now=NOW)
 

@@ -26,14 +26,22 @@ def verify(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.parametrize("faults", ["", "all"], ids=["clean", "faults"])
 @pytest.mark.parametrize("name", builtin_names())
-def test_every_builtin_scenario_meets_its_expected_outcome(name: str) -> None:
-    done = verify(name, "--json", "--seconds", "5", "--rate", "4")
+def test_every_builtin_scenario_meets_its_expected_outcome(name: str, faults: str) -> None:
+    """With and without every fault at once: clock skew, duplicate bursts, reordering, a
+    gateway offline then backfilling, malformed payloads."""
+    done = verify(name, "--json", "--seconds", "5", "--rate", "4", "--faults", faults)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     outcome = json.loads(done.stdout.splitlines()[-1])
     assert (outcome["scenario"], outcome["ok"], outcome["problems"]) == (name, True, [])
-    assert outcome["messages_stored"] == outcome["messages_published"] > 0
-    assert outcome["dead_letters"] == 0
+    assert outcome["messages_stored"] == outcome["messages_distinct"] > 0
+    assert outcome["dead_letters"] == outcome["malformed_sent"]
+    if faults:
+        assert outcome["malformed_sent"] > 0
+        assert outcome["messages_sent"] > outcome["messages_distinct"] + outcome["malformed_sent"]
+    else:
+        assert outcome["dead_letters"] == 0
 
 
 def test_the_builtin_scenarios_cover_what_testers_need() -> None:
@@ -89,7 +97,10 @@ def test_a_run_that_differs_says_what_and_exits_non_zero(tmp_path: Path) -> None
     assert "expected no sos alert, got red" in out
 
 
-def test_an_unknown_scenario_is_refused() -> None:
+def test_an_unknown_scenario_or_fault_is_refused() -> None:
     done = verify("no-such-scenario")
     assert done.returncode == 2
     assert "unknown scenario" in done.stderr
+    done = verify("healthy", "--faults", "gremlins")
+    assert done.returncode == 2
+    assert "unknown faults ['gremlins']" in done.stderr
