@@ -57,6 +57,14 @@ class ScenarioEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     moved_after: bool = False  # fall: whether the wearer moved afterwards
 
 
+class RhythmSpan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A span of device time with an abnormal rhythm (``device_sim/ecg.py``)."""
+
+    from_s: float
+    to_s: float
+    kind: Literal["af"] = "af"
+
+
 class ExpectAlert(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An alert that must come: from ``source``, at ``level`` or above, within ``within_s``."""
 
@@ -87,7 +95,13 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # band does after a spell out of range); keyframes may start at ``-history_s``.
     history_s: float = 0.0
     events: tuple[ScenarioEvent, ...] = ()
+    rhythm: tuple[RhythmSpan, ...] = ()
+    ecg_every_s: float = 0.0  # a 30 s ECG strip this often (0: none)
     expect: Expect = Expect()
+
+    def in_af(self, t_s: float) -> bool:
+        """Whether the heart is in atrial fibrillation at device time ``t_s``."""
+        return any(span.from_s <= t_s < span.to_s for span in self.rhythm)
 
     def _interpolated(self, t_s: float, fields: tuple[str, ...]) -> dict[str, float]:
         """Keyframe ``fields`` at ``t_s``: linear between keyframes, held after the last."""

@@ -15,10 +15,14 @@ import datetime as dt
 import math
 import random
 
+import numpy as np
+
+from device_sim.ecg import strip_uv
 from device_sim.scenario import Scenario
 from schemas import (
     Battery,
     BloodPressure,
+    Ecg,
     EventV1,
     GpsFix,
     HeartRate,
@@ -31,6 +35,8 @@ from schemas import (
 from schemas.events import Fall, Sos
 from schemas.telemetry import MAX_RR_PER_SAMPLE, AnySample
 
+ECG_STRIP_S = 30.0
+ECG_RATE_HZ = 250.0
 _BP_EVERY_S = 300.0
 _BATTERY_EVERY_S = 600.0
 _OFFSETS_MIN = (0, 60, -300, 480)  # device clocks in several time zones
@@ -64,6 +70,11 @@ class SimulatedWristband:
         self._battery = 100.0 - self._rng.uniform(0, 20)
         self._next_bp_s = 0.0
         self._next_battery_s = 0.0
+        self._next_ecg_s = 0.0
+        # Its own stream, so that strips leave every other value of a scenario as it was.
+        self._np_rng = np.random.default_rng(
+            random.Random(f"ecg:{seed}:{device_id}").getrandbits(64)
+        )
 
     @property
     def home(self) -> tuple[float, float]:
@@ -88,6 +99,11 @@ class SimulatedWristband:
         rr, t = [], t0_s
         mean_ms = 60_000.0 / hr_bpm
         while t < t1_s:
+            if self.scenario.in_af(t):  # irregularly irregular, as in device_sim/ecg.py
+                interval = mean_ms * self._rng.uniform(0.6, 1.4)
+                rr.append(round(interval, 1))
+                t += interval / 1000.0
+                continue
             rsa = 1 + 0.03 * scale * math.sin(2 * math.pi * 0.25 * t)
             interval = mean_ms * rsa * (1 + self._rng.gauss(0, 0.02 * scale))
             rr.append(round(interval, 1))
@@ -168,6 +184,16 @@ class SimulatedWristband:
             dia = min(v["diastolic_mmhg"] + rng.gauss(0, 1.5), sys_ - 10)
             samples.append(
                 BloodPressure(measured_at=at, systolic_mmhg=round(sys_), diastolic_mmhg=round(dia))
+            )
+        if self.scenario.ecg_every_s > 0 and t1_s >= self._next_ecg_s:
+            self._next_ecg_s = t1_s + self.scenario.ecg_every_s
+            strip = strip_uv(self._np_rng, heart_rate_bpm=hr, af=self.scenario.in_af(t1_s))
+            samples.append(
+                Ecg(
+                    measured_at=self.device_time(t1_s - ECG_STRIP_S),
+                    sampling_rate_hz=ECG_RATE_HZ,
+                    samples_uv=strip,
+                )
             )
         if t1_s >= self._next_battery_s:
             self._next_battery_s = t1_s + _BATTERY_EVERY_S

@@ -45,7 +45,7 @@ def test_every_builtin_scenario_meets_its_expected_outcome(name: str, faults: st
 
 
 def test_the_builtin_scenarios_cover_what_testers_need() -> None:
-    assert {"healthy", "hypoxia", "fever", "bradycardia", "sos_press", "fall_still"} <= set(
+    assert {"healthy", "hypoxia", "fever", "bradycardia", "af_episode", "sos_press"} <= set(
         builtin_names()
     )
 
