@@ -9,6 +9,10 @@ by its ``(device_id, boot_id, seq)`` key, so nothing is stored twice.
 
 SQLite in WAL mode with ``synchronous=FULL``: a ``put`` that returned is on disk.
 
+The same file keeps the gateway's dead letters: notifications no decoder accepts, with
+the reason (``dead_letter``), the newest ``max_dead_letters`` of them, for an operator to
+read (``dead_letters``); they never reach the broker, which has no topic for raw GATT bytes.
+
 Bounded: at most ``max_messages``. When full, the oldest message goes to make room for
 the newest, and is counted (``dropped``, kept across restarts): a gateway cut off for
 longer than its spool holds keeps the most recent readings, which say how the wearer is
@@ -25,7 +29,11 @@ from pathlib import Path
 
 import msgspec
 
+from schemas.records import DeadLetter
+
+_letter = msgspec.msgpack.Decoder(DeadLetter)
 DEFAULT_MAX_MESSAGES = 100_000
+DEFAULT_MAX_DEAD_LETTERS = 10_000
 
 
 class Spooled(msgspec.Struct, frozen=True):
@@ -39,10 +47,17 @@ class Spooled(msgspec.Struct, frozen=True):
 class Spool:
     """A FIFO of MQTT messages in a SQLite file (one writer: the gateway)."""
 
-    def __init__(self, path: str | Path, *, max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
-        if max_messages < 1:
-            raise ValueError("a spool holds at least one message")
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+        max_dead_letters: int = DEFAULT_MAX_DEAD_LETTERS,
+    ) -> None:
+        if max_messages < 1 or max_dead_letters < 1:
+            raise ValueError("a spool holds at least one message and one dead letter")
         self.max_messages = max_messages
+        self.max_dead_letters = max_dead_letters
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -53,6 +68,8 @@ class Spool:
             " payload BLOB NOT NULL);"
             "CREATE TABLE IF NOT EXISTS spool_meta (name TEXT PRIMARY KEY, value INTEGER);"
             "INSERT OR IGNORE INTO spool_meta VALUES ('dropped', 0);"
+            "CREATE TABLE IF NOT EXISTS dead_letters ("
+            " letter_id INTEGER PRIMARY KEY AUTOINCREMENT, letter BLOB NOT NULL);"
         )
         # Kept in step with the table, so that a put does not count every row.
         (held,) = self._conn.execute("SELECT count(*) FROM spool").fetchone()
@@ -81,6 +98,34 @@ class Spool:
                 raise
             self._held += 1 - over
             return over
+
+    def dead_letter(self, letter: DeadLetter) -> None:
+        """Keep a notification no decoder accepted (the oldest go past the bound)."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "INSERT INTO dead_letters (letter) VALUES (?)",
+                    (msgspec.msgpack.encode(letter),),
+                )
+                conn.execute(
+                    "DELETE FROM dead_letters WHERE letter_id <= "
+                    "(SELECT max(letter_id) FROM dead_letters) - ?",
+                    (self.max_dead_letters,),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The newest dead letters, newest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT letter FROM dead_letters ORDER BY letter_id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [_letter.decode(row[0]) for row in rows]
 
     def head(self, limit: int) -> list[Spooled]:
         """The oldest ``limit`` messages, oldest first (they stay until ``done``)."""

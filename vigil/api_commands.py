@@ -34,7 +34,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     if not audit_key:
         log.warning("VIGIL_AUDIT_KEY is not set: the audit chain is kept without a key")
     if sealer is None:
-        log.warning("VIGIL_RECORD_KEYS is not set: consultations are stored unencrypted")
+        log.warning("VIGIL_RECORD_KEYS is not set: health records are stored unencrypted")
     tls = None
     if settings.api_tls_cert or settings.api_tls_key:
         if not (settings.api_tls_cert and settings.api_tls_key):

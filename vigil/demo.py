@@ -186,22 +186,17 @@ def _database(path: Path | None) -> Iterator[Path]:
         yield Path(tmp) / "vigil.db"
 
 
-def settings_lateness_s() -> float:
-    """The processors' lateness bound by default (``VIGIL_LATENESS_S``)."""
-    return float(Settings.model_fields["lateness_s"].default)
-
-
-def _one_scenario_plan(options: DemoOptions, name: str) -> FleetPlan:
+def _one_scenario_plan(options: DemoOptions, name: str, lateness_s: float) -> FleetPlan:
     """One wearer playing scenario ``name`` from start to end within ``seconds``."""
     scenario = load_scenario(name)
     longest = max(
         [k.at_s for k in scenario.keyframes] + [e.at_s + 60 for e in scenario.events] + [60.0]
     )
     rate_hz = options.rate_hz
-    if options.faults and options.speed is None:
+    if options.faults and options.speed is None and lateness_s > 0:
         # Batches of at most half the lateness bound, so that a reordered one is re-scored
         # in order rather than dropped as too late (as a band's real batches would be).
-        rate_hz = max(rate_hz, longest / options.seconds / (settings_lateness_s() / 2))
+        rate_hz = max(rate_hz, longest / options.seconds / (lateness_s / 2))
     return FleetPlan(
         devices=1,
         rate_hz=rate_hz,
@@ -212,10 +207,13 @@ def _one_scenario_plan(options: DemoOptions, name: str) -> FleetPlan:
     )
 
 
-def _fleet_plan(options: DemoOptions) -> FleetPlan:
-    """One wearer deteriorating, one wandering, one stressed, the rest healthy."""
+def _fleet_plan(options: DemoOptions, lateness_s: float) -> FleetPlan:
+    """One wearer deteriorating, one wandering, one stressed, the rest healthy.
+
+    ``lateness_s``: the processors' bound (``VIGIL_LATENESS_S``), for fault runs' batches.
+    """
     if options.scenario is not None:
-        return _one_scenario_plan(options, options.scenario)
+        return _one_scenario_plan(options, options.scenario, lateness_s)
     deteriorating, healthy = load_scenario("deteriorating"), load_scenario("healthy")
     wandering, stressed = load_scenario("wandering"), load_scenario("stressed")
     longest = max(k.at_s for k in deteriorating.keyframes)
@@ -238,7 +236,7 @@ def _fleet_plan(options: DemoOptions) -> FleetPlan:
 
 async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
     """Run the demo and return its summary (``ok`` is False if an expectation failed)."""
-    plan = _fleet_plan(options)
+    plan = _fleet_plan(options, settings.lateness_s)
     scenarios, speed = dict(plan.scenarios), plan.speed
     # The healthy wearers' medication reminder is due this minute (UTC, their zone): the
     # scheduler's first round delivers it, as after a restart shortly after it fell due.

@@ -8,7 +8,8 @@ turned into samples (``ingest/ble/samples.py``), batched and numbered
 (``ingest/ble/batcher.py``), spooled (``ingest/spool.py``) and published
 (``ingest/uplink.py``). A band that drops out is connected again when it is seen again,
 after a backoff (1 s doubling to 30 s) while it keeps failing. A malformed notification is
-counted and logged by reason (never its bytes: they are health data), and the rest go on.
+counted, logged by reason (never its bytes: they are health data) and kept as a dead letter
+in the spool's file (``Spool.dead_letters``), and the rest go on.
 Band availability is logged on transitions only.
 
 With ``VIGIL_GATEWAY_BLE_BACKEND=bumble``, bleak runs over bumble on the HCI transport
@@ -34,6 +35,7 @@ from ingest.ble.samples import to_samples
 from ingest.spool import Spool
 from ingest.uplink import Uplink
 from schemas import MalformedPayload, encode
+from schemas.records import DeadLetter
 from schemas.telemetry import TelemetryBatchV1
 from schemas.topics import telemetry_topic
 from vigil.settings import Settings
@@ -109,18 +111,26 @@ class Gateway:
 
     def take(self, device_id: str, uuid16: int, data: bytes) -> None:
         """One notification: decoded, sampled, batched, spooled."""
+        now = dt.datetime.now(dt.UTC)
         try:
             measurement = decode_characteristic(uuid16, data)
         except MalformedPayload as exc:
             self.malformed[device_id] += 1
             log.warning("band %s: malformed notification (%s)", device_id, exc.detail)
+            self.spool.dead_letter(
+                DeadLetter.of(
+                    received_at=now,
+                    topic=f"ble/{device_id}/0x{uuid16:04X}",
+                    reason=exc.reason,
+                    detail=exc.detail,
+                    payload=data,
+                )
+            )
             return
-        converted = to_samples(measurement, dt.datetime.now(dt.UTC), self.zone)
+        converted = to_samples(measurement, now, self.zone)
         self.dropped.update(converted.dropped)
         if converted.samples:
-            batches = self.batcher.add(
-                device_id, converted.samples, now=time.monotonic(), at=dt.datetime.now(dt.UTC)
-            )
+            batches = self.batcher.add(device_id, converted.samples, now=time.monotonic(), at=now)
             self.spool_all(batches)
 
     def spool_all(self, batches: list[TelemetryBatchV1]) -> None:
@@ -243,9 +253,12 @@ async def gateway_service(settings: Settings) -> int:
     gateway.spool_all(gateway.batcher.flush(at=dt.datetime.now(dt.UTC)))
     await asyncio.to_thread(uplink.pump)  # what it can now; the rest waits in the spool
     log.info(
-        "stopped: %d messages left spooled, %d malformed notifications",
+        "stopped: %d messages left spooled, %d malformed notifications (dead letters in %s); "
+        "values left out: %s",
         len(spool),
         sum(gateway.malformed.values()),
+        settings.gateway_spool,
+        dict(gateway.dropped) or "none",
     )
     await asyncio.to_thread(uplink.stop)
     spool.close()

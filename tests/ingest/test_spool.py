@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import os
 import signal
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.spool import Spool
+from schemas.records import DeadLetter
 
 
 def test_messages_leave_in_order_and_only_when_done(tmp_path: Path) -> None:
@@ -89,3 +91,24 @@ def test_puts_and_sends_in_any_order_deliver_each_message_once_in_order(
     sent += [m.payload for m in spool.head(len(put) + 1)]
     assert sent == put
     spool.close()
+
+
+def test_dead_letters_are_kept_newest_first_within_their_bound(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.db", max_dead_letters=2)
+    at = dt.datetime(2026, 12, 3, 9, tzinfo=dt.UTC)
+    for n in range(3):
+        spool.dead_letter(
+            DeadLetter.of(
+                received_at=at, topic="ble/wb-0001/0x2A37", reason="malformed_gatt",
+                detail=f"letter {n}", payload=bytes([1, n]),
+            )
+        )  # fmt: skip
+    spool.close()
+    again = Spool(tmp_path / "spool.db", max_dead_letters=2)
+    kept = again.dead_letters()
+    assert [(d.detail, d.payload) for d in kept] == [
+        ("letter 2", b"\x01\x02"),
+        ("letter 1", b"\x01\x01"),
+    ]
+    assert len(again) == 0, "dead letters are not messages to send"
+    again.close()

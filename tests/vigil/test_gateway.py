@@ -122,7 +122,14 @@ def test_virtual_bands_reach_storage_through_a_broker_restart_without_loss_or_co
     log = "".join(gateway.log)
     assert "malformed notification" in log
     assert "unreachable" in log, "the broker's outage was seen"
-    assert sum(band["malformed"] for band in sent.values()) > 0
+    malformed = sum(band["malformed"] for band in sent.values())
+    assert malformed > 0
+    spool = Spool(tmp_path / "spool.db")
+    letters = spool.dead_letters(1000)
+    spool.close()
+    assert len(letters) == malformed, "each malformed notification kept as a dead letter"
+    assert {d.reason for d in letters} == {"malformed_gatt"}
+    assert {d.topic for d in letters} <= {"ble/wb-0001/0x2A37", "ble/wb-0002/0x2A37"}
     assert log.count("band wb-0001 connected") >= 2, "reconnected after a drop"
 
 
