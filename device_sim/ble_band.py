@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 import struct
 
@@ -24,8 +23,6 @@ from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, Service
 from bumble.hci import Address
-
-log = logging.getLogger(__name__)
 
 HEART_RATE_SERVICE = UUID.from_16_bits(0x180D)
 PULSE_OXIMETER_SERVICE = UUID.from_16_bits(0x1822)

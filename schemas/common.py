@@ -9,11 +9,14 @@ import msgspec
 
 from schemas import _constraints
 
+#: The pattern of ``DeviceId`` (for settings and other validators outside msgspec).
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
 #: Topic-safe identifier: no ``/``, ``+`` or ``#``, so it can sit in an MQTT topic level.
 DeviceId = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        pattern=DEVICE_ID_PATTERN,
         description="Topic-safe device or gateway identifier (1-64 chars).",
         examples=["wb-0001"],
     ),

@@ -39,7 +39,12 @@ _FIELDS = _fields_by_tag()
 _BOOLEAN = {"sensor_contact", "on_wrist"}
 
 
-def _value(name: str, raw: object) -> object:
+def column_value(name: str, raw: object) -> object:
+    """A readings column's stored value as on the wire.
+
+    SQLite keeps RR lists as JSON text and booleans as integers; PostgreSQL gives
+    ``real[]`` as a list.
+    """
     if raw is None:
         return None
     if name == "rr_ms":
@@ -111,7 +116,7 @@ class HealthReader:
                 HealthRecord(
                     measured_at=desk.time_out(row[0]),
                     type=row[1],
-                    values={n: _value(n, raw[n]) for n in names},
+                    values={n: column_value(n, raw[n]) for n in names},
                 )
             )
         return records

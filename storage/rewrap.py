@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from storage._common import index_row_id, split_csv
+from storage.health_reads import column_value
 from storage.records import READING_VALUE_COLUMNS, batch_row_id, ecg_row_id, fix_row_id
 from storage.sealing import PREFIX, Sealer
 from storage.sql_desk import SqlDesk
@@ -102,14 +103,6 @@ _ANY_VALUE = " OR ".join(f"{c} IS NOT NULL" for c in READING_VALUE_COLUMNS)
 _EMPTIED = ", ".join(f"{c} = NULL" for c in READING_VALUE_COLUMNS)
 
 
-def _plain_value(column: str, value: Any) -> Any:
-    if column == "rr_ms" and isinstance(value, str):  # SQLite keeps RR lists as JSON text
-        return json.loads(value)
-    if column in {"sensor_contact", "on_wrist"} and value is not None:
-        return bool(value)
-    return value
-
-
 def seal_plain_readings(desk: SqlDesk, sealer: Sealer) -> int:
     """Seal the readings stored plain, one envelope per batch; how many batches."""
     columns = ", ".join(READING_VALUE_COLUMNS)
@@ -128,7 +121,7 @@ def seal_plain_readings(desk: SqlDesk, sealer: Sealer) -> int:
             # ``sealed_fixes``) keeps its NULLs here, and the reader takes its own.
             values = {
                 str(row[0]): {
-                    c: _plain_value(c, v)
+                    c: column_value(c, v)
                     for c, v in zip(READING_VALUE_COLUMNS, row[1:], strict=True)
                     if v is not None
                 }

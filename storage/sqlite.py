@@ -102,11 +102,9 @@ def _readings_by_type(
         for index, sample in enumerate(batch.samples):
             if isinstance(sample, Ecg):
                 continue
-            kind: type = type(sample)
-            layout = reading_layout(kind)
-            values = [getattr(sample, name) for _, name in layout.slots]
-            if sealed:
-                kind, values = _Sealed, []
+            layout = reading_layout(type(sample))
+            kind: type = _Sealed if sealed else type(sample)
+            values = [] if sealed else [getattr(sample, name) for _, name in layout.slots]
             at = sample.measured_at
             measured_at = times.get(at)
             if measured_at is None:

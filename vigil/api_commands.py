@@ -9,14 +9,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from vigil.settings import Settings
 
+if TYPE_CHECKING:
+    from storage.sql_desk import SqlDesk
+
 log = logging.getLogger("vigil")
+
+
+@contextlib.contextmanager
+def migrated_desk(url: str) -> Iterator[SqlDesk]:
+    """A desk on the main database, its migrations applied first; closed after."""
+    from storage import open_store  # noqa: PLC0415
+    from storage.sql_desk import open_desk  # noqa: PLC0415
+
+    store = open_store(url)
+    store.migrate()
+    store.close()
+    desk = open_desk(url)
+    try:
+        yield desk
+    finally:
+        desk.close()
 
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
@@ -77,9 +98,7 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     from consult_bridge.auth import Principal  # noqa: PLC0415
     from consult_bridge.login import hash_password  # noqa: PLC0415
     from schemas.accounts import Account  # noqa: PLC0415
-    from storage import open_store  # noqa: PLC0415
     from storage.accounts import AccountStore  # noqa: PLC0415
-    from storage.sql_desk import open_desk  # noqa: PLC0415
 
     try:
         Principal(
@@ -93,11 +112,7 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"vigil users add: {exc}", file=sys.stderr)
         return 2
-    store = open_store(settings.database_url)
-    store.migrate()
-    store.close()
-    desk = open_desk(settings.database_url)
-    try:
+    with migrated_desk(settings.database_url) as desk:
         AccountStore(desk).put(
             Account(
                 sub=args.sub,
@@ -109,8 +124,6 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
                 created_at=dt.datetime.now(dt.UTC),
             )
         )
-    finally:
-        desk.close()
     print(f"{args.sub} ({args.role}) may sign in: POST /v1/token")
     return 0
 
@@ -135,9 +148,7 @@ def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_records_rewrap(args: argparse.Namespace, settings: Settings) -> int:
     """Seal plain records and re-wrap old keys' under the current key (key rotation)."""
     del args
-    from storage import open_store  # noqa: PLC0415
     from storage.rewrap import rewrap_all  # noqa: PLC0415
-    from storage.sql_desk import open_desk  # noqa: PLC0415
 
     try:
         sealer = settings.record_sealer()
@@ -147,14 +158,8 @@ def cmd_records_rewrap(args: argparse.Namespace, settings: Settings) -> int:
     if sealer is None:
         print("vigil records rewrap: VIGIL_RECORD_KEYS is not set", file=sys.stderr)
         return 2
-    store = open_store(settings.database_url)
-    store.migrate()
-    store.close()
-    desk = open_desk(settings.database_url)
-    try:
+    with migrated_desk(settings.database_url) as desk:
         changed = rewrap_all(desk, sealer)
-    finally:
-        desk.close()
     counts = ", ".join(f"{n} {table}" for table, n in changed.items())
     print(f"under key {sealer.current}, rewritten: {counts}")
     return 0

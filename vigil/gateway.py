@@ -69,7 +69,6 @@ class Gateway:
     """The bands, the batcher, the spool and the uplink of one gateway process."""
 
     def __init__(self, settings: Settings, spool: Spool, uplink: Uplink) -> None:
-        self.settings = settings
         self.spool = spool
         self.uplink = uplink
         self.allowed = parse_bands(settings.gateway_bands)

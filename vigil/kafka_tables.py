@@ -287,11 +287,6 @@ class DeviceStates:
         if contact is not None:
             staged.contact = contact
 
-    @property
-    def staged(self) -> int:
-        """Devices changed since the last checkpoint."""
-        return len(self._staged)
-
     def checkpoint(self) -> int:
         """Write every staged change to the table (states encoded); how many devices."""
         staged, self._staged = self._staged, {}

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.mqtt.source import MqttSettings
+from schemas.common import DEVICE_ID_PATTERN
 from schemas.scores import Risk
 from stream_processors.device import ProcessorSettings
 from stream_processors.silence import SilenceSettings
@@ -137,7 +138,7 @@ class Settings(BaseSettings):
     # The BLE gateway (docs/gateway.md).
     gateway_id: str = Field(
         default="gw-1",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        pattern=DEVICE_ID_PATTERN,
         description="this gateway's id, in its batches and status topic",
     )
     gateway_bands: str = Field(
