@@ -161,9 +161,12 @@ class SimulatedWristband:
             Temperature(
                 measured_at=at, temp_c=round(v["temp_c"] - 3.5 + rng.gauss(0, 0.3), 2), site="wrist"
             ),
+            # A wearer at rest: about 6 steps a minute, far below the walking rate
+            # (scoring.vital_quality) whatever the batch length, so that no HRV window is
+            # set aside as "motion" by chance (short batches once made that likely).
             Steps(
                 measured_at=at,
-                steps=max(0, int(rng.gauss(0.3, 0.3) * (t1_s - t0_s))),
+                steps=max(0, int(rng.gauss(0.1, 0.04) * (t1_s - t0_s))),
                 interval_s=max(t1_s - t0_s, 0.001),
             ),
         ]

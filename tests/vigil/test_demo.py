@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from device_sim.scenario import load_scenario
+
 
 @pytest.mark.slow
 def test_demo_json_summary(tmp_path: Path) -> None:
@@ -25,9 +27,11 @@ def test_demo_json_summary(tmp_path: Path) -> None:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["readings_stored"] > 0
     assert summary["dead_letters"] == 0
-    # Four bands live for 8 s, and the stressed band's hour of history uploaded first.
+    # Four bands live for 8 s, and the stressed band's recorded history uploaded first.
     backlog = summary["published_batches"] - 4 * 8
-    assert backlog == math.ceil(3600 / min(60.0, summary["speed"]))
+    history_s = load_scenario("stressed").history_s
+    assert history_s > 0
+    assert backlog == math.ceil(history_s / min(60.0, summary["speed"]))
     assert summary["messages_stored"] == summary["published_batches"]
     assert summary["alerts"]["orange"] + summary["alerts"]["red"] >= 1
     assert set(summary["alerts"]) == {"yellow", "orange", "red"}
@@ -82,17 +86,17 @@ def test_the_wandering_scenario_breaches_its_home_fence_in_simulation() -> None:
 
 
 def test_the_stressed_scenario_gives_one_stress_reminder_in_simulation() -> None:
-    # Pure: the band's uploaded hour and 30 live minutes through the processor.
+    # Pure: the band's uploaded history and 30 live minutes through the processor.
     import datetime as dt
 
-    from device_sim.scenario import load_scenario
     from device_sim.wristband import SimulatedWristband
     from schemas import Alert, AlertLevel
     from schemas.scores import IndexRecord
     from stream_processors.device import ProcessorSettings, WearerProfile, step
 
     scenario = load_scenario("stressed")
-    band = SimulatedWristband("wb-9", scenario, dt.datetime(2026, 11, 22, tzinfo=dt.UTC))
+    start = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+    band = SimulatedWristband("wb-9", scenario, start)
     state = None
     alerts: list[Alert] = []
     indices: list[IndexRecord] = []
@@ -102,8 +106,13 @@ def test_the_stressed_scenario_gives_one_stress_reminder_in_simulation() -> None
         alerts += result.alerts
         indices += result.indices
     assert [(a.level, a.source) for a in alerts] == [(AlertLevel.YELLOW, "stress")]
-    stress = [i.value for i in indices if i.name == "mental_stress"]
-    calm, tense = stress[7:8], stress[8:]  # windows before and after the change at -20 min
-    assert calm[0] is not None
-    assert calm[0] < 85
+    # The pulse quickens and its variability drops at the last keyframe; windows (5 min,
+    # ``evaluated_at`` at their end) ending by then are calm, those after it tense.
+    change = start + dt.timedelta(seconds=scenario.keyframes[-1].at_s)
+    stress = [(i.evaluated_at, i.value) for i in indices if i.name == "mental_stress"]
+    calm = [v for at, v in stress if at <= change and v is not None]
+    tense = [v for at, v in stress if at >= change + dt.timedelta(minutes=5)]
+    assert calm
+    assert calm[-1] < 85
+    assert len(tense) >= 5
     assert all(v is not None and v >= 85 for v in tense)
