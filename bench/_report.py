@@ -13,6 +13,11 @@ from typing import Any
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 
+def benchmarks_md() -> Path:
+    """BENCHMARKS.md of the checkout, or ``VIGIL_BENCHMARKS_MD`` (``vigil bench --output``)."""
+    return Path(os.environ.get("VIGIL_BENCHMARKS_MD") or BENCHMARKS_MD)
+
+
 def machine() -> str:
     """A one-line description of where the figures were measured."""
     cpu = "unknown CPU"
@@ -33,9 +38,10 @@ def write_section(name: str, command: str, figures: dict[str, Any], notes: str) 
         f"Measured {today} on {machine()}.\n\nReproduce: `{command}`\n\n"
         f"| figure | value |\n|---|---|\n{rows}\n\n{notes.strip()}\n<!-- /bench:{name} -->\n"
     )
+    path = benchmarks_md()
     text = (
-        BENCHMARKS_MD.read_text(encoding="utf-8")
-        if BENCHMARKS_MD.exists()
+        path.read_text(encoding="utf-8")
+        if path.exists()
         else (
             "# Benchmarks\n\nEvery figure here was written by the benchmark that measured it, "
             "next to its baseline measured in the same run. Rerun a benchmark to refresh "
@@ -44,7 +50,7 @@ def write_section(name: str, command: str, figures: dict[str, Any], notes: str) 
     )
     pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->\n", re.DOTALL)
     text = pattern.sub(lambda _m: section, text) if pattern.search(text) else text + section
-    BENCHMARKS_MD.write_text(text, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
 
 
 def final_line(figures: dict[str, Any]) -> None:

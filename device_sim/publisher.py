@@ -41,6 +41,7 @@ class FleetPlan(msgspec.Struct, frozen=True, kw_only=True):
     scenarios: dict[str, Scenario] = msgspec.field(default_factory=dict)  # device id -> scenario
     default: Scenario | None = None
     id_prefix: str = "wb"
+    first_device: int = 1  # ids from ``{id_prefix}-{first_device:04d}`` (a load part's share)
 
 
 class PublishStats(msgspec.Struct, kw_only=True):
@@ -54,10 +55,10 @@ class PublishStats(msgspec.Struct, kw_only=True):
 
 
 def build_fleet(plan: FleetPlan, start: dt.datetime) -> list[SimulatedWristband]:
-    """The plan's wristbands, ids ``{prefix}-0001`` upward."""
+    """The plan's wristbands, ids ``{prefix}-{first_device:04d}`` upward."""
     bands = []
-    for i in range(plan.devices):
-        device_id = f"{plan.id_prefix}-{i + 1:04d}"
+    for i in range(plan.first_device, plan.first_device + plan.devices):
+        device_id = f"{plan.id_prefix}-{i:04d}"
         scenario = plan.scenarios.get(device_id, plan.default)
         if scenario is None:
             raise ValueError(f"no scenario for {device_id}")
@@ -172,10 +173,13 @@ async def run_fleet(
     stop: asyncio.Event | None = None,
     on_tick: Callable[[PublishStats], None] | None = None,
     faults: Faults | None = None,
+    full_span: bool = False,
 ) -> PublishStats:
     """Publish the fleet's messages at the plan's rate until its time is up or ``stop``.
 
-    ``faults`` (``device_sim/faults.py``) are applied on the way.
+    ``faults`` (``device_sim/faults.py``) are applied on the way. With ``full_span`` a run
+    that keeps to its rate lasts the plan's ``seconds``, its last tick's interval included
+    (a load run's rate is its messages over that span, ``device_sim/load.py``).
     """
     stats = PublishStats()
     faults = faults or Faults()
@@ -210,5 +214,7 @@ async def run_fleet(
     else:
         if on_tick is not None:
             on_tick(stats)
+        if full_span:
+            await asyncio.sleep(max(0.0, t0 + ticks * interval_wall - loop.time()))
     stats.failed = await asyncio.to_thread(publisher.flush)
     return stats

@@ -8,11 +8,13 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+import msgspec
 from pydantic import ValidationError
 
 from vigil.api_commands import add_api_commands
@@ -151,7 +153,8 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
-    from device_sim.publisher import FleetPlan, MqttPublisher, run_fleet  # noqa: PLC0415
+    from device_sim.load import BrokerTarget, run_load  # noqa: PLC0415
+    from device_sim.publisher import FleetPlan  # noqa: PLC0415
     from device_sim.scenario import load_scenario  # noqa: PLC0415
 
     scenario = load_scenario(args.scenario)
@@ -164,31 +167,62 @@ def _cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
         default=scenario,
         id_prefix=args.id_prefix,
     )
-    publisher = MqttPublisher(
-        settings.mqtt_host,
-        settings.mqtt_port,
-        client_id=f"vigil-sim-{args.id_prefix}",
+    target = BrokerTarget(
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
         username=settings.mqtt_username,
         password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
         protocol=settings.mqtt_protocol,
     )
-    publisher.connect()
     try:
-        stats = asyncio.run(run_fleet(plan, publisher))
-    finally:
-        publisher.close()
-    rate = stats.batches / args.seconds if args.seconds else 0.0
+        report = run_load(plan, target, processes=args.processes)
+    except (OSError, RuntimeError) as exc:
+        print(f"vigil sim: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(msgspec.structs.asdict(report)))
+    return 0 if report.failed == 0 else 1
+
+
+def _cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.bench_command import benchmark_names, project_root, run_all  # noqa: PLC0415
+
+    del settings
+    try:
+        root = project_root()
+    except FileNotFoundError as exc:
+        print(f"vigil bench: {exc}", file=sys.stderr)
+        return 2
+    known = benchmark_names(root)
+    if args.list:
+        print("\n".join(known))
+        return 0
+    unknown = sorted(set(args.names) - set(known))
+    extra: dict[str, list[str]] = {}
+    for item in args.args:
+        name, sep, rest = item.partition("=")
+        if not sep:
+            unknown.append(item)
+            continue
+        extra[name] = shlex.split(rest)
+    unknown += sorted(set(extra) - set(known))
+    if unknown:
+        print(f"vigil bench: unknown benchmark or --args: {', '.join(unknown)}", file=sys.stderr)
+        print(f"vigil bench: benchmarks: {', '.join(known)}", file=sys.stderr)
+        return 2
+    output = args.output or root / "BENCHMARKS.md"
+    outcomes = run_all(args.names or known, extra, output=output.resolve(), timeout_s=args.timeout)
+    failed = [o.name for o in outcomes if o.error]
     print(
         json.dumps(
             {
-                "batches": stats.batches,
-                "samples": stats.samples,
-                "failed": stats.failed,
-                "messages_per_s": round(rate, 1),
+                "benchmarks_run": len(outcomes),
+                "benchmarks_failed": failed,
+                "seconds": round(sum(o.seconds for o in outcomes), 1),
+                "output": str(output),
             }
         )
     )
-    return 0 if stats.failed == 0 else 1
+    return 1 if failed else 0
 
 
 def _cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -567,6 +601,9 @@ def _add_sim_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     sim.add_argument("--scenario", default="healthy", help="built-in name or a .toml path")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--id-prefix", default="wb")
+    sim.add_argument(
+        "--processes", type=int, default=1, help="publishing processes, each with its share"
+    )
     sim.set_defaults(func=_cmd_sim)
     sim_sub = sim.add_subparsers(dest="sim_command")
     verify = sim_sub.add_parser(
@@ -625,6 +662,22 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=_cmd_worker)
 
     _add_sim_commands(sub)
+
+    bench = sub.add_parser(
+        "bench", help="run the benchmarks in bench/ with their baselines; rewrite BENCHMARKS.md"
+    )
+    bench.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    bench.add_argument(
+        "--args",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help='arguments for one benchmark, e.g. --args "stream=--devices 1000"',
+    )
+    bench.add_argument("--output", type=Path, default=None, help="default: BENCHMARKS.md")
+    bench.add_argument("--timeout", type=float, default=3600.0, help="seconds per benchmark")
+    bench.add_argument("--list", action="store_true", help="list the benchmarks and stop")
+    bench.set_defaults(func=_cmd_bench)
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
