@@ -10,7 +10,10 @@ publishes what comes out, tick by tick):
 * ``backfill``: the band's gateway is offline for a share of the run: its messages are held
   and sent together, in order, when it is back;
 * ``malformed``: every ``malformed_every``-th message is followed by a payload that is not
-  valid telemetry (a dead letter for the backend).
+  valid telemetry (a dead letter for the backend);
+* ``broker_restart``: the broker is stopped and started again at ``broker_restart_at`` of
+  the run. Not a transform of the messages: the runner does it (``vigil/demo.py``, with a
+  Mosquitto whose persistence keeps the backend's session and its queued messages).
 
 The backend should make the same alerts of the faulty stream as of the clean one; it should
 store each distinct message once, and dead-letter exactly the malformed payloads.
@@ -27,8 +30,15 @@ import msgspec
 from schemas import EventV1, TelemetryBatchV1, encode
 from schemas.topics import event_topic, telemetry_topic
 
-FaultName = Literal["skew", "duplicates", "reorder", "backfill", "malformed"]
-FAULT_NAMES: tuple[FaultName, ...] = ("skew", "duplicates", "reorder", "backfill", "malformed")
+FaultName = Literal["skew", "duplicates", "reorder", "backfill", "malformed", "broker_restart"]
+FAULT_NAMES: tuple[FaultName, ...] = (
+    "skew",
+    "duplicates",
+    "reorder",
+    "backfill",
+    "malformed",
+    "broker_restart",
+)
 Message = TelemetryBatchV1 | EventV1
 MALFORMED = b'{"schema": "vigil.telemetry.v1", "device_id": "cut short'
 
@@ -41,6 +51,7 @@ class Faults(msgspec.Struct, frozen=True, kw_only=True):
     reorder_every: int = 0
     backfill: tuple[float, float] | None = None  # offline from/to, as shares of the run
     malformed_every: int = 0
+    broker_restart_at: float | None = None  # share of the run (the runner restarts it)
 
     @classmethod
     def named(cls, names: Iterable[str]) -> Faults:
@@ -55,6 +66,7 @@ class Faults(msgspec.Struct, frozen=True, kw_only=True):
             reorder_every=5 if "reorder" in chosen else 0,
             backfill=(0.3, 0.5) if "backfill" in chosen else None,
             malformed_every=11 if "malformed" in chosen else 0,
+            broker_restart_at=0.6 if "broker_restart" in chosen else None,
         )
 
 

@@ -147,7 +147,8 @@ def fleet_messages(
             yield -1, band, band.batch(t_s, t_s + backlog_step_s)
     for k in range(max(1, round(plan.seconds * plan.rate_hz))):
         for band in bands:
-            yield k, band, band.batch(k * step_s, (k + 1) * step_s)
+            if not band.silent_at(k * step_s):  # taken off, or its battery empty
+                yield k, band, band.batch(k * step_s, (k + 1) * step_s)
             for event in band.events(k * step_s, (k + 1) * step_s):
                 yield k, band, event
 

@@ -48,13 +48,51 @@ class ScenarioFence(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class ScenarioEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Something the band reports as an event at ``at_s``: an SOS press or a fall."""
+    """Something the band reports as an event at ``at_s``.
+
+    An SOS press, a fall, or the band taken off the wrist (``off_wrist``: the band says
+    so, then sends nothing more).
+    """
 
     at_s: float
-    kind: Literal["sos", "fall"]
+    kind: Literal["sos", "fall", "off_wrist"]
     press_duration_s: float = 4.0  # sos: the design calls a press of >= 3 s an emergency
     impact_g: float = 3.5  # fall
     moved_after: bool = False  # fall: whether the wearer moved afterwards
+
+
+class BatteryDrain(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A battery running down: ``start_pct`` at the scenario's start, falling linearly.
+
+    The band sends a low-battery event when it falls to ``low_pct`` (its warning level)
+    and nothing at all once it is empty.
+    """
+
+    start_pct: float = 100.0
+    drain_pct_per_h: float = 0.0
+    low_pct: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start_pct <= 100 or not 0 <= self.low_pct <= 100:
+            raise ValueError("battery percentages must be within 0-100")
+        if self.drain_pct_per_h < 0:
+            raise ValueError("drain_pct_per_h must not be negative")
+
+    def level_at(self, t_s: float) -> float:
+        """Charge (%) at device time ``t_s``."""
+        return max(0.0, min(100.0, self.start_pct - self.drain_pct_per_h * t_s / 3600.0))
+
+    def time_at(self, pct: float) -> float | None:
+        """Device time the charge falls to ``pct``, if it ever does."""
+        if self.drain_pct_per_h <= 0:
+            return None
+        return (self.start_pct - pct) * 3600.0 / self.drain_pct_per_h
+
+
+class WearerSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a carer would set up for the wearer beyond the fences (``WearerProfile``)."""
+
+    at_risk: bool = False  # a clinician's mark: a silent band is a concern at any NEWS2
 
 
 class RhythmSpan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -71,6 +109,12 @@ class ExpectAlert(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     source: str  # news2, sos, fall, af, geofence, signal_lost, sedentary, a wellbeing index
     level: LevelName = "yellow"
     within_s: float | None = None  # device time after the scenario's start
+    mentions: str | None = None  # text its summary must hold (e.g. the cause of a silence)
+
+    def __post_init__(self) -> None:
+        if self.within_s is not None and self.source == "signal_lost":
+            # Raised on the receive clock, which a compressed run does not map to device time.
+            raise ValueError("within_s cannot apply to signal_lost (judged on the receive clock)")
 
 
 class Expect(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -97,7 +141,17 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     events: tuple[ScenarioEvent, ...] = ()
     rhythm: tuple[RhythmSpan, ...] = ()
     ecg_every_s: float = 0.0  # a 30 s ECG strip this often (0: none)
+    battery: BatteryDrain | None = None  # default: a charged band losing 3 % an hour
+    wearer: WearerSpec = WearerSpec()
     expect: Expect = Expect()
+
+    def silent_from_s(self) -> float | None:
+        """Device time from which the band sends nothing: taken off, or its battery empty."""
+        ends = [e.at_s for e in self.events if e.kind == "off_wrist"]
+        empty = self.battery.time_at(0.0) if self.battery else None
+        if empty is not None:
+            ends.append(empty)
+        return min(ends, default=None)
 
     def in_af(self, t_s: float) -> bool:
         """Whether the heart is in atrial fibrillation at device time ``t_s``."""

@@ -7,6 +7,10 @@ scaled by the scenario's ``hrv_scale`` (stress lowers variability); SpO2,
 respiration and a device core-temperature estimate follow with sensor noise; blood
 pressure is measured every 5 minutes, battery every 10; steps; GPS fixes where the
 scenario puts the wearer, with a few metres of noise.
+
+A band taken off (an ``off_wrist`` event) says so, with a wear sample and the event, and
+then sends nothing; so does a band whose battery ran out (after its low-battery event).
+``silent_at`` tells the publisher which spans the band no longer sends.
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ from schemas import (
     Steps,
     TelemetryBatchV1,
     Temperature,
+    WearState,
 )
-from schemas.events import Fall, Sos
+from schemas.events import AnyEventBody, Fall, LowBattery, OffWrist, Sos
 from schemas.telemetry import MAX_RR_PER_SAMPLE, AnySample
 
 ECG_STRIP_S = 30.0
@@ -75,6 +80,7 @@ class SimulatedWristband:
         self._np_rng = np.random.default_rng(
             random.Random(f"ecg:{seed}:{device_id}").getrandbits(64)
         )
+        self._silent_from_s = scenario.silent_from_s()
 
     @property
     def home(self) -> tuple[float, float]:
@@ -110,24 +116,46 @@ class SimulatedWristband:
             t += interval / 1000.0
         return tuple(rr[-MAX_RR_PER_SAMPLE:])
 
-    def events(self, t0_s: float, t1_s: float) -> list[EventV1]:
-        """The scenario's events in device time ``[t0_s, t1_s)``, numbered after the batches."""
-        out = []
+    def silent_at(self, t_s: float) -> bool:
+        """Whether the band sends nothing from device time ``t_s`` on (off, or empty)."""
+        return self._silent_from_s is not None and t_s >= self._silent_from_s
+
+    def _scripted_events(self) -> list[tuple[float, AnyEventBody]]:
+        """The scenario's events, and the band's own low-battery warning, in time order."""
+        out: list[tuple[float, AnyEventBody]] = []
         for event in self.scenario.events:
-            if not t0_s <= event.at_s < t1_s:
+            if event.kind == "sos":
+                out.append((event.at_s, Sos(press_duration_s=event.press_duration_s)))
+            elif event.kind == "fall":
+                out.append(
+                    (event.at_s, Fall(impact_g=event.impact_g, moved_after=event.moved_after))
+                )
+            else:
+                out.append((event.at_s, OffWrist()))
+        battery = self.scenario.battery
+        low_at = battery.time_at(battery.low_pct) if battery else None
+        if battery is not None and low_at is not None and low_at > 0:
+            out.append((low_at, LowBattery(battery_pct=battery.low_pct)))
+        return sorted(out, key=lambda item: item[0])
+
+    def events(self, t0_s: float, t1_s: float) -> list[EventV1]:
+        """The band's events in device time ``[t0_s, t1_s)``, numbered after the batches.
+
+        None after the band fell silent, but the one that silenced it (taken off).
+        """
+        out = []
+        for at_s, body in self._scripted_events():
+            if not t0_s <= at_s < t1_s:
                 continue
-            body = (
-                Sos(press_duration_s=event.press_duration_s)
-                if event.kind == "sos"
-                else Fall(impact_g=event.impact_g, moved_after=event.moved_after)
-            )
+            if self._silent_from_s is not None and at_s > self._silent_from_s:
+                continue
             self.seq += 1
             out.append(
                 EventV1(
                     device_id=self.device_id,
                     boot_id=self.boot_id,
                     seq=self.seq,
-                    occurred_at=self.device_time(event.at_s),
+                    occurred_at=self.device_time(at_s),
                     event=body,
                 )
             )
@@ -138,13 +166,20 @@ class SimulatedWristband:
         rng = self._rng
         v = self.scenario.vitals_at(t1_s)
         at = self.device_time(t1_s)
+        taken_off = [
+            e.at_s for e in self.scenario.events if e.kind == "off_wrist" and t0_s < e.at_s <= t1_s
+        ]
+        if taken_off:
+            # Off the wrist the optical sensor reads ambient light: values that would score
+            # high on NEWS2 if they were believed (the processors must set them aside).
+            v = {**v, "heart_rate_bpm": 41.0, "spo2_pct": 84.0, "respiration_rate_per_min": 26.0}
         hr = max(25.0, v["heart_rate_bpm"] + rng.gauss(0, 1.5))
         samples: list[AnySample] = [
             HeartRate(
                 measured_at=at,
                 heart_rate_bpm=round(hr, 1),
                 rr_ms=self._rr_intervals(t0_s, t1_s, hr, self.scenario.hrv_scale_at(t1_s)),
-                sensor_contact=True,
+                sensor_contact=not taken_off,
             ),
             SpO2(measured_at=at, spo2_pct=round(min(100.0, v["spo2_pct"] + rng.gauss(0, 0.4)), 1)),
             Respiration(
@@ -200,8 +235,11 @@ class SimulatedWristband:
             )
         if t1_s >= self._next_battery_s:
             self._next_battery_s = t1_s + _BATTERY_EVERY_S
-            self._battery = max(0.0, self._battery - 0.5)
+            drain = self.scenario.battery
+            self._battery = drain.level_at(t1_s) if drain else max(0.0, self._battery - 0.5)
             samples.append(Battery(measured_at=at, battery_pct=round(self._battery, 1)))
+        if taken_off:
+            samples.append(WearState(measured_at=self.device_time(taken_off[0]), on_wrist=False))
         self.seq += 1
         return TelemetryBatchV1(
             device_id=self.device_id,

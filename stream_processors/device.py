@@ -284,8 +284,19 @@ def _wear_and_motion(
     return on_wrist, moving_until
 
 
+def _wear_first(sample: AnySample) -> tuple[dt.datetime, bool]:
+    return sample.measured_at, type(sample) is not WearState
+
+
 def _in_device_time_order(batch: TelemetryBatchV1) -> tuple[AnySample, ...]:
+    """The batch's samples by device time; a wear state before readings of its instant.
+
+    A band taken off reports it with a timestamp that its last readings may share: those
+    readings were taken off the wrist, so the wear state must be known when they are judged.
+    """
     samples = batch.samples
+    if any(type(s) is WearState for s in samples):
+        return tuple(sorted(samples, key=_wear_first))
     stamps = [s.measured_at for s in samples]
     return samples if stamps == sorted(stamps) else tuple(sorted(samples, key=_measured_at))
 

@@ -62,6 +62,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_sim_verify(args: argparse.Namespace, settings: Settings) -> int:
     from device_sim.faults import FAULT_NAMES, Faults  # noqa: PLC0415
+    from vigil import local_servers  # noqa: PLC0415
     from vigil.demo import DemoOptions, run_demo  # noqa: PLC0415 - keep start-up light
 
     faults = tuple(filter(None, (f.strip() for f in args.faults.split(","))))
@@ -71,6 +72,14 @@ def _cmd_sim_verify(args: argparse.Namespace, settings: Settings) -> int:
         Faults.named(faults)
     except ValueError as exc:
         print(f"vigil sim verify: {exc}", file=sys.stderr)
+        return 2
+    if "broker_restart" in faults and local_servers.find_mosquitto() is None:
+        # The run restarts a Mosquitto of its own: amqtt keeps no session over a restart.
+        print(
+            "vigil sim verify: the broker_restart fault needs Mosquitto "
+            "(apt-get install mosquitto)",
+            file=sys.stderr,
+        )
         return 2
     options = DemoOptions(
         seconds=args.seconds,
@@ -87,6 +96,7 @@ def _cmd_sim_verify(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:  # an unknown scenario, or one that does not parse
         print(f"vigil sim verify: {exc}", file=sys.stderr)
         return 2
+
     (outcome,) = summary["expectations"].values()
     result = {
         "scenario": outcome["scenario"],
@@ -100,6 +110,7 @@ def _cmd_sim_verify(args: argparse.Namespace, settings: Settings) -> int:
         "messages_stored": summary["messages_stored"],
         "malformed_sent": summary["malformed_sent"],
         "dead_letters": summary["dead_letters"],
+        "broker_restarts": summary["broker_restarts"],
     }
     if not summary["ok"] and outcome["ok"]:  # the alerts were right; the storage was not
         stored = (
@@ -618,7 +629,10 @@ def _add_sim_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     verify.add_argument(
         "--faults",
         default="",
-        help="comma-separated: skew, duplicates, reorder, backfill, malformed; or all",
+        help=(
+            "comma-separated: skew, duplicates, reorder, backfill, malformed, broker_restart "
+            "(needs Mosquitto installed); or all"
+        ),
     )
     verify.add_argument("--json", action="store_true", help="one JSON line of the outcome")
     verify.set_defaults(func=_cmd_sim_verify)

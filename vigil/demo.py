@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from stream_processors.device import WELLBEING_SOURCES, WearerProfile
 from stream_processors.geofence import Fence
 from vigil import demo_ladder
 from vigil.embedded_broker import embedded_broker
+from vigil.local_servers import MosquittoProcess
 from vigil.pipeline import Pipeline, alert_counts_json
 from vigil.profiles import encode_profile
 from vigil.settings import Settings
@@ -101,6 +102,7 @@ def wearer_profile(scenario: Scenario, reminders: tuple[Reminder, ...] = ()) -> 
     lat, lon = DEFAULT_HOME
     return WearerProfile(
         reminders=reminders,
+        at_risk=scenario.wearer.at_risk,
         fences=tuple(
             Fence(
                 fence_id=f.fence_id,
@@ -123,8 +125,13 @@ def _alert_problems(
     for wanted in expect.alerts:
         level = AlertLevel[wanted.level.upper()]
         found = [a for a in alerts if a.source == wanted.source and a.level >= level]
+        if wanted.mentions is not None:
+            found = [a for a in found if wanted.mentions in a.summary]
         if not found:
-            problems.append(f"expected a {wanted.level} {wanted.source} alert, none was raised")
+            about = f" mentioning {wanted.mentions!r}" if wanted.mentions is not None else ""
+            problems.append(
+                f"expected a {wanted.level} {wanted.source} alert{about}, none was raised"
+            )
             continue
         if wanted.within_s is not None and started_at is not None:
             first_s = min((a.raised_at - started_at).total_seconds() for a in found)
@@ -234,34 +241,173 @@ def _fleet_plan(options: DemoOptions, lateness_s: float) -> FleetPlan:
     )
 
 
-async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
-    """Run the demo and return its summary (``ok`` is False if an expectation failed)."""
-    plan = _fleet_plan(options, settings.lateness_s)
-    scenarios, speed = dict(plan.scenarios), plan.speed
-    # The healthy wearers' medication reminder is due this minute (UTC, their zone): the
-    # scheduler's first round delivers it, as after a restart shortly after it fell due.
+RECONNECT_WALL_S = 2.0  # how long the bands' publisher may take to reconnect to a broker
+
+
+@contextlib.asynccontextmanager
+async def _run_broker(restartable: bool) -> AsyncIterator[tuple[int, MosquittoProcess | None]]:
+    """The run's broker: amqtt in this process, or a private Mosquitto to be restarted.
+
+    amqtt keeps sessions in memory, so a restart would lose the backend's subscription and
+    what was queued for it; Mosquitto with persistence keeps both, as a deployment's does.
+    """
+    if not restartable:
+        async with embedded_broker() as port:
+            yield port, None
+        return
+    with tempfile.TemporaryDirectory(prefix="vigil-broker-") as tmp:
+        mosquitto = MosquittoProcess(Path(tmp))  # FileNotFoundError when not installed
+        await asyncio.to_thread(mosquitto.start)
+        try:
+            yield mosquitto.port, mosquitto
+        finally:
+            await asyncio.to_thread(mosquitto.stop)
+
+
+async def _restart_broker(
+    mosquitto: MosquittoProcess, plan: FleetPlan, faults: Faults, done: list[float]
+) -> None:
+    """Stop the broker at ``faults.broker_restart_at`` of the run and start it again."""
+    if faults.broker_restart_at is None:
+        return
+    await asyncio.sleep(plan.seconds * faults.broker_restart_at)
+    started = asyncio.get_running_loop().time()
+    await asyncio.to_thread(mosquitto.stop)
+    await asyncio.sleep(0.5)  # down long enough for both ends to lose their connections
+    await asyncio.to_thread(mosquitto.start)
+    done.append(asyncio.get_running_loop().time() - started)
+
+
+async def _judged_when_caught_up(
+    pipeline: Pipeline,
+    source: MqttSource,
+    settings: Settings,
+    *,
+    wanted: bool,
+    timeout_s: float = 15.0,
+) -> None:
+    """Wait until the backend has caught up since its last (re)connection, then two ticks.
+
+    So a band's silence is judged, as in a service that runs on: after a broker restart,
+    silence is not blamed on the bands until the catch-up is over.
+    """
+    if not wanted:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    # Polled: the source's connection state has no event to wait on.
+    while not pipeline.backend_ok(source) and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(2 * settings.silence_tick_s + 0.2)  # its loop ticks at most each 0.2 s
+
+
+def receive_clock_compressed(settings: Settings, speed: float) -> Settings:
+    """Settings for a run whose device time passes ``speed`` times faster than the wall.
+
+    Silence is judged on the receive clock (``stream_processors/silence.py``): for a run of
+    seconds to show what minutes of a band's silence would do, the allowances before
+    "signal lost", the tick that checks them and the catch-up after connecting are
+    divided by ``speed``, as the scenario's device time is multiplied by it; the catch-up
+    no shorter than ``RECONNECT_WALL_S``.
+    """
+    if speed <= 1:
+        return settings
+    return settings.model_copy(
+        update={
+            "signal_lost_after_s": {
+                risk: allowed / speed for risk, allowed in settings.signal_lost_after_s.items()
+            },
+            "silence_tick_s": max(0.05, settings.silence_tick_s / speed),
+            # Clients reconnect after a broker restart in wall time (paho's first retry
+            # after a second), which no compression shortens.
+            "catch_up_s": max(settings.catch_up_s / speed, RECONNECT_WALL_S),
+        }
+    )
+
+
+def _demo_profiles(scenarios: dict[str, Scenario]) -> dict[str, WearerProfile]:
+    """Each wearer's profile; the healthy ones have a medication reminder due now."""
+    # Due this minute (UTC, their zone): the scheduler's first round delivers it, as after
+    # a restart shortly after it fell due.
     this_minute = dt.datetime.now(dt.UTC).strftime("%H:%M")
     pill = (Reminder(kind="medication", at=(this_minute,), note="the blue tablet"),)
-    profiles = {
+    return {
         device: wearer_profile(s, pill if s.name == "healthy" else ())
         for device, s in scenarios.items()
     }
+
+
+def _demo_store(db_path: Path, profiles: dict[str, WearerProfile]) -> SqliteStore:
+    """The run's database, with the carers' set-up in it (as ``vigil wearer set`` puts it)."""
+    store = SqliteStore(db_path)
+    store.migrate()
+    for device, profile in profiles.items():
+        store.put_wearer(device, encode_profile(profile))
+    return store
+
+
+def _summary(
+    options: DemoOptions,
+    speed: float,
+    published: PublishStats,
+    store: SqliteStore,
+    expectations: dict[str, dict[str, Any]],
+    *,
+    broker_restarts: int,
+    ladders: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "seconds": options.seconds,
+        "devices": options.devices,
+        "speed": round(speed, 2),
+        "published_batches": published.batches,
+        "distinct_messages": published.faults.distinct,
+        "copies_sent": published.faults.copies,
+        "malformed_sent": published.faults.malformed,
+        "broker_restarts": broker_restarts,
+        "publish_failures": published.failed,
+        "messages_stored": store.count_messages(),
+        "readings_stored": store.count_readings(),
+        "dead_letters": store.count_dead_letters(),
+        "alerts": alert_counts_json(store.alert_counts()),
+        "expectations_met": all(r["ok"] for r in expectations.values()),
+        "expectations": expectations,
+        "ladders": ladders,
+    }
+
+
+async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
+    """Run the demo and return its summary (``ok`` is False if an expectation failed).
+
+    With ``options.scenario`` (``vigil sim verify``) the receive clock is compressed as
+    the scenario's device time is (``receive_clock_compressed``), and the run lasts the
+    scenario's whole span, so that a band falling silent is judged within it.
+    """
+    plan = _fleet_plan(options, settings.lateness_s)
+    scenarios, speed = dict(plan.scenarios), plan.speed
+    if options.scenario is not None:
+        settings = receive_clock_compressed(settings, speed)
+    profiles = _demo_profiles(scenarios)
     console = Console(stderr=options.json)
     out = sys.stderr if options.json else sys.stdout
     notifier = ConsoleNotifier(out)
 
     with _database(options.db_path) as db_path:
-        store = SqliteStore(db_path)
-        store.migrate()
-        # The carers' set-up goes through the store, as ``vigil wearer set`` puts it.
-        for device, profile in profiles.items():
-            store.put_wearer(device, encode_profile(profile))
+        store = _demo_store(db_path, profiles)
         ladders, driver = demo_ladder.demo_driver(db_path, list(scenarios), out)
         await driver.start()
         work = shard_work_for(settings, store, owns=lambda _device_id: True)
-        pipeline = Pipeline(store, [LocalShard(work)], [notifier, LadderNotifier(driver)])
+        pipeline = Pipeline(
+            store,
+            [LocalShard(work)],
+            [notifier, LadderNotifier(driver)],
+            tick_every_s=settings.silence_tick_s,
+            catch_up_s=settings.catch_up_s,
+        )
         await pipeline.start()
-        async with embedded_broker() as port:
+        faults = Faults.named(options.faults)
+        restarts: list[float] = []
+        async with _run_broker(faults.broker_restart_at is not None) as (port, mosquitto):
             mqtt = MqttSettings(port=port, protocol="3.1.1", client_id="vigil-demo-ingest")
             async with MqttSource(mqtt, INGEST_FILTERS) as source:
                 stop = asyncio.Event()
@@ -286,13 +432,19 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
                         tg.create_task(
                             run_reminders(driver, lambda: schedules, stop_ladders, every_s=1.0)
                         )
+                        if mosquitto is not None:
+                            tg.create_task(_restart_broker(mosquitto, plan, faults, restarts))
                         published = await run_fleet(
                             plan,
                             publisher,
                             on_tick=on_tick,
-                            faults=Faults.named(options.faults),
+                            faults=faults,
+                            full_span=options.scenario is not None,
                         )
                         await _drain(pipeline, published.batches)
+                        await _judged_when_caught_up(
+                            pipeline, source, settings, wanted=options.scenario is not None
+                        )
                         stop.set()
                         # The ladders opened late in the run climb on to their ends.
                         await demo_ladder.settle(driver, ladders, demo_ladder.SETTLE_TIMEOUT_S)
@@ -301,24 +453,15 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
                 console.print()
                 await asyncio.to_thread(publisher.close)
 
-        expectations = check_expectations(store, scenarios, published.started_at)
-        summary: dict[str, Any] = {
-            "seconds": options.seconds,
-            "devices": options.devices,
-            "speed": round(speed, 2),
-            "published_batches": published.batches,
-            "distinct_messages": published.faults.distinct,
-            "copies_sent": published.faults.copies,
-            "malformed_sent": published.faults.malformed,
-            "publish_failures": published.failed,
-            "messages_stored": store.count_messages(),
-            "readings_stored": store.count_readings(),
-            "dead_letters": store.count_dead_letters(),
-            "alerts": alert_counts_json(store.alert_counts()),
-            "expectations_met": all(r["ok"] for r in expectations.values()),
-            "expectations": expectations,
-            "ladders": demo_ladder.ladder_summary(ladders, list(scenarios)),
-        }
+        summary = _summary(
+            options,
+            speed,
+            published,
+            store,
+            check_expectations(store, scenarios, published.started_at),
+            broker_restarts=len(restarts),
+            ladders=demo_ladder.ladder_summary(ladders, list(scenarios)),
+        )
         ladders.close()
         store.close()
     summary["ok"] = bool(

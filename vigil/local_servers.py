@@ -23,6 +23,12 @@ def _tool(name: str) -> str:
     return shutil.which(name) or f"/usr/bin/{name}"
 
 
+def find_mosquitto() -> str | None:
+    """The Mosquitto broker's binary, if installed (Debian puts it in /usr/sbin)."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    return binary if Path(binary).exists() else None
+
+
 class MosquittoProcess:
     """A Mosquitto of our own: ``persistence true`` so queues survive a restart.
 
@@ -32,8 +38,8 @@ class MosquittoProcess:
     def __init__(
         self, workdir: Path, *, port: int | None = None, users: dict[str, str] | None = None
     ) -> None:
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        if not Path(binary).exists():
+        binary = find_mosquitto()
+        if binary is None:
             raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
         self.binary = binary
         self.workdir = workdir

@@ -300,6 +300,14 @@ def test_optical_readings_off_the_wrist_are_rejected_until_it_is_back_on() -> No
     assert state.on_wrist
 
 
+def test_a_wear_state_applies_to_readings_of_its_own_instant_wherever_it_sits() -> None:
+    # The band was taken off as it measured: same timestamp, the wear sample listed last.
+    off = schemas.WearState(measured_at=at(0), on_wrist=False)
+    _, alerts, (score,) = run_all([batch(1, 0, *vitals_at(0, hr=30, spo2=80), off)])
+    assert alerts == []
+    assert {"pulse_bpm:off_wrist", "spo2_pct:off_wrist"} <= set(score.quality_flags)
+
+
 def test_a_reading_without_sensor_contact_is_rejected() -> None:
     _, _, (score,) = run_all([batch(1, 0, *vitals_at(0, hr=35, contact=False))])
     assert "pulse_bpm:no_contact" in score.quality_flags
