@@ -42,6 +42,9 @@ def band_on(link: LocalLink, index: int, *, seed: int, period_s: float) -> Virtu
     return VirtualBand(device, name, seed=seed + index, period_s=period_s)
 
 
+SHUTDOWN_STEP_S = 3.0  # the longest a band's power-off or the transport's close may take
+
+
 async def _faults(bands: list[VirtualBand], drop_every_s: float, malformed_every: int) -> None:
     tick = 0
     while True:
@@ -76,9 +79,15 @@ async def run(args: argparse.Namespace) -> int:
         with contextlib.suppress(asyncio.CancelledError):
             await faults
     for band in bands:
-        await band.stop()
+        await band.stop_notifying()
+    # The counts first: powering off waits on the link, which a dropped or half-made
+    # connection can hold up; a stop must not hang on it (a test once waited 30 s).
     print(json.dumps({band.name: band.sent for band in bands}), flush=True)  # noqa: T201
-    await transport.close()
+    for band in bands:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(band.device.power_off(), SHUTDOWN_STEP_S)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(transport.close(), SHUTDOWN_STEP_S)
     return 0
 
 

@@ -145,11 +145,15 @@ class VirtualBand:
         )
         self._task = asyncio.create_task(self._notify_forever())
 
-    async def stop(self) -> None:
+    async def stop_notifying(self) -> None:
+        """No more notifications: ``sent`` is final."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    async def stop(self) -> None:
+        await self.stop_notifying()
         await self.device.power_off()
 
     async def _notify(self, characteristic: Characteristic[bytes], value: bytes, kind: str) -> None:

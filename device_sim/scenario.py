@@ -34,6 +34,7 @@ class Keyframe(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     north_m: float = 0.0  # where the wearer is, in metres from home
     east_m: float = 0.0
     hrv_scale: float = 1.0  # beat-to-beat variability relative to a calm wearer
+    steps_per_min: float = 6.0  # activity: about 6 at rest, 90-120 walking
 
 
 class ScenarioFence(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -89,6 +90,13 @@ class BatteryDrain(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         return (self.start_pct - pct) * 3600.0 / self.drain_pct_per_h
 
 
+class SleepSpan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The wearer asleep from ``from_s`` to ``to_s`` (stages from ``device_sim/sleep.py``)."""
+
+    from_s: float
+    to_s: float
+
+
 class WearerSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What a carer would set up for the wearer beyond the fences (``WearerProfile``)."""
 
@@ -96,11 +104,17 @@ class WearerSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class RhythmSpan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A span of device time with an abnormal rhythm (``device_sim/ecg.py``)."""
+    """A span of device time with an abnormal rhythm (``device_sim/ecg.py``).
+
+    ``af``: atrial fibrillation; ``ectopic``: sinus rhythm with ``per_min`` premature
+    ventricular contractions (on the ECG strips; the band's RR intervals stay normal-to-
+    normal, as a band's beat detector reports them for HRV).
+    """
 
     from_s: float
     to_s: float
-    kind: Literal["af"] = "af"
+    kind: Literal["af", "ectopic"] = "af"
+    per_min: float = 6.0  # ectopic beats a minute
 
 
 class ExpectAlert(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -142,6 +156,8 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     rhythm: tuple[RhythmSpan, ...] = ()
     ecg_every_s: float = 0.0  # a 30 s ECG strip this often (0: none)
     battery: BatteryDrain | None = None  # default: a charged band losing 3 % an hour
+    sleep: tuple[SleepSpan, ...] = ()
+    circadian: bool = False  # keyframe pulses are day means; the band adds the day-night swing
     wearer: WearerSpec = WearerSpec()
     expect: Expect = Expect()
 
@@ -155,7 +171,19 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     def in_af(self, t_s: float) -> bool:
         """Whether the heart is in atrial fibrillation at device time ``t_s``."""
-        return any(span.from_s <= t_s < span.to_s for span in self.rhythm)
+        return any(span.kind == "af" and span.from_s <= t_s < span.to_s for span in self.rhythm)
+
+    def asleep_at(self, t_s: float) -> SleepSpan | None:
+        """The sleep holding device time ``t_s``, if the wearer is asleep then."""
+        return next((span for span in self.sleep if span.from_s <= t_s < span.to_s), None)
+
+    def ectopic_per_min_at(self, t_s: float) -> float:
+        """Premature ventricular contractions a minute at device time ``t_s``."""
+        return sum(
+            span.per_min
+            for span in self.rhythm
+            if span.kind == "ectopic" and span.from_s <= t_s < span.to_s
+        )
 
     def _interpolated(self, t_s: float, fields: tuple[str, ...]) -> dict[str, float]:
         """Keyframe ``fields`` at ``t_s``: linear between keyframes, held after the last."""
@@ -175,6 +203,10 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def hrv_scale_at(self, t_s: float) -> float:
         """Beat-to-beat variability at device time ``t_s`` (1.0: a calm wearer)."""
         return self._interpolated(t_s, ("hrv_scale",))["hrv_scale"]
+
+    def steps_per_min_at(self, t_s: float) -> float:
+        """The wearer's cadence at device time ``t_s`` (steps a minute)."""
+        return self._interpolated(t_s, ("steps_per_min",))["steps_per_min"]
 
     def position_at(self, t_s: float) -> tuple[float, float]:
         """(north_m, east_m) from home at device time ``t_s``."""

@@ -23,6 +23,12 @@ import numpy as np
 
 from device_sim.ecg import strip_uv
 from device_sim.scenario import Scenario
+from device_sim.sleep import (
+    SLEEP_BREATHING_FACTOR,
+    SLEEP_PULSE_FACTOR,
+    circadian_factor,
+    hypnogram,
+)
 from schemas import (
     Battery,
     BloodPressure,
@@ -31,6 +37,7 @@ from schemas import (
     GpsFix,
     HeartRate,
     Respiration,
+    SleepStage,
     SpO2,
     Steps,
     TelemetryBatchV1,
@@ -81,6 +88,7 @@ class SimulatedWristband:
             random.Random(f"ecg:{seed}:{device_id}").getrandbits(64)
         )
         self._silent_from_s = scenario.silent_from_s()
+        self._hypnograms = [(span, hypnogram(span.to_s - span.from_s)) for span in scenario.sleep]
 
     @property
     def home(self) -> tuple[float, float]:
@@ -161,18 +169,44 @@ class SimulatedWristband:
             )
         return out
 
+    def _target_vitals(self, t_s: float, *, taken_off: bool) -> dict[str, float]:
+        """The scenario's vitals at ``t_s``, as the band's sensors would read them."""
+        v = self.scenario.vitals_at(t_s)
+        if taken_off:
+            # Off the wrist the optical sensor reads ambient light: values that would score
+            # high on NEWS2 if they were believed (the processors must set them aside).
+            return {**v, "heart_rate_bpm": 41.0, "spo2_pct": 84.0, "respiration_rate_per_min": 26.0}
+        if self.scenario.circadian:
+            v["heart_rate_bpm"] *= circadian_factor(self.device_time(t_s))
+        if self.scenario.asleep_at(t_s) is not None:
+            v["heart_rate_bpm"] *= SLEEP_PULSE_FACTOR
+            v["respiration_rate_per_min"] *= SLEEP_BREATHING_FACTOR
+        return v
+
+    def _sleep_stages(self, t0_s: float, t1_s: float) -> list[SleepStage]:
+        """Stage samples for the sleep within ``[t0_s, t1_s)``, one per stage met."""
+        out = []
+        for span, stages in self._hypnograms:
+            for from_s, to_s, stage in stages:
+                start, end = max(span.from_s + from_s, t0_s), min(span.from_s + to_s, t1_s)
+                if end > start:
+                    out.append(
+                        SleepStage(
+                            measured_at=self.device_time(start), stage=stage, duration_s=end - start
+                        )
+                    )
+        return out
+
     def batch(self, t0_s: float, t1_s: float) -> TelemetryBatchV1:
         """The telemetry the band sends for device time ``[t0_s, t1_s)``."""
         rng = self._rng
-        v = self.scenario.vitals_at(t1_s)
         at = self.device_time(t1_s)
         taken_off = [
             e.at_s for e in self.scenario.events if e.kind == "off_wrist" and t0_s < e.at_s <= t1_s
         ]
-        if taken_off:
-            # Off the wrist the optical sensor reads ambient light: values that would score
-            # high on NEWS2 if they were believed (the processors must set them aside).
-            v = {**v, "heart_rate_bpm": 41.0, "spo2_pct": 84.0, "respiration_rate_per_min": 26.0}
+        v = self._target_vitals(t1_s, taken_off=bool(taken_off))
+        asleep = self.scenario.asleep_at(t1_s) is not None
+        cadence, span_s = self.scenario.steps_per_min_at(t1_s), t1_s - t0_s
         hr = max(25.0, v["heart_rate_bpm"] + rng.gauss(0, 1.5))
         samples: list[AnySample] = [
             HeartRate(
@@ -196,14 +230,16 @@ class SimulatedWristband:
             Temperature(
                 measured_at=at, temp_c=round(v["temp_c"] - 3.5 + rng.gauss(0, 0.3), 2), site="wrist"
             ),
-            # A wearer at rest: about 6 steps a minute, far below the walking rate
-            # (scoring.vital_quality) whatever the batch length, so that no HRV window is
-            # set aside as "motion" by chance (short batches once made that likely).
+            # The scenario's cadence with a little noise: at rest (about 6 a minute) far
+            # below the walking rate (scoring.vital_quality) whatever the batch length, so
+            # that no HRV window is set aside as "motion" by chance.
             Steps(
                 measured_at=at,
-                steps=max(0, int(rng.gauss(0.1, 0.04) * (t1_s - t0_s))),
-                interval_s=max(t1_s - t0_s, 0.001),
+                steps=max(0, int(rng.gauss(cadence / 60, max(0.04, cadence / 600)) * span_s))
+                * (not asleep),
+                interval_s=max(span_s, 0.001),
             ),
+            *self._sleep_stages(t0_s, t1_s),
         ]
         # Where the scenario puts the wearer, plus GPS noise of a few metres per fix.
         north_m, east_m = self.scenario.position_at(t1_s)
@@ -225,7 +261,12 @@ class SimulatedWristband:
             )
         if self.scenario.ecg_every_s > 0 and t1_s >= self._next_ecg_s:
             self._next_ecg_s = t1_s + self.scenario.ecg_every_s
-            strip = strip_uv(self._np_rng, heart_rate_bpm=hr, af=self.scenario.in_af(t1_s))
+            strip = strip_uv(
+                self._np_rng,
+                heart_rate_bpm=hr,
+                af=self.scenario.in_af(t1_s),
+                ectopic_per_min=self.scenario.ectopic_per_min_at(t1_s),
+            )
             samples.append(
                 Ecg(
                     measured_at=self.device_time(t1_s - ECG_STRIP_S),

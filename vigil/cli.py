@@ -12,7 +12,7 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import msgspec
 from pydantic import ValidationError
@@ -22,6 +22,7 @@ from vigil.settings import Settings
 
 if TYPE_CHECKING:
     from alerting.ladder_store import LadderStore
+    from vigil.demo import DemoOptions
 
 _T = TypeVar("_T")
 
@@ -91,6 +92,8 @@ def _cmd_sim_verify(args: argparse.Namespace, settings: Settings) -> int:
         scenario=args.scenario,
         faults=faults,
     )
+    if args.running:
+        return _verify_running(options, settings)
     try:
         summary = asyncio.run(run_demo(options, settings))
     except ValueError as exc:  # an unknown scenario, or one that does not parse
@@ -119,14 +122,46 @@ def _cmd_sim_verify(args: argparse.Namespace, settings: Settings) -> int:
             f"{result['malformed_sent']} malformed payloads"
         )
         result["problems"] = [stored]
-    if args.json:
+    return _print_verdict(result, as_json=args.json)
+
+
+def _print_verdict(result: dict[str, object], *, as_json: bool) -> int:
+    if as_json:
         print(json.dumps(result, sort_keys=True))
     else:
         verdict = "as expected" if result["ok"] else "NOT as expected"
         print(f"{result['scenario']}: {verdict}")
-        for problem in result["problems"]:
+        for problem in cast("list[str]", result["problems"]):
             print(f"  - {problem}")
     return 0 if result["ok"] else 1
+
+
+def _verify_running(options: DemoOptions, settings: Settings) -> int:
+    """``vigil sim verify --running``: against the pipeline of the settings' broker and DB."""
+    from vigil.verify_running import verify_running  # noqa: PLC0415
+
+    try:
+        run = asyncio.run(verify_running(options, settings))
+    except ValueError as exc:
+        print(f"vigil sim verify: {exc}", file=sys.stderr)
+        return 2
+    outcome, published = run["outcome"], run["published"]
+    problems = list(outcome["problems"])
+    if run["readings_stored"] <= 0:
+        problems.append("the running pipeline stored nothing for the wearer")
+    result = {
+        "scenario": outcome["scenario"],
+        "device_id": run["device_id"],
+        "faults": list(options.faults),
+        "ok": not problems,
+        "problems": problems,
+        "highest_level": outcome["highest_level"],
+        "alert_sources": outcome["alert_sources"],
+        "messages_sent": published.batches,
+        "messages_distinct": published.faults.distinct,
+        "readings_stored": run["readings_stored"],
+    }
+    return _print_verdict(result, as_json=options.json)
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -635,6 +670,11 @@ def _add_sim_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         ),
     )
     verify.add_argument("--json", action="store_true", help="one JSON line of the outcome")
+    verify.add_argument(
+        "--running",
+        action="store_true",
+        help="against the pipeline on the configured broker and database (vigil run)",
+    )
     verify.set_defaults(func=_cmd_sim_verify)
 
 

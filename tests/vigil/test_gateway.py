@@ -54,7 +54,12 @@ class Air:
     def stop(self) -> dict[str, dict[str, int]]:
         """Stop the bands; what each notified."""
         self.process.send_signal(signal.SIGTERM)
-        out, _ = self.process.communicate(timeout=30)
+        try:
+            out, _ = self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()  # its pipes closed here, not leaked into later tests
+            self.process.communicate()
+            raise
         last = [line for line in out.splitlines() if line.startswith("{")][-1]
         sent: dict[str, dict[str, int]] = json.loads(last)
         return sent
