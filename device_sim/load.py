@@ -50,11 +50,11 @@ class LoadReport(msgspec.Struct, frozen=True, kw_only=True):
 
     devices: int
     processes: int
-    messages: int
+    messages: int  # published, acknowledged or not
     samples: int
-    failed: int
+    failed: int  # not acknowledged (or refused by the client)
     wall_s: float
-    messages_per_s: float
+    messages_per_s: float  # acknowledged
     target_messages_per_s: float
     ratio_to_target: float
 
@@ -141,14 +141,15 @@ def run_load(plan: FleetPlan, target: BrokerTarget, *, processes: int = 1) -> Lo
                 worker.kill()
     wall_s = max(p.finished_at for p in parts) - started
     messages = sum(p.messages for p in parts)
+    failed = sum(p.failed for p in parts)
     target_rate = plan.devices * plan.rate_hz
-    achieved = messages / wall_s if wall_s > 0 else 0.0
+    achieved = (messages - failed) / wall_s if wall_s > 0 else 0.0
     return LoadReport(
         devices=plan.devices,
         processes=len(shares),
         messages=messages,
         samples=sum(p.samples for p in parts),
-        failed=sum(p.failed for p in parts),
+        failed=failed,
         wall_s=round(wall_s, 3),
         messages_per_s=round(achieved, 1),
         target_messages_per_s=round(target_rate, 1),

@@ -66,6 +66,22 @@ def build_fleet(plan: FleetPlan, start: dt.datetime) -> list[SimulatedWristband]
     return bands
 
 
+MAX_OUTSTANDING = 20_000  # unacknowledged messages per publisher, well under 65,535 ids
+
+
+def _unacknowledged(infos: list[paho.MQTTMessageInfo], timeout_s: float) -> int:
+    """Wait for each message's acknowledgement; how many never came (or were refused)."""
+    failed = 0
+    for info in infos:
+        try:
+            info.wait_for_publish(timeout=timeout_s)
+        except (RuntimeError, ValueError):
+            failed += 1
+            continue
+        failed += 0 if info.is_published() else 1
+    return failed
+
+
 class MqttPublisher:
     """A paho client publishing QoS 1, with its network loop in a thread."""
 
@@ -90,6 +106,7 @@ class MqttPublisher:
         self._client.max_queued_messages_set(0)
         self._host, self._port = host, port
         self._pending: list[paho.MQTTMessageInfo] = []
+        self._failed = 0
         self._lock = threading.Lock()
 
     def connect(self) -> None:
@@ -103,18 +120,34 @@ class MqttPublisher:
         with self._lock:
             self._pending.append(info)
 
+    def outstanding(self) -> int:
+        """Messages queued and not yet known to be acknowledged."""
+        with self._lock:
+            return len(self._pending)
+
+    def settle(self, keep: int, timeout_s: float = 30.0) -> None:
+        """Wait for the oldest queued messages until at most ``keep`` are outstanding.
+
+        Backpressure: paho numbers messages with 16-bit ids, so a publisher far ahead of
+        its broker would reuse the id of a message still queued and drop the new one
+        (ERR_QUEUE_SIZE). Failures are counted for ``flush``.
+        """
+        with self._lock:
+            surplus = len(self._pending) - keep
+            if surplus <= 0:
+                return
+            oldest, self._pending = self._pending[:surplus], self._pending[surplus:]
+        failed = _unacknowledged(oldest, timeout_s)
+        with self._lock:
+            self._failed += failed
+
     def flush(self, timeout_s: float = 30.0) -> int:
-        """Wait until every queued message is acknowledged; return how many failed."""
+        """Wait until every queued message is acknowledged; how many failed since the last."""
         with self._lock:
             pending, self._pending = self._pending, []
-        failed = 0
-        for info in pending:
-            try:
-                info.wait_for_publish(timeout=timeout_s)
-            except (RuntimeError, ValueError):
-                failed += 1
-                continue
-            failed += 0 if info.is_published() else 1
+        failed = _unacknowledged(pending, timeout_s)
+        with self._lock:
+            failed, self._failed = failed + self._failed, 0
         return failed
 
     def close(self) -> None:
@@ -200,6 +233,8 @@ async def run_fleet(
     ticks = max(1, round(plan.seconds * plan.rate_hz))
     for k, topic, payload in with_faults(counted(), faults, ticks=ticks, stats=stats.faults):
         if k != tick:
+            if publisher.outstanding() > MAX_OUTSTANDING:  # the broker is behind: wait
+                await asyncio.to_thread(publisher.settle, MAX_OUTSTANDING // 2)
             # A new tick: report the last one and keep to the plan's rate.
             if tick >= 0:
                 if on_tick is not None:

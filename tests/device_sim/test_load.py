@@ -106,3 +106,33 @@ def test_no_broker_fails_at_once_with_the_reason() -> None:
     assert "vigil sim: a load process failed" in run.stderr
     assert "Connection refused" in run.stderr or "ConnectionRefused" in run.stderr
     assert time.monotonic() - started < 60  # not the 120 s start-up wait
+
+
+async def test_a_publisher_far_ahead_of_its_broker_waits_instead_of_dropping(
+    mosquitto: MosquittoProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # paho numbers messages with 16-bit ids: 65,535 queued and a new one is dropped. The
+    # publisher settles the oldest before that; a small bound makes it settle here often.
+    from device_sim import publisher as publisher_module
+    from device_sim.publisher import MqttPublisher, run_fleet
+
+    monkeypatch.setattr(publisher_module, "MAX_OUTSTANDING", 40)
+    settled: list[int] = []
+    original = MqttPublisher.settle
+
+    def counting_settle(self: MqttPublisher, keep: int, timeout_s: float = 30.0) -> None:
+        settled.append(self.outstanding())
+        original(self, keep, timeout_s)
+
+    monkeypatch.setattr(MqttPublisher, "settle", counting_settle)
+    plan = FleetPlan(devices=50, rate_hz=200, seconds=1, default=load_scenario("healthy"))
+    client = MqttPublisher("127.0.0.1", mosquitto.port)
+    client.connect()
+    try:
+        stats = await run_fleet(plan, client)
+    finally:
+        client.close()
+    assert stats.batches == 50 * 200
+    assert stats.failed == 0
+    assert settled  # it did wait
+    assert max(settled) <= 40 + 50  # never more than the bound and one tick's messages
