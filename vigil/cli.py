@@ -220,6 +220,9 @@ def _cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
         password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
         protocol=settings.mqtt_protocol,
     )
+    if args.processes < 1 or args.devices < 1:
+        print("vigil sim: --devices and --processes must be at least 1", file=sys.stderr)
+        return 2
     try:
         report = run_load(plan, target, processes=args.processes)
     except (OSError, RuntimeError) as exc:

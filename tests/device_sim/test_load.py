@@ -99,6 +99,13 @@ def test_three_processes_deliver_every_batch_and_report_the_rate_achieved(
     assert 0 < report["ratio_to_target"] <= 1.0
 
 
+def test_no_processes_or_devices_are_refused() -> None:
+    for args in (("--processes", "0"), ("--devices", "0")):
+        run = _vigil_sim(free_port(), *args, "--seconds", "1")
+        assert run.returncode == 2
+        assert "must be at least 1" in run.stderr
+
+
 def test_no_broker_fails_at_once_with_the_reason() -> None:
     started = time.monotonic()
     run = _vigil_sim(free_port(), "--devices", "4", "--processes", "2", "--seconds", "1")
