@@ -20,10 +20,14 @@ import queue
 import threading
 import time
 from multiprocessing.synchronize import Barrier
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from device_sim.publisher import FleetPlan, MqttPublisher, PublishStats, run_fleet
+
+if TYPE_CHECKING:
+    from ingest.mqtt.source import MqttSettings
 
 
 class BrokerTarget(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,6 +38,28 @@ class BrokerTarget(msgspec.Struct, frozen=True, kw_only=True):
     username: str | None = None
     password: str | None = None
     protocol: str = "5"
+
+    @classmethod
+    def from_mqtt(cls, mqtt: MqttSettings) -> BrokerTarget:
+        """The broker of the MQTT settings (``Settings.mqtt()``), its secret unwrapped there."""
+        return cls(
+            host=mqtt.host,
+            port=mqtt.port,
+            username=mqtt.username,
+            password=mqtt.password,
+            protocol=mqtt.protocol,
+        )
+
+    def publisher(self, client_id: str) -> MqttPublisher:
+        """A (not yet connected) publisher to this broker."""
+        return MqttPublisher(
+            self.host,
+            self.port,
+            client_id=client_id,
+            username=self.username,
+            password=self.password,
+            protocol=self.protocol,
+        )
 
 
 class PartResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,14 +100,7 @@ def split(plan: FleetPlan, processes: int) -> list[FleetPlan]:
 
 
 def _publish(plan: FleetPlan, target: BrokerTarget, client_id: str, ready: Barrier) -> PartResult:
-    publisher = MqttPublisher(
-        target.host,
-        target.port,
-        client_id=client_id,
-        username=target.username,
-        password=target.password,
-        protocol=target.protocol,
-    )
+    publisher = target.publisher(client_id)
     publisher.connect()
     try:
         ready.wait(timeout=60)

@@ -58,6 +58,23 @@ _EARTH_RADIUS_M = 6_371_008.8
 DEFAULT_HOME = (51.5007, -0.1246)  # every simulated wearer's home unless told otherwise
 
 
+def _scripted_events(scenario: Scenario) -> list[tuple[float, AnyEventBody]]:
+    """The scenario's events, and the band's own low-battery warning, in time order."""
+    out: list[tuple[float, AnyEventBody]] = []
+    for event in scenario.events:
+        if event.kind == "sos":
+            out.append((event.at_s, Sos(press_duration_s=event.press_duration_s)))
+        elif event.kind == "fall":
+            out.append((event.at_s, Fall(impact_g=event.impact_g, moved_after=event.moved_after)))
+        else:
+            out.append((event.at_s, OffWrist()))
+    battery = scenario.battery
+    low_at = battery.time_at(battery.low_pct) if battery else None
+    if battery is not None and low_at is not None and low_at > 0:
+        out.append((low_at, LowBattery(battery_pct=battery.low_pct)))
+    return sorted(out, key=lambda item: item[0])
+
+
 class SimulatedWristband:
     """One wearer's band; each ``batch`` call advances its sequence number."""
 
@@ -89,6 +106,8 @@ class SimulatedWristband:
         )
         self._silent_from_s = scenario.silent_from_s()
         self._hypnograms = [(span, hypnogram(span.to_s - span.from_s)) for span in scenario.sleep]
+        self._events = _scripted_events(scenario)  # once: ``events`` runs every tick
+        self._off_at = [e.at_s for e in scenario.events if e.kind == "off_wrist"]
 
     @property
     def home(self) -> tuple[float, float]:
@@ -128,31 +147,13 @@ class SimulatedWristband:
         """Whether the band sends nothing from device time ``t_s`` on (off, or empty)."""
         return self._silent_from_s is not None and t_s >= self._silent_from_s
 
-    def _scripted_events(self) -> list[tuple[float, AnyEventBody]]:
-        """The scenario's events, and the band's own low-battery warning, in time order."""
-        out: list[tuple[float, AnyEventBody]] = []
-        for event in self.scenario.events:
-            if event.kind == "sos":
-                out.append((event.at_s, Sos(press_duration_s=event.press_duration_s)))
-            elif event.kind == "fall":
-                out.append(
-                    (event.at_s, Fall(impact_g=event.impact_g, moved_after=event.moved_after))
-                )
-            else:
-                out.append((event.at_s, OffWrist()))
-        battery = self.scenario.battery
-        low_at = battery.time_at(battery.low_pct) if battery else None
-        if battery is not None and low_at is not None and low_at > 0:
-            out.append((low_at, LowBattery(battery_pct=battery.low_pct)))
-        return sorted(out, key=lambda item: item[0])
-
     def events(self, t0_s: float, t1_s: float) -> list[EventV1]:
         """The band's events in device time ``[t0_s, t1_s)``, numbered after the batches.
 
         None after the band fell silent, but the one that silenced it (taken off).
         """
         out = []
-        for at_s, body in self._scripted_events():
+        for at_s, body in self._events:
             if not t0_s <= at_s < t1_s:
                 continue
             if self._silent_from_s is not None and at_s > self._silent_from_s:
@@ -201,9 +202,7 @@ class SimulatedWristband:
         """The telemetry the band sends for device time ``[t0_s, t1_s)``."""
         rng = self._rng
         at = self.device_time(t1_s)
-        taken_off = [
-            e.at_s for e in self.scenario.events if e.kind == "off_wrist" and t0_s < e.at_s <= t1_s
-        ]
+        taken_off = [at_s for at_s in self._off_at if t0_s < at_s <= t1_s]
         v = self._target_vitals(t1_s, taken_off=bool(taken_off))
         asleep = self.scenario.asleep_at(t1_s) is not None
         cadence, span_s = self.scenario.steps_per_min_at(t1_s), t1_s - t0_s

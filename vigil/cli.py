@@ -213,13 +213,7 @@ def _cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
         default=scenario,
         id_prefix=args.id_prefix,
     )
-    target = BrokerTarget(
-        host=settings.mqtt_host,
-        port=settings.mqtt_port,
-        username=settings.mqtt_username,
-        password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
-        protocol=settings.mqtt_protocol,
-    )
+    target = BrokerTarget.from_mqtt(settings.mqtt())
     if args.processes < 1 or args.devices < 1:
         print("vigil sim: --devices and --processes must be at least 1", file=sys.stderr)
         return 2

@@ -28,7 +28,8 @@ from typing import Any
 import msgspec
 
 from device_sim.faults import Faults
-from device_sim.publisher import FleetPlan, MqttPublisher, PublishStats, run_fleet
+from device_sim.load import BrokerTarget
+from device_sim.publisher import FleetPlan, PublishStats, run_fleet
 from device_sim.scenario import Scenario, load_scenario
 from storage import Store, open_store
 from vigil.demo import DemoOptions, check_expectations, one_scenario_plan, wearer_profile
@@ -51,15 +52,8 @@ async def _settled(store: Store, device_id: str, settle_s: float, timeout_s: flo
 
 
 async def _publish(plan: FleetPlan, settings: Settings, faults: Faults) -> PublishStats:
-    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-    publisher = MqttPublisher(
-        settings.mqtt_host,
-        settings.mqtt_port,
-        client_id=f"vigil-verify-{plan.id_prefix}",
-        username=settings.mqtt_username,
-        password=password,
-        protocol=settings.mqtt_protocol,
-    )
+    target = BrokerTarget.from_mqtt(settings.mqtt())
+    publisher = target.publisher(f"vigil-verify-{plan.id_prefix}")
     await asyncio.to_thread(publisher.connect)
     try:
         return await run_fleet(plan, publisher, faults=faults, full_span=True)
