@@ -1,7 +1,7 @@
 """Load a broker from several processes (``vigil sim --processes P``) and measure the rate.
 
 One Python process generating and encoding batches tops out well below what Mosquitto
-takes (``bench/ingest.py`` measures the broker alone), so a load run splits the fleet
+takes (``python -m bench.sim_load`` measures both, BENCHMARKS.md), so a load run splits the fleet
 into ``processes`` contiguous shares of devices, each published by a process of its own
 with its own client. The ids and seeds do not depend on the split: ``wb-0007`` sends the
 same batches whether one process or four play the fleet.

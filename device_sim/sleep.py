@@ -6,7 +6,8 @@ after the first third of the night; REM episodes lengthen from about 10 minutes 
 hour towards the morning; brief awakenings between cycles take under 5 % of the night
 (Carskadon & Dement, "Normal human sleep: an overview", in Kryger, Roth & Dement,
 Principles and Practice of Sleep Medicine, 6th ed., 2017). Over eight hours this model
-gives about 15 % deep sleep, 22 % REM and 2 % wake, the rest light: the proportions of a
+gives 14 % deep sleep, 22 % REM and 2 % wake, the rest light (``hypnogram(8 * 3600)``;
+``tests/device_sim/test_day_and_night.py`` holds it to those ranges): the proportions of a
 healthy adult night (N3 13-23 %, REM 20-25 %).
 
 In sleep the pulse and breathing slow (by about 10 % and 8 % here) and the band counts no
