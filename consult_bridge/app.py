@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from consult_bridge import (
     access_routes,
@@ -31,6 +33,14 @@ from consult_bridge import (
 )
 from consult_bridge.deps import Deps
 from consult_bridge.nul_guard import NulGuard
+from consult_bridge.web import live, pages
+from consult_bridge.web.session import SignInNeededError
+
+#: The dashboard's pages load only their own script, styles and images.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
 
 
 def create_app(deps: Deps) -> FastAPI:
@@ -52,6 +62,24 @@ def create_app(deps: Deps) -> FastAPI:
     app.include_router(play_routes.routes)
     app.include_router(clinic_routes.routes)
     app.include_router(consult_routes.routes)
+
+    # The dashboard (consult_bridge/web): pages behind the same sign-in, roles and grants.
+    app.include_router(live.routes)  # before the pages: ``live`` is not a tab
+    app.include_router(pages.routes)
+    app.mount("/ui/static", StaticFiles(directory=pages.HERE / "static"), name="static")
+
+    @app.exception_handler(SignInNeededError)
+    def sign_in_first(_: Request, exc: SignInNeededError) -> Response:
+        return RedirectResponse(exc.location, status_code=303)
+
+    @app.middleware("http")
+    async def page_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        if request.url.path.startswith("/ui"):
+            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            response.headers["Referrer-Policy"] = "same-origin"
+        return response
 
     app.add_middleware(NulGuard)
 

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
+import msgspec
 from pydantic import BaseModel
 
 from schemas import Alert
@@ -23,6 +24,7 @@ from schemas.clinic import Doctor, Slot
 from schemas.consultation import Consultation, ConsultState, PlayLink
 from schemas.health_profile import HealthProfile, ScoringView
 from schemas.health_records import HealthRecord, Notice
+from scoring.geofence import Area, Circle
 
 
 class TimelineEntry(BaseModel):
@@ -114,6 +116,14 @@ class AccessBook(Protocol):
         """A wearer's grants not revoked."""
         ...
 
+    def granted_to(self, viewer: str) -> list[Grant]:
+        """The grants not revoked that name ``viewer``, of every wearer."""
+        ...
+
+    def enrolled_in(self, tenant: str) -> list[str]:
+        """The wearers (device ids) enrolled in a clinic, sorted."""
+        ...
+
     def revoke_grant(self, device_id: str, grant_id: str, at: dt.datetime) -> bool:
         """End a grant; False if there was none in place."""
         ...
@@ -137,8 +147,10 @@ class HealthShelf(Protocol):
         since: dt.datetime,
         until: dt.datetime,
         limit: int,
+        *,
+        newest: bool = False,
     ) -> list[HealthRecord]:
-        """Readings of the given types, oldest first."""
+        """Readings of the given types, oldest first (``newest``: the window's last ones)."""
         ...
 
     def ecg(
@@ -302,6 +314,14 @@ class Publisher(Protocol):
         ...
 
 
+class FenceShape(msgspec.Struct, frozen=True):
+    """A wearer's fence as the dashboard draws it: name, shape and rule."""
+
+    name: str
+    shape: Circle | Area
+    rule: str  # stay_inside or stay_outside
+
+
 class ProfileDesk(Protocol):
     """The wearer's health record, and the scoring conditions a clinician sets."""
 
@@ -321,6 +341,10 @@ class ProfileDesk(Protocol):
         self, device_id: str, conditions: Sequence[str], on_oxygen: bool | None
     ) -> ScoringView:
         """Set the conditions (and oxygen); ``ValueError`` naming an unknown condition."""
+        ...
+
+    def fences(self, device_id: str) -> list[FenceShape]:
+        """The wearer's fences as stored in their scoring profile."""
         ...
 
 

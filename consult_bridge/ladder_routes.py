@@ -40,9 +40,10 @@ class Queued(BaseModel):
     kind: str
 
 
-def _queue(
+def queue_request(
     deps: Deps, who: Principal, ladder_id: str, kind: str, roles: tuple[Role, ...]
 ) -> Queued:
+    """Queue an acknowledgement or cancel of an open ladder: 404, 403 or 409 if it may not."""
     ladder = deps.ladders.ladder(ladder_id)
     if ladder is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such ladder")
@@ -63,7 +64,7 @@ def _queue(
 )
 def acknowledge(ladder_id: str, who: Caller, deps: Context) -> Queued:
     """Acknowledge an open ladder: "I am handling it". It stops; those told hear who is."""
-    return _queue(deps, who, ladder_id, "acknowledge", ("family", "clinician"))
+    return queue_request(deps, who, ladder_id, "acknowledge", ("family", "clinician"))
 
 
 @routes.post(
@@ -71,7 +72,7 @@ def acknowledge(ladder_id: str, who: Caller, deps: Context) -> Queued:
 )
 def cancel(ladder_id: str, who: Caller, deps: Context) -> Queued:
     """Cancel an open ladder as a false alarm: it stops; those told get a stand-down."""
-    return _queue(deps, who, ladder_id, "cancel", ("wearer", "family", "clinician"))
+    return queue_request(deps, who, ladder_id, "cancel", ("wearer", "family", "clinician"))
 
 
 class SnoozeIn(BaseModel):

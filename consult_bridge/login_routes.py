@@ -16,7 +16,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from consult_bridge.auth import Principal, issue_token
-from consult_bridge.deps import Context
+from consult_bridge.deps import Context, Deps
 from consult_bridge.login import LOCKOUT_WINDOW, MAX_FAILURES, password_matches
 
 routes = APIRouter(prefix="/v1", tags=["sign in"])
@@ -28,11 +28,12 @@ class TokenOut(BaseModel):
     expires_in: int
 
 
-@routes.post("/token", response_model=TokenOut)
-def sign_in(form: Annotated[OAuth2PasswordRequestForm, Depends()], deps: Context) -> TokenOut:
-    """Exchange a user name (the ``sub``) and password for a bearer token."""
+def authenticate(deps: Deps, sub: str, password: str) -> Principal:
+    """The user ``sub`` if ``password`` is theirs: 401 otherwise, 429 while locked out.
+
+    Shared by ``POST /v1/token`` and the dashboard's sign-in form.
+    """
     now = deps.clock()
-    sub = form.username
     if deps.accounts.failures_since(sub, now - LOCKOUT_WINDOW) >= MAX_FAILURES:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -41,20 +42,27 @@ def sign_in(form: Annotated[OAuth2PasswordRequestForm, Depends()], deps: Context
         )
     account = deps.accounts.get(sub)
     stored = None if account is None or account.disabled else account.password_hash
-    if not password_matches(stored, form.password) or account is None:
+    if not password_matches(stored, password) or account is None:
         deps.accounts.failed(sub, now)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "wrong user or password", {"WWW-Authenticate": "Bearer"}
         )
     deps.accounts.clear_failures(sub)
-    principal = Principal(
+    return Principal(
         sub=account.sub,
         role=account.role,  # type: ignore[arg-type]
         name=account.name,
         tenant=account.tenant,
         device=account.device,
     )
+
+
+@routes.post("/token", response_model=TokenOut)
+def sign_in(form: Annotated[OAuth2PasswordRequestForm, Depends()], deps: Context) -> TokenOut:
+    """Exchange a user name (the ``sub``) and password for a bearer token."""
+    principal = authenticate(deps, form.username, form.password)
     ttl = deps.token_ttl_s
     return TokenOut(
-        access_token=issue_token(principal, deps.secret, now=now, ttl_s=ttl), expires_in=int(ttl)
+        access_token=issue_token(principal, deps.secret, now=deps.clock(), ttl_s=ttl),
+        expires_in=int(ttl),
     )

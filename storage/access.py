@@ -79,6 +79,22 @@ class AccessStore:
         found = [_grant.decode(r[0]) for r in rows]
         return sorted(found, key=lambda g: (g.granted_at, g.grant_id))
 
+    def granted_to(self, viewer: str) -> list[Grant]:
+        """The grants not revoked that name ``viewer``, of every wearer, oldest first."""
+        rows = self.desk.rows(
+            "SELECT $JSON(grant_json) FROM grants WHERE viewer = ? AND revoked_at IS NULL",
+            (viewer,),
+        )
+        found = [_grant.decode(r[0]) for r in rows]
+        return sorted(found, key=lambda g: (g.granted_at, g.grant_id))
+
+    def enrolled_in(self, tenant: str) -> list[str]:
+        """The wearers (device ids) enrolled in a clinic, sorted."""
+        rows = self.desk.rows(
+            "SELECT device_id FROM enrolments WHERE tenant = ? ORDER BY device_id", (tenant,)
+        )
+        return [str(r[0]) for r in rows]
+
     def revoke_grant(self, device_id: str, grant_id: str, at: dt.datetime) -> bool:
         """End a grant now; False if the wearer has no such grant in place."""
         desk = self.desk

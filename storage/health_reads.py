@@ -74,8 +74,14 @@ class HealthReader:
         since: dt.datetime,
         until: dt.datetime,
         limit: int,
+        *,
+        newest: bool = False,
     ) -> list[HealthRecord]:
-        """Readings of ``types`` measured in ``[since, until)``."""
+        """Readings of ``types`` measured in ``[since, until)``, oldest first.
+
+        ``newest``: the window's last ``limit`` readings rather than its first (a chart of
+        a long window, the live view); still returned oldest first.
+        """
         desk = self.desk
         columns = sorted({n for t in types for n in _FIELDS[t]})
         marks = ",".join("?" * len(types))
@@ -90,9 +96,12 @@ class HealthReader:
             "LEFT JOIN sealed_fixes f ON r.type = 'gps' AND f.device_id = r.device_id "
             "AND f.boot_id = r.boot_id AND f.seq = r.seq AND f.sample_index = r.sample_index "
             f"WHERE r.device_id = ? AND r.type IN ({marks}) AND r.measured_at >= ? "
-            "AND r.measured_at < ? ORDER BY r.measured_at, r.seq, r.sample_index LIMIT ?",
+            "AND r.measured_at < ? ORDER BY r.measured_at {0}, r.seq {0}, r.sample_index {0} "
+            "LIMIT ?".format("DESC" if newest else "ASC"),
             (device_id, *types, desk.time_in(since), desk.time_in(until), limit),
         )
+        if newest:
+            rows = rows[::-1]
         batches: dict[tuple[int, int], dict[str, dict[str, object]]] = {}
         records = []
         for row in rows:

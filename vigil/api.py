@@ -26,7 +26,7 @@ from alerting.webhooks import serve_webhooks
 from consult_bridge.app import create_app
 from consult_bridge.audit import link
 from consult_bridge.deps import Deps
-from consult_bridge.desks import LadderView, Publisher, SnoozeView, TimelineEntry
+from consult_bridge.desks import FenceShape, LadderView, Publisher, SnoozeView, TimelineEntry
 from schemas.health_profile import HealthProfile, ScoringView
 from storage import StorageError, Store, open_store
 from storage.access import AccessStore
@@ -151,6 +151,10 @@ class StoreProfileDesk:
 
     def scoring(self, device_id: str) -> ScoringView:
         return self._view(*self._current(device_id))
+
+    def fences(self, device_id: str) -> list[FenceShape]:
+        profile, _ = self._current(device_id)
+        return [FenceShape(f.name, f.shape, f.rule) for f in profile.fences]
 
     def set_conditions(
         self, device_id: str, conditions: Sequence[str], on_oxygen: bool | None
