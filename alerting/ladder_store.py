@@ -154,6 +154,10 @@ class LadderStore(Protocol):
         """Actions in these states, in the order they were queued."""
         ...
 
+    def outbox_of(self, ladder_id: str) -> list[OutboxItem]:
+        """Every action of one ladder, whatever its state, in the order queued."""
+        ...
+
     def mark(
         self,
         key: str,
@@ -429,6 +433,14 @@ class _SqlLadderStore:
             f"SELECT ladder_id, {self._out('action')}, status, provider_id, error, attempts "
             f"FROM ladder_outbox WHERE status IN ({marks}) ORDER BY position",
             tuple(statuses),
+        )
+        return [self._item(r) for r in rows]
+
+    def outbox_of(self, ladder_id: str) -> list[OutboxItem]:
+        rows = self._fetch(
+            f"SELECT ladder_id, {self._out('action')}, status, provider_id, error, attempts "
+            "FROM ladder_outbox WHERE ladder_id = ? ORDER BY position",
+            (ladder_id,),
         )
         return [self._item(r) for r in rows]
 

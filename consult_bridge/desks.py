@@ -33,6 +33,16 @@ class TimelineEntry(BaseModel):
     detail: str
 
 
+class DeliveryView(BaseModel):
+    """One message or call of a ladder and how its sending went."""
+
+    channel: Literal["sms", "call", "device"]
+    to: str  # a phone number masked to its last digits, or the band
+    template: str
+    status: str  # pending, sending, sent, failed, unknown (a crash mid-send: not repeated)
+    error: str | None = None
+
+
 class LadderView(BaseModel):
     """One alert ladder as the API shows it."""
 
@@ -45,6 +55,7 @@ class LadderView(BaseModel):
     opened_at: dt.datetime
     summary: str
     timeline: list[TimelineEntry]
+    deliveries: list[DeliveryView] = []
 
 
 class SnoozeView(BaseModel):
@@ -157,6 +168,10 @@ class HealthShelf(Protocol):
         self, device_id: str, since: dt.datetime, until: dt.datetime, limit: int
     ) -> list[HealthRecord]:
         """ECG strips, oldest first."""
+        ...
+
+    def latest_news2(self, device_id: str) -> tuple[dt.datetime, int] | None:
+        """The newest NEWS2 evaluation: its device time and alert level (0 none to 3 red)."""
         ...
 
     def indices(

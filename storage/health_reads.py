@@ -130,6 +130,16 @@ class HealthReader:
             )
         return records
 
+    def latest_news2(self, device_id: str) -> tuple[dt.datetime, int] | None:
+        """The wearer's newest NEWS2 evaluation: its device time and alert level (0-3)."""
+        desk = self.desk
+        rows = desk.rows(
+            "SELECT evaluated_at, level FROM scores WHERE device_id = ? "
+            "ORDER BY evaluated_at DESC LIMIT 1",
+            (device_id,),
+        )
+        return (desk.time_out(rows[0][0]), int(rows[0][1])) if rows else None
+
     def ecg(
         self, device_id: str, since: dt.datetime, until: dt.datetime, limit: int
     ) -> list[HealthRecord]:

@@ -19,14 +19,27 @@ from typing import Literal, cast, get_args
 
 import msgspec
 
-from alerting.ladder import Ladder
-from alerting.ladder_store import LadderRequest, LadderStore, NoticeText, open_ladder_store
+from alerting.ladder import DeviceCommand, Ladder
+from alerting.ladder_store import (
+    LadderRequest,
+    LadderStore,
+    NoticeText,
+    OutboxItem,
+    open_ladder_store,
+)
 from alerting.snooze import Snooze, check_snooze
 from alerting.webhooks import serve_webhooks
 from consult_bridge.app import create_app
 from consult_bridge.audit import link
 from consult_bridge.deps import Deps
-from consult_bridge.desks import FenceShape, LadderView, Publisher, SnoozeView, TimelineEntry
+from consult_bridge.desks import (
+    DeliveryView,
+    FenceShape,
+    LadderView,
+    Publisher,
+    SnoozeView,
+    TimelineEntry,
+)
 from schemas.health_profile import HealthProfile, ScoringView
 from storage import StorageError, Store, open_store
 from storage.access import AccessStore
@@ -47,7 +60,24 @@ from vigil.profiles import decode_profile, encode_profile
 log = logging.getLogger(__name__)
 
 
-def _view(ladder: Ladder) -> LadderView:
+def masked(phone: str) -> str:
+    """A phone number as the API shows it: only its last 4 digits."""
+    return "…" + phone[-4:] if len(phone) > 4 else "…"
+
+
+def _delivery(item: OutboxItem) -> DeliveryView:
+    action = item.action
+    to = action.device_id if isinstance(action, DeviceCommand) else masked(action.to)
+    return DeliveryView(
+        channel=type(action).__struct_config__.tag,  # type: ignore[arg-type]
+        to=to,
+        template=action.template,
+        status=item.status,
+        error=item.error,
+    )
+
+
+def _view(ladder: Ladder, outbox: Sequence[OutboxItem] = ()) -> LadderView:
     return LadderView(
         ladder_id=ladder.ladder_id,
         device_id=ladder.device_id,
@@ -58,6 +88,7 @@ def _view(ladder: Ladder) -> LadderView:
         opened_at=ladder.opened_at,
         summary=ladder.summary,
         timeline=[TimelineEntry(at=e.at, what=e.what, detail=e.detail) for e in ladder.timeline],
+        deliveries=[_delivery(item) for item in outbox],
     )
 
 
@@ -72,11 +103,13 @@ class StoreLadderDesk:
         self.store = store
 
     def ladders_of(self, device_id: str) -> list[LadderView]:
-        return [_view(x) for x in self.store.ladders_of(device_id)]
+        return [
+            _view(x, self.store.outbox_of(x.ladder_id)) for x in self.store.ladders_of(device_id)
+        ]
 
     def ladder(self, ladder_id: str) -> LadderView | None:
         found = self.store.get(ladder_id)
-        return None if found is None else _view(found)
+        return None if found is None else _view(found, self.store.outbox_of(ladder_id))
 
     def request(
         self, ladder_id: str, kind: Literal["ack", "cancel"], by: str, at: dt.datetime

@@ -213,10 +213,10 @@ def wearer_tab(
     else:
         found = views.records(deps, who, device_id, "location", since=since, until=until)
         trail = views.trail(found)
+        fences = views.fences(deps, device_id)
         context["fixes"] = len(trail)
-        context["map"] = svg.map_view(
-            views.fences(deps, device_id), trail, title=t["location"], scale_word=t["scale"]
-        )
+        context["fence_count"] = len(fences)
+        context["map"] = svg.map_view(fences, trail, title=t["location"], scale_word=t["scale"])
     return _render(request, "wearer.html", context, who=who, session=session)
 
 
@@ -233,20 +233,26 @@ def _vitals(
     s = views.series_of
 
     def chart(key: str, *lines: svg.Series) -> Any:
-        return svg.time_chart(lines, since, until, title=t[key])
+        return svg.time_chart(lines, since, until, title=t[key], empty=t["no_data"])
 
+    temperature = [r for r in found if r.type == "temperature"]
+    skin = [r for r in temperature if r.values.get("site") == "wrist"]
+    core = [r for r in temperature if r.values.get("site") != "wrist"]
     charts = [
-        chart("heart_rate", svg.Series("bpm", s(found, "heart_rate", "heart_rate_bpm"), "s0")),
-        chart("spo2", svg.Series("%", s(found, "spo2", "spo2_pct"), "s1")),
+        chart("heart_rate", svg.Series("", s(found, "heart_rate", "heart_rate_bpm"), "s0")),
+        chart("spo2", svg.Series("", s(found, "spo2", "spo2_pct"), "s1")),
         chart(
             "blood_pressure",
-            svg.Series("sys", s(found, "blood_pressure", "systolic_mmhg"), "s2"),
-            svg.Series("dia", s(found, "blood_pressure", "diastolic_mmhg"), "s3"),
+            svg.Series(t["systolic"], s(found, "blood_pressure", "systolic_mmhg"), "s2"),
+            svg.Series(t["diastolic"], s(found, "blood_pressure", "diastolic_mmhg"), "s3"),
         ),
-        chart("temperature", svg.Series("°C", s(found, "temperature", "temp_c"), "s4")),
         chart(
-            "respiration",
-            svg.Series("/min", s(found, "respiration", "respiration_rate_per_min"), "s5"),
+            "temperature",
+            svg.Series(t["core"], s(core, "temperature", "temp_c"), "s4"),
+            svg.Series(t["skin"], s(skin, "temperature", "temp_c"), "s1"),
+        ),
+        chart(
+            "respiration", svg.Series("", s(found, "respiration", "respiration_rate_per_min"), "s5")
         ),
     ]
     return {"charts": charts, "latest": views.latest_values(found), "live": True}
@@ -264,10 +270,11 @@ def _indices(
     found = views.records(deps, who, device_id, "indices", since=since, until=until)
     charts = [
         svg.time_chart(
-            [svg.Series(t[key], views.series_of(found, name, "value"), f"s{i}")],
+            [svg.Series("", views.series_of(found, name, "value"), f"s{i}")],
             since,
             until,
             title=t[key],
+            empty=t["no_values"],
         )
         for i, (key, name) in enumerate(
             (

@@ -62,12 +62,14 @@ def time_chart(
     until: dt.datetime,
     *,
     title: str,
+    empty: str = "",
     width: int = 720,
     height: int = 180,
 ) -> Markup:
     """A line chart of ``series`` over ``[since, until)``; gaps over 5 minutes break a line.
 
-    Times are shown in the zone of ``since`` (the page's choice).
+    Times are shown in the zone of ``since`` (the page's choice); ``empty`` is written
+    across a chart with no value in the window. Series without a name have no legend.
     """
     left, right, top, bottom = 44, 8, 22, 22
     values = [v for s in series for _, v in s.points if math.isfinite(v)]
@@ -116,8 +118,13 @@ def time_chart(
             else:
                 coords = " ".join(f"{_fmt(x(t))},{_fmt(y(v))}" for t, v in run)
                 parts.append(f'<polyline class="{escape(s.css)}" points="{coords}"/>')
+    if not values and empty:
+        parts.append(
+            f'<text class="empty" x="{left + plot_w / 2:.1f}" y="{top + plot_h / 2:.1f}" '
+            f'text-anchor="middle">{escape(empty)}</text>'
+        )
     legend_x = width - right
-    for s in reversed(series):
+    for s in reversed([s for s in series if s.name]):
         parts.append(
             f'<text class="legend {escape(s.css)}" x="{legend_x}" y="14" '
             f'text-anchor="end">{escape(s.name)}</text>'

@@ -25,6 +25,9 @@ from schemas.consultation import Consultation, ConsultState
 from schemas.health_records import HealthRecord
 
 LEVEL_ORDER = {"yellow": 1, "orange": 2, "red": 3}
+LEVEL_NAMES = {v: k for k, v in LEVEL_ORDER.items()}
+#: A NEWS2 score older than this no longer says how the wearer is now.
+SCORE_CURRENT_FOR = dt.timedelta(hours=1)
 TABS: tuple[Category, ...] = ("vitals", "indices", "ecg", "alerts", "location")
 RANGES: dict[str, dt.timedelta] = {
     "1h": dt.timedelta(hours=1),
@@ -81,7 +84,9 @@ class WearerRow(msgspec.Struct, frozen=True, kw_only=True):
     """One line of the wearers list; ``None``: not shared with the caller."""
 
     device_id: str
-    level: str | None  # the highest open ladder's level, "" when none is open
+    # The worst of the open ladders and the last hour's newest NEWS2 score; "" for none.
+    # An acknowledged ladder has ended, but a wearer still scoring red is still red.
+    level: str | None
     last_reading: dt.datetime | None
     shared_vitals: bool
     shared_alerts: bool
@@ -102,8 +107,11 @@ def wearer_row(deps: Deps, who: Principal, device_id: str) -> WearerRow:
     shared_vitals = allowed(deps, who, device_id, "vitals") and who.role in READERS
     if shared_alerts:
         via = check(deps, who, device_id, "alerts", roles=READERS, action="read")
-        open_levels = [x.level for x in deps.ladders.ladders_of(device_id) if x.is_open]
-        level = max(open_levels, key=lambda v: LEVEL_ORDER.get(v, 0), default="")
+        levels = [x.level for x in deps.ladders.ladders_of(device_id) if x.is_open]
+        score = deps.health.latest_news2(device_id)
+        if score is not None and deps.clock() - score[0] <= SCORE_CURRENT_FOR:
+            levels.append(LEVEL_NAMES.get(score[1], ""))
+        level = max(levels, key=lambda v: LEVEL_ORDER.get(v, 0), default="")
         _audit(deps, who, device_id, "alerts", detail="level in the wearers list", via=via)
     if shared_vitals:
         via = check(deps, who, device_id, "vitals", roles=READERS, action="read")
@@ -164,9 +172,15 @@ def series_of(found: Sequence[HealthRecord], kind: str, field: str) -> list[Poin
 
 
 def latest_values(found: Sequence[HealthRecord]) -> dict[str, HealthRecord]:
-    """The newest record of each type."""
+    """The newest record of each type; for temperature a core one when there is one.
+
+    A band's wrist skin temperature runs degrees below core (NEWS2 scores core only).
+    """
     newest: dict[str, HealthRecord] = {}
     for r in found:
+        core_shown = r.type == "temperature" and newest.get(r.type, r).values.get("site") != "wrist"
+        if r.type == "temperature" and r.values.get("site") == "wrist" and core_shown:
+            continue
         newest[r.type] = r
     return newest
 

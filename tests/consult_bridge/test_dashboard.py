@@ -7,16 +7,24 @@ The same pages in a real browser, against ``vigil run`` and ``vigil api`` as pro
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from typing import get_args
 
 import httpx
 import pytest
 
+from alerting.ladder import Phase
 from consult_bridge.auth import Principal, issue_token
 from consult_bridge.login import hash_password
 from consult_bridge.web.i18n import EN, ZH, choose
 from consult_bridge.web.session import COOKIE, csrf_token
+from consult_bridge.web.views import latest_values
+from schemas import AlertLevel
 from schemas.accounts import Account
+from schemas.health_records import HealthRecord
+from scoring.news2 import Vitals, news2
+from storage.records import ScoreRecord
 from tests.consult_bridge.conftest import NOW, SECRET, Clock, Stores, set_up_access
 from tests.consult_bridge.test_api import sos_ladder
 from tests.consult_bridge.test_records import store_a_day
@@ -117,6 +125,32 @@ async def test_the_wearers_list_shows_what_each_caller_may_see(
     assert 'data-device="wb-0001"' in clinic
 
 
+async def test_a_wearer_still_scoring_red_is_red_after_the_ladder_ended(
+    client: tuple[httpx.AsyncClient, Clock], stores: Stores
+) -> None:
+    """The level is the worst of the open ladders and the last hour's NEWS2 score."""
+    http, clock = client
+    await set_up_access(http)
+    red = news2(Vitals(pulse_bpm=135, spo2_pct=88, respiration_rate_per_min=26, systolic_mmhg=95))
+    assert red.level == AlertLevel.RED
+    with stores.main.transaction() as tx:
+        tx.add_scores([ScoreRecord(device_id="wb-0001", evaluated_at=NOW, news2=red)])
+    session(http, **DR_LI)
+
+    def level() -> str:
+        row = re.search(r'<tr data-device="wb-0001">(.*?)</tr>', page.text, re.DOTALL)
+        assert row is not None
+        found = re.search(r'class="level (\w+)"', row.group(1))
+        assert found is not None
+        return found.group(1)
+
+    page = await http.get("/ui/")
+    assert level() == "red"  # no ladder open, the score says red
+    clock.now = NOW + dt.timedelta(hours=2)
+    page = await http.get("/ui/")
+    assert level() == "quiet"  # a two-hour-old score says nothing of now
+
+
 async def test_a_family_viewer_is_refused_an_ungranted_category_and_it_is_audited(
     client: tuple[httpx.AsyncClient, Clock], stores: Stores
 ) -> None:
@@ -153,6 +187,12 @@ async def test_acknowledging_from_the_page_needs_the_forms_csrf_token(
     page = await http.get("/ui/wearers/wb-0001/alerts")
     assert f'data-ladder="{ladder_id}"' in page.text
     assert EN["acknowledge"] in page.text
+    assert 'class="deliveries"' in page.text  # what the ladder sent, and how it went
+    assert "+44" not in page.text  # contacts' numbers only by their last digits
+    anna_bearer = {"Authorization": f"Bearer {token}"}
+    (shown,) = (await http.get("/v1/wearers/wb-0001/ladders", headers=anna_bearer)).json()
+    assert shown["deliveries"], "the API shows what the ladder sent, too"
+    assert all(not d["to"].startswith("+") for d in shown["deliveries"])
     forged = await http.post(f"/ui/ladders/{ladder_id}/ack", data={"csrf": "0" * 64})
     assert forged.status_code == 403
     assert stores.ladders.pending_requests() == []
@@ -214,6 +254,7 @@ async def test_the_pages_speak_chinese_when_asked(
 def test_both_languages_have_every_word() -> None:
     assert set(EN) == set(ZH)
     assert all(ZH[k] for k in ZH)
+    assert {f"phase_{p}" for p in get_args(Phase)} <= set(EN)  # every ladder phase named
     assert choose(None, "fr-FR,zh-TW;q=0.8") == "zh"
     assert choose("en", "zh-CN") == "en"
     assert choose("xx", None) == "en"
@@ -233,3 +274,15 @@ async def test_every_range_renders(
     assert selected is not None
     assert selected.group(1) == (range_ if range_ != "bogus" else "6h")
     assert page.text.count('class="chart"') == 5
+
+
+def test_the_temperature_tile_prefers_core_to_wrist_skin() -> None:
+    at = NOW
+    core = HealthRecord(measured_at=at, type="temperature", values={"temp_c": 37.9, "site": "core"})
+    skin = HealthRecord(
+        measured_at=at + dt.timedelta(seconds=5),
+        type="temperature",
+        values={"temp_c": 34.1, "site": "wrist"},
+    )
+    assert latest_values([core, skin])["temperature"] is core
+    assert latest_values([skin])["temperature"] is skin  # a band with only skin

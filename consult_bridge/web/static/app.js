@@ -5,6 +5,11 @@
 function showReading(tiles, reading) {
   const tile = tiles.querySelector(`.tile[data-type="${reading.type}"]`);
   if (!tile) return;
+  if (reading.type === "temperature") {
+    // Core temperature wins over the wrist's skin temperature once the tile shows one.
+    if (reading.values.site === "wrist" && tile.dataset.core === "1") return;
+    if (reading.values.site !== "wrist") tile.dataset.core = "1";
+  }
   const value = tile.querySelector(".value");
   const v = reading.values;
   if (reading.type === "blood_pressure") {
