@@ -160,8 +160,16 @@ class HealthShelf(Protocol):
         limit: int,
         *,
         newest: bool = False,
+        every: int = 1,
     ) -> list[HealthRecord]:
-        """Readings of the given types, oldest first (``newest``: the window's last ones)."""
+        """Readings of the given types, oldest first.
+
+        ``newest``: the window's last ones; ``every``: only those of every n-th batch.
+        """
+        ...
+
+    def count(self, device_id: str, kind: str, since: dt.datetime, until: dt.datetime) -> int:
+        """How many readings of one type the window holds."""
         ...
 
     def ecg(

@@ -76,11 +76,14 @@ class HealthReader:
         limit: int,
         *,
         newest: bool = False,
+        every: int = 1,
     ) -> list[HealthRecord]:
         """Readings of ``types`` measured in ``[since, until)``, oldest first.
 
-        ``newest``: the window's last ``limit`` readings rather than its first (a chart of
-        a long window, the live view); still returned oldest first.
+        ``newest``: the window's last ``limit`` readings rather than its first (the live
+        view); still returned oldest first. ``every``: only the readings of every n-th batch
+        (by the band's sequence number), to draw a long window evenly (``count`` says how
+        many there are).
         """
         desk = self.desk
         columns = sorted({n for t in types for n in _FIELDS[t]})
@@ -96,9 +99,10 @@ class HealthReader:
             "LEFT JOIN sealed_fixes f ON r.type = 'gps' AND f.device_id = r.device_id "
             "AND f.boot_id = r.boot_id AND f.seq = r.seq AND f.sample_index = r.sample_index "
             f"WHERE r.device_id = ? AND r.type IN ({marks}) AND r.measured_at >= ? "
-            "AND r.measured_at < ? ORDER BY r.measured_at {0}, r.seq {0}, r.sample_index {0} "
+            "AND r.measured_at < ? AND r.seq % ? = 0 "
+            "ORDER BY r.measured_at {0}, r.seq {0}, r.sample_index {0} "
             "LIMIT ?".format("DESC" if newest else "ASC"),
-            (device_id, *types, desk.time_in(since), desk.time_in(until), limit),
+            (device_id, *types, desk.time_in(since), desk.time_in(until), max(1, every), limit),
         )
         if newest:
             rows = rows[::-1]
@@ -129,6 +133,16 @@ class HealthReader:
                 )
             )
         return records
+
+    def count(self, device_id: str, kind: str, since: dt.datetime, until: dt.datetime) -> int:
+        """How many readings of one type were measured in ``[since, until)``."""
+        desk = self.desk
+        rows = desk.rows(
+            "SELECT count(*) FROM readings WHERE device_id = ? AND type = ? "
+            "AND measured_at >= ? AND measured_at < ?",
+            (device_id, kind, desk.time_in(since), desk.time_in(until)),
+        )
+        return int(rows[0][0])
 
     def latest_news2(self, device_id: str) -> tuple[dt.datetime, int] | None:
         """The wearer's newest NEWS2 evaluation: its device time and alert level (0-3)."""

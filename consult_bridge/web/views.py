@@ -35,7 +35,7 @@ RANGES: dict[str, dt.timedelta] = {
     "24h": dt.timedelta(hours=24),
     "7d": dt.timedelta(days=7),
 }
-MAX_POINTS = 20_000  # the newest readings of a range a chart draws
+MAX_POINTS = 2_000  # per reading type in a chart; a longer window is thinned evenly
 MAX_STRIPS = 12
 QUEUE_STATES: tuple[ConsultState, ...] = (
     "submitted",
@@ -144,16 +144,24 @@ def records(
     since: dt.datetime,
     until: dt.datetime,
 ) -> list[HealthRecord]:
-    """A category's records in the window (the newest ``MAX_POINTS``), checked and audited."""
+    """A category's records in the window, checked and audited.
+
+    Readings: at most ``MAX_POINTS`` of each type, from every n-th batch when the window
+    holds more, so a week is drawn end to end (each kept reading is as measured, not an
+    average). Indices: the window's first ``MAX_POINTS``; ECG: the last ``MAX_STRIPS``.
+    """
     via = check(deps, who, device_id, category, roles=READERS, action="read")
     if category == "indices":
         found = deps.health.indices(device_id, since, until, MAX_POINTS)
     elif category == "ecg":
         found = deps.health.ecg(device_id, since, until, 10_000)[-MAX_STRIPS:]
     else:
-        found = deps.health.readings(
-            device_id, READING_TYPES[category], since, until, MAX_POINTS, newest=True
-        )
+        found = []
+        for kind in READING_TYPES[category]:
+            count = deps.health.count(device_id, kind, since, until)
+            every = max(1, math.ceil(count / MAX_POINTS))
+            found += deps.health.readings(device_id, (kind,), since, until, MAX_POINTS, every=every)
+        found.sort(key=lambda r: r.measured_at)
     detail = f"{len(found)} records from {since:%Y-%m-%d %H:%M}Z"
     _audit(deps, who, device_id, category, detail=detail, via=via)
     return found

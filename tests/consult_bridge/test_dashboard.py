@@ -17,6 +17,7 @@ import pytest
 from alerting.ladder import Phase
 from consult_bridge.auth import Principal, issue_token
 from consult_bridge.login import hash_password
+from consult_bridge.web import views
 from consult_bridge.web.i18n import EN, ZH, choose
 from consult_bridge.web.session import COOKIE, csrf_token
 from consult_bridge.web.views import latest_values
@@ -28,6 +29,7 @@ from storage.records import ScoreRecord
 from tests.consult_bridge.conftest import NOW, SECRET, Clock, Stores, set_up_access
 from tests.consult_bridge.test_api import sos_ladder
 from tests.consult_bridge.test_records import store_a_day
+from tests.factories import received, vitals_batch
 
 PASSWORD = "correct horse battery staple"
 
@@ -286,3 +288,31 @@ def test_the_temperature_tile_prefers_core_to_wrist_skin() -> None:
     )
     assert latest_values([core, skin])["temperature"] is core
     assert latest_values([skin])["temperature"] is skin  # a band with only skin
+
+
+async def test_a_long_window_is_drawn_end_to_end_from_every_nth_batch(
+    client: tuple[httpx.AsyncClient, Clock], stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http, _ = client
+    await set_up_access(http)
+    start = NOW - dt.timedelta(hours=5)
+    batches = [
+        vitals_batch(
+            seq, device_id="wb-0001", at=start + dt.timedelta(minutes=20 * seq), hr=60 + seq
+        )
+        for seq in range(1, 13)
+    ]
+    with stores.main.transaction() as tx:
+        tx.add_messages([received(b) for b in batches])
+    assert stores.health.count("wb-0001", "heart_rate", start, NOW) == 12
+    monkeypatch.setattr(views, "MAX_POINTS", 4)  # 12 heart rates: every 3rd batch is drawn
+    found = views.records(
+        stores.deps(lambda: NOW),
+        Principal(sub="dr-li", role="clinician", tenant="clinic-a"),
+        "wb-0001",
+        "vitals",
+        since=start,
+        until=NOW,
+    )
+    rates = [r.values["heart_rate_bpm"] for r in found if r.type == "heart_rate"]
+    assert rates == [63, 66, 69, 72]  # batches 3, 6, 9, 12: the whole window, not its end

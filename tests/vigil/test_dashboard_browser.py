@@ -2,8 +2,9 @@
 ``vigil run`` and ``vigil api`` as processes and a private Mosquitto.
 
 A family member signs in with her password, sees a reading published to MQTT appear on
-the wearer's live tiles within 2 s, acknowledges an SOS from its alerts tab and sees the
-ladder stop, and is refused a category the wearer did not grant her.
+the wearer's live tiles within 2 s and the live stream end when the wearer takes the grant
+back, acknowledges an SOS from its alerts tab and sees the ladder stop, and is refused a
+category the wearer did not grant her.
 
 Playwright cannot download a browser here; it drives the Debian package's binary
 (``.ci/run`` installs ``chromium``). Skipped, with the reason, where either is missing.
@@ -123,29 +124,44 @@ def test_a_family_member_watches_live_vitals_acknowledges_an_sos_and_is_refused_
     api.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        granted = httpx.post(
-            f"{base}/v1/wearers/wb-0001/grants",
-            json={"viewer": "anna", "categories": ["alerts", "vitals"]},
-            headers={"Authorization": f"Bearer {mary}"},
-            timeout=10,
-        )
-        assert granted.status_code == 201, granted.text
+        as_mary = {"Authorization": f"Bearer {mary}"}
+        grants = {}
+        for category in ("alerts", "vitals"):
+            granted = httpx.post(
+                f"{base}/v1/wearers/wb-0001/grants",
+                json={"viewer": "anna", "categories": [category]},
+                headers=as_mary,
+                timeout=10,
+            )
+            assert granted.status_code == 201, granted.text
+            grants[category] = granted.json()["grant_id"]
         publish_vitals(mosquitto.port, vitals_batch(1, device_id="wb-0001", hr=71, at=now()))
         page = browser.new_page(locale="en-GB")
         sign_in(page, base)
         shown_after = seconds_to_show_a_reading(page, mosquitto.port)
         assert shown_after <= 2.0, f"shown {shown_after:.2f} s after publishing"
 
+        # Mary takes the vitals back: the open live stream ends, and the tab goes.
+        revoked = httpx.delete(
+            f"{base}/v1/wearers/wb-0001/grants/{grants['vitals']}", headers=as_mary, timeout=10
+        )
+        assert revoked.status_code == 204
+        page.wait_for_selector("#live:not(.connected)", timeout=5_000)
+        publish_vitals(mosquitto.port, vitals_batch(3, device_id="wb-0001", hr=99, at=now()))
+        time.sleep(1.5)
+        assert page.locator('.tile[data-type="heart_rate"] .value').text_content() == "123"
+
         publish_sos(mosquitto.port, "wb-0001")
         wait_for(lambda: lines(runner, "-> call +447700900101") == 1, 30, "Anna called")
         acknowledge_from_the_alerts_tab(page, base)
 
-        # Not granted: location. No tab for it, and the page refuses it.
-        assert page.locator("nav.tabs a").all_text_contents() == [EN["vitals"], EN["alerts"]]
-        refused = page.goto(f"{base}/ui/wearers/wb-0001/location")
-        assert refused is not None
-        assert refused.status == 404
-        assert EN["not_shared_page"] in (page.locator(".denied").text_content() or "")
+        # Not granted: location, and vitals no longer. No tab for them; pages refuse them.
+        assert page.locator("nav.tabs a").all_text_contents() == [EN["alerts"]]
+        for tab in ("location", "vitals"):
+            refused = page.goto(f"{base}/ui/wearers/wb-0001/{tab}")
+            assert refused is not None
+            assert refused.status == 404
+            assert EN["not_shared_page"] in (page.locator(".denied").text_content() or "")
 
         # And in Chinese, by the switch in the header.
         page.goto(f"{base}/ui/")
