@@ -47,6 +47,7 @@ class MqttBandSender:
         *,
         username: str | None = None,
         password: str | None = None,
+        tls_ca: str | None = None,
         client_id: str | None = None,
         mqtt5: bool = True,
         publish_timeout_s: float = 10.0,
@@ -58,6 +59,8 @@ class MqttBandSender:
         )
         if username is not None:
             self._client.username_pw_set(username, password)
+        if tls_ca is not None:
+            self._client.tls_set(ca_certs=tls_ca)  # and the broker's name is checked
         self._host, self._port = host, port
         self._timeout_s = publish_timeout_s
 

@@ -37,6 +37,7 @@ class BrokerTarget(msgspec.Struct, frozen=True, kw_only=True):
     port: int
     username: str | None = None
     password: str | None = None
+    tls_ca: str | None = None
     protocol: str = "5"
 
     @classmethod
@@ -47,6 +48,7 @@ class BrokerTarget(msgspec.Struct, frozen=True, kw_only=True):
             port=mqtt.port,
             username=mqtt.username,
             password=mqtt.password,
+            tls_ca=mqtt.tls_ca,
             protocol=mqtt.protocol,
         )
 
@@ -58,6 +60,7 @@ class BrokerTarget(msgspec.Struct, frozen=True, kw_only=True):
             client_id=client_id,
             username=self.username,
             password=self.password,
+            tls_ca=self.tls_ca,
             protocol=self.protocol,
         )
 

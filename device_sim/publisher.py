@@ -93,6 +93,7 @@ class MqttPublisher:
         client_id: str = "vigil-sim",
         username: str | None = None,
         password: str | None = None,
+        tls_ca: str | None = None,
         protocol: str = "5",
     ) -> None:
         self._client = paho.Client(
@@ -102,6 +103,8 @@ class MqttPublisher:
         )
         if username is not None:
             self._client.username_pw_set(username, password)
+        if tls_ca is not None:
+            self._client.tls_set(ca_certs=tls_ca)  # and the broker's name is checked
         self._client.max_inflight_messages_set(200)
         self._client.max_queued_messages_set(0)
         self._host, self._port = host, port

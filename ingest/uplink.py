@@ -46,6 +46,7 @@ class Uplink:
         client_id: str | None = None,
         username: str | None = None,
         password: str | None = None,
+        tls_ca: str | None = None,
         protocol: Literal["5", "3.1.1"] = "5",
         keepalive_s: int = 30,
         ack_timeout_s: float = 10.0,
@@ -62,6 +63,8 @@ class Uplink:
         )
         if username is not None:
             self._client.username_pw_set(username, password)
+        if tls_ca is not None:
+            self._client.tls_set(ca_certs=tls_ca)  # and the broker's name is checked
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._client.on_pre_connect = self._before_connect
         self._client.on_connect = self._connected

@@ -18,6 +18,7 @@ import msgspec
 from pydantic import ValidationError
 
 from vigil.api_commands import add_api_commands
+from vigil.devices_command import add_devices_commands
 from vigil.settings import Settings
 
 if TYPE_CHECKING:
@@ -699,6 +700,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     _add_alerts_and_api_commands(sub)
+    add_devices_commands(sub)
 
     bridge = sub.add_parser("bridge", help="forward MQTT to Kafka, keyed by device (scale-out)")
     bridge.set_defaults(func=_cmd_bridge)

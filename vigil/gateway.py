@@ -215,6 +215,7 @@ async def gateway_service(settings: Settings) -> int:
         client_id=f"vigil-gateway-{settings.gateway_id}",
         username=settings.mqtt_username,
         password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
+        tls_ca=settings.mqtt_tls_ca,
         protocol=settings.mqtt_protocol,
     )
     try:

@@ -62,6 +62,7 @@ def band_sender(settings: Settings) -> MqttBandSender:
         mqtt.port,
         username=mqtt.username,
         password=mqtt.password,
+        tls_ca=mqtt.tls_ca,
         client_id=f"{settings.mqtt_client_id}-commands",
         mqtt5=mqtt.protocol == "5",
     )

@@ -14,9 +14,18 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import NamedTuple, Self
 
+from vigil.broker_auth import BrokerAuth
 from vigil.embedded_broker import free_port
+
+
+class TlsFiles(NamedTuple):
+    """A TLS listener's files: the CA that signed the broker's certificate, and its key."""
+
+    ca: Path
+    cert: Path
+    key: Path
 
 
 def _tool(name: str) -> str:
@@ -32,11 +41,18 @@ def find_mosquitto() -> str | None:
 class MosquittoProcess:
     """A Mosquitto of our own: ``persistence true`` so queues survive a restart.
 
-    With ``users`` (name -> password) anonymous clients are refused.
+    With ``users`` (name -> password) or ``auth`` (``vigil devices``' identities, with their
+    ACL) anonymous clients are refused; ``tls`` adds a TLS listener on ``tls_port``.
     """
 
     def __init__(
-        self, workdir: Path, *, port: int | None = None, users: dict[str, str] | None = None
+        self,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        users: dict[str, str] | None = None,
+        auth: BrokerAuth | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         binary = find_mosquitto()
         if binary is None:
@@ -44,12 +60,13 @@ class MosquittoProcess:
         self.binary = binary
         self.workdir = workdir
         self.port = port or free_port()
+        self.tls_port = free_port() if tls else None
         self.process: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "mosquitto.conf"
         lines = [
             f"listener {self.port} 127.0.0.1",
-            f"allow_anonymous {'false' if users else 'true'}",
+            f"allow_anonymous {'false' if users or auth else 'true'}",
             "persistence true",
             f"persistence_location {workdir}/",
             "autosave_interval 1",
@@ -67,6 +84,16 @@ class MosquittoProcess:
                     capture_output=True,
                 )
             lines.append(f"password_file {passwords}")
+        if auth is not None:  # vigil devices' identities: passwords and per-device ACLs
+            lines += [f"password_file {auth.passwd}", f"acl_file {auth.acl}"]
+        if tls is not None:  # settings after a listener apply to it
+            lines += [
+                f"listener {self.tls_port} 127.0.0.1",
+                f"cafile {tls.ca}",
+                f"certfile {tls.cert}",
+                f"keyfile {tls.key}",
+                "tls_version tlsv1.2",
+            ]
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to 'mosquitto' and cannot write here
         self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -88,6 +115,11 @@ class MosquittoProcess:
                     return
             time.sleep(0.05)
         raise TimeoutError(f"mosquitto did not listen on {self.port}")
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto rereads its password and ACL files."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:
         """Stop gracefully (SIGTERM), so it saves its persistence file."""

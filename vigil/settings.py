@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    mqtt_tls_ca: str | None = None  # a CA file: TLS to the broker, checked against it
+    broker_auth_dir: str = Field(
+        default="broker-auth",
+        description="vigil devices: the broker identities, Mosquitto's passwd and acl files",
+    )
     mqtt_client_id: str = "vigil-ingest"
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
@@ -270,6 +275,7 @@ class Settings(BaseSettings):
             "port": self.mqtt_port,
             "username": self.mqtt_username,
             "password": self.mqtt_password.get_secret_value() if self.mqtt_password else None,
+            "tls_ca": self.mqtt_tls_ca,
             "client_id": self.mqtt_client_id,
             "protocol": self.mqtt_protocol,
             "session_expiry_s": self.mqtt_session_expiry_s,

@@ -26,6 +26,7 @@ import collections
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -60,6 +61,7 @@ class MqttSettings(msgspec.Struct, frozen=True, kw_only=True):
     port: int = 1883
     username: str | None = None
     password: str | None = msgspec.field(default=None)
+    tls_ca: str | None = None  # a CA file: connect over TLS and check the broker against it
     client_id: str = "vigil-ingest"
     protocol: Literal["5", "3.1.1"] = "5"
     keepalive_s: int = 30
@@ -287,7 +289,13 @@ class MqttSource:
         self._generation += 1
         conn = _Connection(self, self._generation)
         async with asyncio.timeout(s.connect_timeout_s):
-            await loop.create_connection(lambda: conn, s.host, s.port)
+            if s.tls_ca is None:
+                await loop.create_connection(lambda: conn, s.host, s.port)
+            else:
+                context = ssl.create_default_context(cafile=s.tls_ca)
+                await loop.create_connection(
+                    lambda: conn, s.host, s.port, ssl=context, server_hostname=s.host
+                )
         try:
             conn.write(
                 encode_connect(
