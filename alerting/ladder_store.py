@@ -158,6 +158,10 @@ class LadderStore(Protocol):
         """Every action of one ladder, whatever its state, in the order queued."""
         ...
 
+    def outbox_counts(self) -> dict[str, int]:
+        """How many actions are in each sending status (the metrics)."""
+        ...
+
     def mark(
         self,
         key: str,
@@ -435,6 +439,10 @@ class _SqlLadderStore:
             tuple(statuses),
         )
         return [self._item(r) for r in rows]
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self._fetch("SELECT status, count(*) FROM ladder_outbox GROUP BY status", ())
+        return {str(r[0]): int(r[1]) for r in rows}
 
     def outbox_of(self, ladder_id: str) -> list[OutboxItem]:
         rows = self._fetch(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
@@ -49,6 +50,7 @@ class PipelineStats(msgspec.Struct, kw_only=True):
     dead_letters: int = 0
     samples: int = 0
     too_late: int = 0  # batches beyond the lateness bound: stored, not scored
+    last_commit_s: float = 0.0  # the last chunk's time from dispatch to durable
     alerts: Counter[str] = msgspec.field(default_factory=Counter)
     dead_letter_reasons: Counter[str] = msgspec.field(default_factory=Counter)
 
@@ -58,6 +60,7 @@ class InFlight(msgspec.Struct, kw_only=True):
 
     messages: list[Inbound]
     parts: list[asyncio.Future[ChunkReport | list[Alert]]]
+    handed_at: float = 0.0  # time.monotonic() when handed to the shards
 
 
 class Pipeline:
@@ -130,7 +133,9 @@ class Pipeline:
             for shard, job in zip(self.shards, jobs, strict=True)
             if job is not None
         ]
-        await self._in_flight.put(InFlight(messages=messages, parts=parts))
+        await self._in_flight.put(
+            InFlight(messages=messages, parts=parts, handed_at=time.monotonic())
+        )
 
     async def dispatch(self, chunk: list[Inbound]) -> None:
         """Split a chunk over the shards by device and hand it over."""
@@ -153,6 +158,8 @@ class Pipeline:
         while (entry := await self._in_flight.get()) is not None:
             outcomes = await asyncio.gather(*entry.parts)
             source.ack(entry.messages)
+            if entry.messages:
+                self.stats.last_commit_s = time.monotonic() - entry.handed_at
             self.stats.received += len(entry.messages)
             new_alerts: list[Alert] = []
             for result in outcomes:
@@ -181,6 +188,10 @@ class Pipeline:
             )
         if report.dead_letters:
             log.info("%d payloads went to dead letters", report.dead_letters)
+
+    def chunks_in_flight(self) -> int:
+        """Chunks (and ticks) handed to the shards and not yet durable."""
+        return self._in_flight.qsize()
 
     async def start(self) -> int:
         """Start the shards (each seeds its silence checks); return how many bands."""

@@ -6,10 +6,11 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from alerting.console import ConsoleNotifier
 from alerting.driver import LadderDriver
-from alerting.ladder_store import open_ladder_store
+from alerting.ladder_store import LadderStore, open_ladder_store
 from ingest.mqtt.errors import NotAuthorized
 from ingest.mqtt.source import MqttSource
 from schemas.topics import INGEST_FILTERS
@@ -44,6 +45,20 @@ def make_shards(settings: Settings, store: Store) -> list[Shard]:
         work = shard_work_for(settings, shard_store, owns)
         shards.append(LocalShard(work, capacity=settings.shard_queue, close_store=own))
     return shards
+
+
+def _metrics(
+    settings: Settings, pipeline: Pipeline, ladders: LadderStore, source: MqttSource
+) -> Callable[[], None]:
+    """Serve Prometheus metrics when ``VIGIL_METRICS_PORT`` is set; the function that stops."""
+    if settings.metrics_port is None:
+        return lambda: None
+    from vigil.metrics import PipelineCollector, serve_metrics  # noqa: PLC0415
+
+    collector = PipelineCollector(pipeline, ladders, source.pending)
+    stop = serve_metrics(collector, settings.metrics_host, settings.metrics_port)
+    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+    return stop
 
 
 async def run_service(settings: Settings) -> int:
@@ -94,6 +109,7 @@ async def run_service(settings: Settings) -> int:
             seeded,
         )
         async with MqttSource(settings.mqtt(), INGEST_FILTERS) as source:
+            stop_metrics = _metrics(settings, pipeline, ladders, source)
             log.info("ready: ingesting %s", ", ".join(INGEST_FILTERS))
             background = [asyncio.create_task(side.run(stop), name="ladder-side")]
             try:
@@ -101,6 +117,7 @@ async def run_service(settings: Settings) -> int:
             finally:
                 stop.set()
                 await asyncio.gather(*background)
+                stop_metrics()
     except NotAuthorized as exc:
         log.error("MQTT: %s", exc)  # noqa: TRY400
         return 4
@@ -112,8 +129,12 @@ async def run_service(settings: Settings) -> int:
         ladders.close()
         side_store.close()
         store.close()
+    _stopped(pipeline)
+    return 0
+
+
+def _stopped(pipeline: Pipeline) -> None:
     s = pipeline.stats
     log.info(
         "stopped: %d stored, %d duplicates, %d dead letters", s.stored, s.duplicates, s.dead_letters
     )
-    return 0

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="vigil run: Prometheus /metrics on this port"
+    )
+    metrics_host: str = "127.0.0.1"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line (log shippers)
     mqtt_tls_ca: str | None = None  # a CA file: TLS to the broker, checked against it
     broker_auth_dir: str = Field(
         default="broker-auth",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -200,12 +200,13 @@ def wearer_tab(
         "done": done,
     }
     t = words(_lang(request))
+    c = Tab(deps, who, device_id, since, until, t)
     if tab == "vitals":
-        context |= _vitals(deps, who, device_id, since=since, until=until, t=t)
+        context |= _vitals(c)
     elif tab == "indices":
-        context |= _indices(deps, who, device_id, since=since, until=until, t=t)
+        context |= _indices(c)
     elif tab == "ecg":
-        context |= _ecg(deps, who, device_id, since=since, until=until, t=t)
+        context |= _ecg(c)
     elif tab == "alerts":
         context["ladders"] = views.ladders(deps, who, device_id, since)
         context["can_ack"] = who.role in ("family", "clinician")
@@ -220,15 +221,19 @@ def wearer_tab(
     return _render(request, "wearer.html", context, who=who, session=session)
 
 
-def _vitals(
-    deps: Deps,
-    who: Principal,
-    device_id: str,
-    *,
-    since: dt.datetime,
-    until: dt.datetime,
-    t: dict[str, str],
-) -> dict[str, Any]:
+class Tab(NamedTuple):
+    """What a tab's builder reads: who asks, about whom, over which window, in which words."""
+
+    deps: Deps
+    who: Principal
+    device_id: str
+    since: dt.datetime
+    until: dt.datetime
+    t: dict[str, str]
+
+
+def _vitals(c: Tab) -> dict[str, Any]:
+    deps, who, device_id, since, until, t = c
     found = views.records(deps, who, device_id, "vitals", since=since, until=until)
     s = views.series_of
 
@@ -258,15 +263,8 @@ def _vitals(
     return {"charts": charts, "latest": views.latest_values(found), "live": True}
 
 
-def _indices(
-    deps: Deps,
-    who: Principal,
-    device_id: str,
-    *,
-    since: dt.datetime,
-    until: dt.datetime,
-    t: dict[str, str],
-) -> dict[str, Any]:
+def _indices(c: Tab) -> dict[str, Any]:
+    deps, who, device_id, since, until, t = c
     found = views.records(deps, who, device_id, "indices", since=since, until=until)
     charts = [
         svg.time_chart(
@@ -287,15 +285,8 @@ def _indices(
     return {"charts": charts}
 
 
-def _ecg(
-    deps: Deps,
-    who: Principal,
-    device_id: str,
-    *,
-    since: dt.datetime,
-    until: dt.datetime,
-    t: dict[str, str],
-) -> dict[str, Any]:
+def _ecg(c: Tab) -> dict[str, Any]:
+    deps, who, device_id, since, until, t = c
     shown = views.strips(views.records(deps, who, device_id, "ecg", since=since, until=until))
     pictures = [
         (s, svg.ecg_strip(s.samples_uv, s.fs_hz, s.r_peaks, title=f"{t['strip']} {s.at:%H:%M:%S}"))
