@@ -386,8 +386,15 @@ class PostgresStore:
             conn = self._connection()
             try:
                 rows = conn.execute(sql, params).fetchall()
-            finally:
                 conn.rollback()
+            except psycopg.OperationalError as exc:
+                # The server went away mid-read (an outage, a restart): the connection is
+                # broken, the next call reconnects; callers hold their work and retry.
+                raise StorageUnavailable(str(exc)) from exc
+            except BaseException:
+                if not conn.broken:
+                    conn.rollback()
+                raise
         return rows
 
     def count_readings(self, device_id: str | None = None) -> int:
