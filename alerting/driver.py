@@ -60,12 +60,26 @@ log = logging.getLogger(__name__)
 
 
 class SendError(Exception):
-    """A provider did not take an action; ``permanent``: trying again will not help."""
+    """A provider did not take an action; ``permanent``: trying again will not help.
 
-    def __init__(self, message: str, *, code: int | None = None, permanent: bool = True) -> None:
+    ``uncertain``: the request reached the provider but no answer came back (a read
+    timeout, a dropped connection): it may have been sent. It is marked ``unknown`` and
+    never repeated (a second SMS or call is worse than the ladder moving on by its timers;
+    the provider's callbacks, matched by the action's key, still count).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        permanent: bool = True,
+        uncertain: bool = False,
+    ) -> None:
         super().__init__(message)
         self.code = code
-        self.permanent = permanent
+        self.permanent = permanent or uncertain
+        self.uncertain = uncertain
 
 
 class Sender(Protocol):
@@ -341,7 +355,14 @@ class LadderDriver:
             provider_id = await self.sender.send(item.action, text)
         except SendError as exc:
             async with self._turn:
-                if not exc.permanent and item.attempts < len(RETRY_AFTER_S):
+                if exc.uncertain:
+                    log.warning(
+                        "ladder %s: %s may have been sent (no answer): not repeated",
+                        item.ladder_id,
+                        item.key,
+                    )
+                    await asyncio.to_thread(self.store.mark, item.key, "unknown", error=str(exc))
+                elif not exc.permanent and item.attempts < len(RETRY_AFTER_S):
                     wait_s = RETRY_AFTER_S[item.attempts]
                     log.warning(
                         "ladder %s: %s failed (%s), trying again in %g s",

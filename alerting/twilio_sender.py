@@ -22,6 +22,8 @@ import urllib.parse
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+import requests
+import urllib3
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -47,9 +49,15 @@ class RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]
         return super().request(method, urllib.parse.urlunsplit(rebased), *args, **kwargs)
 
 
-def twilio_client(account_sid: str, auth_token: str, api_base: str | None = None) -> Client:
+def twilio_client(
+    account_sid: str, auth_token: str, api_base: str | None = None, *, timeout_s: float = 10.0
+) -> Client:
     """The official client, talking to Twilio or (``api_base``) a local stand-in."""
-    http = RebasedHttpClient(api_base, timeout=10) if api_base else TwilioHttpClient(timeout=10)
+    http = (
+        RebasedHttpClient(api_base, timeout=timeout_s)
+        if api_base
+        else TwilioHttpClient(timeout=timeout_s)
+    )
     return Client(account_sid, auth_token, http_client=http)
 
 
@@ -102,5 +110,12 @@ class TwilioSender:
             return str(message.sid)
         except TwilioRestException as exc:
             raise SendError(str(exc.msg), code=exc.code, permanent=exc.status < 500) from exc
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ChunkedEncodingError) as exc:
+            # The request went out; whether Twilio acted on it is unknown: never repeat it.
+            raise SendError(f"no answer from Twilio: {exc}", uncertain=True) from exc
+        except requests.exceptions.ConnectionError as exc:
+            if isinstance(exc.args[0] if exc.args else None, urllib3.exceptions.ProtocolError):
+                raise SendError(f"Twilio dropped the connection: {exc}", uncertain=True) from exc
+            raise SendError(f"Twilio unreachable: {exc}", permanent=False) from exc
         except (TwilioException, OSError) as exc:
             raise SendError(f"Twilio unreachable: {exc}", permanent=False) from exc

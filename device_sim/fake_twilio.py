@@ -28,13 +28,16 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 import msgspec
 
 CallScript = Literal["completed", "confirm", "voicemail", "busy", "no-answer", "failed"]
+#: What the fake does to one REST request: ``error_500`` refuses it (Twilio had trouble,
+#: nothing sent); ``slow`` takes it (the message or call goes out) but answers late.
+Fault = Literal["error_500", "slow"]
 _PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/(?P<kind>Messages|Calls)\.json$")
 
 
@@ -87,11 +90,16 @@ class FakeTwilio:
         scripts: Mapping[str, Script] | None = None,
         *,
         ring_s: float = 0.3,
+        faults: Sequence[Fault] = (),
+        slow_s: float = 2.0,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.scripts = dict(scripts or {})
         self.ring_s = ring_s
+        self.faults = list(faults)  # for the next REST requests, in order (chaos tests)
+        self.slow_s = slow_s
+        self.refused = 0  # requests answered 500 (not taken)
         self.requests: list[Request] = []
         self.callbacks: list[tuple[str, dict[str, str], int]] = []  # url, params, status
         self._ids = itertools.count(1)
@@ -231,7 +239,18 @@ class FakeTwilio:
                 ):
                     self._reply(401, {"code": 20003, "message": "Authenticate", "status": 401})
                     return
-                self._reply(*fake._take(match["kind"], form))
+                with fake._lock:
+                    fault = fake.faults.pop(0) if fake.faults else None
+                if fault == "error_500":
+                    fake.refused += 1
+                    self._reply(
+                        500, {"code": 20500, "message": "Internal Server Error", "status": 500}
+                    )
+                    return
+                answer = fake._take(match["kind"], form)
+                if fault == "slow":
+                    time.sleep(fake.slow_s)  # taken, but the answer comes after the client gave up
+                self._reply(*answer)
 
         return Handler
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -24,7 +24,7 @@ from alerting.ladder import Ladder, LadderPolicy
 from alerting.ladder_store import SqliteLadderStore
 from alerting.twilio_sender import TwilioSender, twilio_client
 from alerting.webhooks import webhook_app
-from device_sim.fake_twilio import FakeTwilio, Script, sign
+from device_sim.fake_twilio import FakeTwilio, Fault, Script, sign
 from schemas import Alert, AlertLevel
 from tests.alerting.people import ANNA, BEN, SERVICES, mary
 from vigil.embedded_broker import free_port
@@ -39,8 +39,15 @@ MARY = mary(LadderPolicy(grace_s=0, call_timeout_s=120, services_attempts=1))
 class Rig:
     """A driver with the Twilio sender, the webhooks on uvicorn, and the fake Twilio."""
 
-    def __init__(self, store: SqliteLadderStore, fake: FakeTwilio, public: str, token: str) -> None:
-        client = twilio_client(SID, token, api_base=fake.base_url)
+    def __init__(
+        self,
+        store: SqliteLadderStore,
+        fake: FakeTwilio,
+        public: str,
+        token: str,
+        timeout_s: float = 10.0,
+    ) -> None:
+        client = twilio_client(SID, token, api_base=fake.base_url, timeout_s=timeout_s)
         twilio = TwilioSender(client, FROM, public)
         sender = RoutedSender(device=ConsoleSender(io.StringIO()), phones=twilio)
         self.store = store
@@ -78,11 +85,14 @@ async def rig_for(
     scripts: dict[str, Script],
     token: str = TOKEN,
     port: int | None = None,
+    *,
+    faults: Sequence[Fault] = (),
+    timeout_s: float = 10.0,
 ) -> AsyncIterator[Rig]:
     port = port or free_port()
     public = f"http://127.0.0.1:{port}"
-    with FakeTwilio(SID, TOKEN, scripts, ring_s=0.2) as fake:
-        rig = Rig(store, fake, public, token)
+    with FakeTwilio(SID, TOKEN, scripts, ring_s=0.2, faults=faults, slow_s=2 * timeout_s) as fake:
+        rig = Rig(store, fake, public, token, timeout_s)
         app = webhook_app(rig.driver, auth_token=TOKEN, public_url=public)
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
