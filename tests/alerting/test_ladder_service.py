@@ -96,6 +96,7 @@ def lines(run: VigilRun, text: str) -> int:
     return sum(text in line for line in run.log)
 
 
+@pytest.mark.chaos  # kills or restarts mid-stream (docs/security.md)
 def test_a_ladder_killed_mid_climb_resumes_after_a_restart_and_repeats_nothing(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
@@ -282,6 +283,7 @@ def test_a_scheduled_reminder_reaches_the_band_in_the_wearers_language(
     assert command["cancellable"] is False
 
 
+@pytest.mark.chaos  # kills or restarts mid-stream (docs/security.md)
 def test_one_process_drives_the_ladders_and_a_standby_takes_over_when_it_dies(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:

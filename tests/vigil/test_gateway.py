@@ -82,6 +82,7 @@ def gateway_status(db: Path) -> str:
     return "" if row is None else f"{row[0]} {row[1]}"
 
 
+@pytest.mark.chaos  # kills or restarts mid-stream (docs/security.md)
 def test_virtual_bands_reach_storage_through_a_broker_restart_without_loss_or_copies(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:

@@ -191,6 +191,7 @@ def keep_logs(tmp_path: Path, **runs: VigilRun) -> None:
         (tmp_path / f"{name.replace('_', '-')}.log").write_text("".join(run.log))
 
 
+@pytest.mark.chaos  # kills or restarts mid-stream (docs/security.md)
 def test_the_kafka_tier_matches_the_embedded_runner_across_a_worker_kill(
     kafka: MockKafka, mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:

@@ -179,6 +179,7 @@ def test_sharded_runs_store_what_the_unsharded_pipeline_does(
 
 @pytest.mark.mosquitto
 @pytest.mark.slow
+@pytest.mark.chaos  # kills or restarts mid-stream (docs/security.md)
 def test_a_killed_shard_stops_the_runner_and_a_restart_loses_nothing(
     mosquitto: MosquittoProcess, tmp_path: Path
 ) -> None:
