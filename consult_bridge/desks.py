@@ -173,9 +173,15 @@ class HealthShelf(Protocol):
         ...
 
     def ecg(
-        self, device_id: str, since: dt.datetime, until: dt.datetime, limit: int
+        self,
+        device_id: str,
+        since: dt.datetime,
+        until: dt.datetime,
+        limit: int,
+        *,
+        newest: bool = False,
     ) -> list[HealthRecord]:
-        """ECG strips, oldest first."""
+        """ECG strips, oldest first (``newest``: the window's last ones)."""
         ...
 
     def latest_news2(self, device_id: str) -> tuple[dt.datetime, int] | None:

@@ -40,6 +40,12 @@ class Queued(BaseModel):
     kind: str
 
 
+#: Who may acknowledge a ladder ("I am handling it"), and who may cancel it as a false
+#: alarm (the wearer too); the dashboard's buttons follow the same.
+ACK_ROLES: tuple[Role, ...] = ("family", "clinician")
+CANCEL_ROLES: tuple[Role, ...] = ("wearer", "family", "clinician")
+
+
 def queue_request(
     deps: Deps, who: Principal, ladder_id: str, kind: str, roles: tuple[Role, ...]
 ) -> Queued:
@@ -64,7 +70,7 @@ def queue_request(
 )
 def acknowledge(ladder_id: str, who: Caller, deps: Context) -> Queued:
     """Acknowledge an open ladder: "I am handling it". It stops; those told hear who is."""
-    return queue_request(deps, who, ladder_id, "acknowledge", ("family", "clinician"))
+    return queue_request(deps, who, ladder_id, "acknowledge", ACK_ROLES)
 
 
 @routes.post(
@@ -72,7 +78,7 @@ def acknowledge(ladder_id: str, who: Caller, deps: Context) -> Queued:
 )
 def cancel(ladder_id: str, who: Caller, deps: Context) -> Queued:
     """Cancel an open ladder as a false alarm: it stops; those told get a stand-down."""
-    return queue_request(deps, who, ladder_id, "cancel", ("wearer", "family", "clinician"))
+    return queue_request(deps, who, ladder_id, "cancel", CANCEL_ROLES)
 
 
 class SnoozeIn(BaseModel):

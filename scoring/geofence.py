@@ -60,7 +60,8 @@ class Projection(msgspec.Struct, frozen=True):
         return x * EARTH_RADIUS_M, math.radians(lat_deg - self.lat0_deg) * EARTH_RADIUS_M
 
 
-def _centre(shape: Circle | Area) -> tuple[float, float]:
+def centre(shape: Circle | Area) -> tuple[float, float]:
+    """A fence shape's centre (lat, lon): a circle's, or a polygon's mean vertex."""
     if isinstance(shape, Circle):
         return shape.lat_deg, shape.lon_deg
     lats = [v[0] for v in shape.vertices]
@@ -90,7 +91,7 @@ class FenceGeometry:
         if len(shapes) != len(margins_m):
             raise ValueError("one margin per fence")
         if shapes:
-            centres = [_centre(s) for s in shapes]
+            centres = [centre(s) for s in shapes]
             lat0 = sum(c[0] for c in centres) / len(centres)
             lon0 = sum(c[1] for c in centres) / len(centres)
         else:

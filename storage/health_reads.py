@@ -155,17 +155,25 @@ class HealthReader:
         return (desk.time_out(rows[0][0]), int(rows[0][1])) if rows else None
 
     def ecg(
-        self, device_id: str, since: dt.datetime, until: dt.datetime, limit: int
+        self,
+        device_id: str,
+        since: dt.datetime,
+        until: dt.datetime,
+        limit: int,
+        *,
+        newest: bool = False,
     ) -> list[HealthRecord]:
-        """ECG strips starting in ``[since, until)``."""
+        """ECG strips starting in ``[since, until)``, oldest first (``newest``: the last)."""
         desk = self.desk
         rows = desk.rows(
             "SELECT measured_at, sampling_rate_hz, lead, samples_uv, boot_id, seq, sample_index "
             "FROM ecg_strips "
             "WHERE device_id = ? AND measured_at >= ? AND measured_at < ? "
-            "ORDER BY measured_at LIMIT ?",
+            f"ORDER BY measured_at {'DESC' if newest else 'ASC'} LIMIT ?",
             (device_id, desk.time_in(since), desk.time_in(until), limit),
         )
+        if newest:
+            rows = rows[::-1]
         return [
             HealthRecord(
                 measured_at=desk.time_out(r[0]),

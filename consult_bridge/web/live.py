@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from consult_bridge.deps import READERS, deps_of
+from consult_bridge.deps import READERS, check, deps_of
 from consult_bridge.web import views
 from consult_bridge.web.session import session_of
 from schemas.access import READING_TYPES
@@ -44,7 +44,7 @@ async def live(request: Request, device_id: str) -> StreamingResponse:
     """New vital readings of the wearer, as they are stored."""
     who, _ = session_of(request)
     deps = deps_of(request)
-    via = views.check_vitals(deps, who, device_id)
+    via = check(deps, who, device_id, "vitals", roles=READERS, action="read")
     deps.record(who, device_id, "vitals", "read", "dashboard: live" + (f" ({via})" if via else ""))
     types = READING_TYPES["vitals"]
 
@@ -60,8 +60,8 @@ async def live(request: Request, device_id: str) -> StreamingResponse:
         loop = asyncio.get_running_loop()
         ends = loop.time() + MAX_STREAM_S
         while loop.time() < ends and not await request.is_disconnected():
-            still = await asyncio.to_thread(views.allowed, deps, who, device_id, "vitals")
-            if not still or who.role not in READERS:
+            still = await asyncio.to_thread(views.shared, deps, who, device_id, ("vitals",))
+            if not still:
                 yield "event: closed\ndata: {}\n\n"
                 return
             until = deps.clock() + dt.timedelta(days=1)  # a band's clock may run ahead

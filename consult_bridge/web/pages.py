@@ -15,9 +15,9 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from consult_bridge.auth import Principal, Role, issue_token
-from consult_bridge.deps import READERS, Deps, deps_of
-from consult_bridge.ladder_routes import queue_request
+from consult_bridge.auth import Principal, issue_token
+from consult_bridge.deps import Deps, deps_of
+from consult_bridge.ladder_routes import ACK_ROLES, CANCEL_ROLES, queue_request
 from consult_bridge.login_routes import authenticate
 from consult_bridge.web import svg, views
 from consult_bridge.web.i18n import LANGS, Lang, choose, words
@@ -153,9 +153,7 @@ def _window(deps: Deps, range_: str) -> tuple[str, dt.datetime, dt.datetime]:
 
 
 def _tabs(deps: Deps, who: Principal, device_id: str) -> list[Category]:
-    if who.role not in READERS:
-        return []
-    return [c for c in views.TABS if views.allowed(deps, who, device_id, c)]
+    return views.shared(deps, who, device_id, views.TABS)
 
 
 @routes.get("/wearers/{device_id}", response_class=HTMLResponse)
@@ -209,12 +207,12 @@ def wearer_tab(
         context |= _ecg(c)
     elif tab == "alerts":
         context["ladders"] = views.ladders(deps, who, device_id, since)
-        context["can_ack"] = who.role in ("family", "clinician")
-        context["can_cancel"] = who.role in ("wearer", "family", "clinician")
+        context["can_ack"] = who.role in ACK_ROLES
+        context["can_cancel"] = who.role in CANCEL_ROLES
     else:
         found = views.records(deps, who, device_id, "location", since=since, until=until)
         trail = views.trail(found)
-        fences = views.fences(deps, device_id)
+        fences = deps.profiles.fences(device_id)  # with the location read, audited
         context["fixes"] = len(trail)
         context["fence_count"] = len(fences)
         context["map"] = svg.map_view(fences, trail, title=t["location"], scale_word=t["scale"])
@@ -303,10 +301,7 @@ def act_on_ladder(
     who, session = session_of(request)
     require_csrf(request, session, csrf)
     deps = deps_of(request)
-    roles: dict[str, tuple[Role, ...]] = {
-        "ack": ("family", "clinician"),
-        "cancel": ("wearer", "family", "clinician"),
-    }
+    roles = {"ack": ACK_ROLES, "cancel": CANCEL_ROLES}
     if action not in roles:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such action")
     kind = "acknowledge" if action == "ack" else "cancel"

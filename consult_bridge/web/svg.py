@@ -17,7 +17,7 @@ import msgspec
 from markupsafe import Markup, escape
 
 from consult_bridge.desks import FenceShape
-from scoring.geofence import Area, Circle, Projection
+from scoring.geofence import Circle, Projection, centre
 
 Point = tuple[dt.datetime, float]
 
@@ -222,8 +222,8 @@ def map_view(
     No map tiles: the picture is the fences, the path and the last fix's accuracy circle,
     north up.
     """
-    lats = [f.lat_deg for f in trail] + [_centre(f.shape)[0] for f in fences]
-    lons = [f.lon_deg for f in trail] + [_centre(f.shape)[1] for f in fences]
+    lats = [f.lat_deg for f in trail] + [centre(f.shape)[0] for f in fences]
+    lons = [f.lon_deg for f in trail] + [centre(f.shape)[1] for f in fences]
     if not lats:
         lats, lons = [0.0], [0.0]
     projection = Projection(sum(lats) / len(lats), sum(lons) / len(lons))
@@ -294,15 +294,6 @@ def map_view(
     )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - escaped names and numbers only
-
-
-def _centre(shape: Circle | Area) -> tuple[float, float]:
-    if isinstance(shape, Circle):
-        return shape.lat_deg, shape.lon_deg
-    return (
-        sum(v[0] for v in shape.vertices) / len(shape.vertices),
-        sum(v[1] for v in shape.vertices) / len(shape.vertices),
-    )
 
 
 def _round_metres(m: float) -> float:

@@ -18,7 +18,7 @@ import numpy as np
 from consult_bridge.access import may
 from consult_bridge.auth import Principal
 from consult_bridge.deps import READERS, Deps, check
-from consult_bridge.desks import FenceShape, LadderView
+from consult_bridge.desks import LadderView
 from consult_bridge.web.svg import Fix, Point
 from schemas.access import READING_TYPES, Category
 from schemas.consultation import Consultation, ConsultState
@@ -46,23 +46,26 @@ QUEUE_STATES: tuple[ConsultState, ...] = (
 )
 
 
-def allowed(deps: Deps, who: Principal, device_id: str, category: Category) -> bool:
-    """Whether ``who`` may see ``category`` of the wearer now (nothing audited)."""
+def shared(
+    deps: Deps, who: Principal, device_id: str, categories: Sequence[Category]
+) -> list[Category]:
+    """Those of ``categories`` a reader may see of the wearer now (nothing audited).
+
+    The wearer's clinic, grants and break-glass openings are read once for them all.
+    """
+    if who.role not in READERS:
+        return []
     emergencies = deps.access.emergencies_of(device_id) if who.role == "clinician" else []
-    return may(
-        who,
-        device_id,
-        category,
-        clinic=deps.access.clinic_of(device_id),
-        grants=deps.access.grants_of(device_id),
-        now=deps.clock(),
-        emergencies=emergencies,
+    clinic, grants, now = (
+        deps.access.clinic_of(device_id),
+        deps.access.grants_of(device_id),
+        deps.clock(),
     )
-
-
-def check_vitals(deps: Deps, who: Principal, device_id: str) -> str:
-    """``check`` for reading the wearer's vitals (404 and a refusal audited otherwise)."""
-    return check(deps, who, device_id, "vitals", roles=READERS, action="read")
+    return [
+        c
+        for c in categories
+        if may(who, device_id, c, clinic=clinic, grants=grants, now=now, emergencies=emergencies)
+    ]
 
 
 def refuse(deps: Deps, who: Principal, device_id: str, category: Category) -> None:
@@ -103,8 +106,8 @@ def wearer_row(deps: Deps, who: Principal, device_id: str) -> WearerRow:
     """The wearer's current level and data freshness, as far as the caller may see."""
     level: str | None = None
     last: dt.datetime | None = None
-    shared_alerts = allowed(deps, who, device_id, "alerts") and who.role in READERS
-    shared_vitals = allowed(deps, who, device_id, "vitals") and who.role in READERS
+    seen = shared(deps, who, device_id, ("alerts", "vitals"))
+    shared_alerts, shared_vitals = "alerts" in seen, "vitals" in seen
     if shared_alerts:
         via = check(deps, who, device_id, "alerts", roles=READERS, action="read")
         levels = [x.level for x in deps.ladders.ladders_of(device_id) if x.is_open]
@@ -154,7 +157,7 @@ def records(
     if category == "indices":
         found = deps.health.indices(device_id, since, until, MAX_POINTS)
     elif category == "ecg":
-        found = deps.health.ecg(device_id, since, until, 10_000)[-MAX_STRIPS:]
+        found = deps.health.ecg(device_id, since, until, MAX_STRIPS, newest=True)
     else:
         found = []
         for kind in READING_TYPES[category]:
@@ -269,11 +272,6 @@ def trail(found: Sequence[HealthRecord]) -> list[Fix]:
         for r in found
         if r.type == "gps" and r.values.get("lat_deg") is not None
     ]
-
-
-def fences(deps: Deps, device_id: str) -> list[FenceShape]:
-    """The wearer's fences (read with the location category, audited by the caller)."""
-    return deps.profiles.fences(device_id)
 
 
 def queue(deps: Deps, who: Principal) -> list[Consultation]:

@@ -16,22 +16,19 @@ import pytest
 
 from alerting.ladder import Phase
 from consult_bridge.auth import Principal, issue_token
-from consult_bridge.login import hash_password
 from consult_bridge.web import views
 from consult_bridge.web.i18n import EN, ZH, choose
 from consult_bridge.web.session import COOKIE, csrf_token
 from consult_bridge.web.views import latest_values
 from schemas import AlertLevel
-from schemas.accounts import Account
 from schemas.health_records import HealthRecord
 from scoring.news2 import Vitals, news2
 from storage.records import ScoreRecord
 from tests.consult_bridge.conftest import NOW, SECRET, Clock, Stores, set_up_access
 from tests.consult_bridge.test_api import sos_ladder
+from tests.consult_bridge.test_login import PASSWORD, add_anna
 from tests.consult_bridge.test_records import store_a_day
 from tests.factories import received, vitals_batch
-
-PASSWORD = "correct horse battery staple"
 
 
 def session(http: httpx.AsyncClient, **principal: str) -> str:
@@ -68,15 +65,7 @@ async def test_pages_ask_for_a_sign_in_and_the_form_sets_a_strict_httponly_cooki
     first = await http.get("/ui/wearers/wb-0001/vitals")
     assert first.status_code == 303
     assert first.headers["location"] == "/ui/login?next=/ui/wearers/wb-0001/vitals"
-    stores.accounts.put(
-        Account(
-            sub="anna",
-            role="family",
-            name="Anna",
-            password_hash=hash_password(PASSWORD),
-            created_at=NOW,
-        )
-    )
+    add_anna(stores)
     wrong = await http.post("/ui/login", data={"username": "anna", "password": "nope"})
     assert wrong.status_code == 401
     assert EN["wrong_login"] in wrong.text
