@@ -73,6 +73,15 @@ def _lines(text: str) -> list[str]:
 
 
 def _signal_spec(line: str, where: str) -> SignalSpec:
+    try:
+        return _signal_fields(line, where)
+    except WfdbError:
+        raise
+    except ValueError as exc:  # a number that is not one (found by tests/fuzz)
+        raise WfdbError(f"{where}: unreadable signal line {line!r}: {exc}") from None
+
+
+def _signal_fields(line: str, where: str) -> SignalSpec:
     parts = line.split()
     if len(parts) < 2:
         raise WfdbError(f"{where}: signal line needs a file name and a format: {line!r}")

@@ -55,6 +55,8 @@ from storage.sealing import Sealer
 from storage.sql_desk import open_desk
 from stream_processors.device import Condition, WearerProfile
 from vigil.consult_intake import ConsultIntake, run_consult_intake
+from vigil.http_edge import EdgeLimits, HttpEdge, HttpMeter
+from vigil.metrics import serve_metrics
 from vigil.profiles import decode_profile, encode_profile
 
 log = logging.getLogger(__name__)
@@ -250,12 +252,18 @@ async def api_service(
     *,
     audit_key: bytes = b"",
     consult_grace_s: float = 900.0,
+    edge: EdgeLimits | None = None,
+    metrics_at: tuple[str, int] | None = None,
     publisher: Publisher | None = None,
     sealer: Sealer | None = None,
     tls: tuple[str, str] | None = None,
     token_ttl_s: float = 3600.0,
 ) -> int:
-    """Serve the API until SIGINT or SIGTERM; the exit code."""
+    """Serve the API until SIGINT or SIGTERM; the exit code.
+
+    ``edge``: the size and rate limits (``vigil/http_edge.py``; its defaults when None).
+    ``metrics_at``: (host, port) to serve Prometheus metrics on.
+    """
     try:
         store = open_store(database_url)
         applied = store.migrate()
@@ -289,6 +297,9 @@ async def api_service(
             token_ttl_s=token_ttl_s,
         )
     )
+    meter = HttpMeter("api")
+    app.add_middleware(HttpEdge, limits=edge or EdgeLimits(), meter=meter)
+    stop_metrics = serve_metrics(meter.registry, *metrics_at) if metrics_at else lambda: None
     # Its own connection: the intake's transactions do not queue behind requests.
     intake_desk = open_desk(database_url)
     intake = ConsultIntake(
@@ -314,6 +325,7 @@ async def api_service(
     finally:
         stop.set()
         await intake_task
+        stop_metrics()
         ladders.close()
         desk.close()
         intake_desk.close()

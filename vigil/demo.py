@@ -396,6 +396,9 @@ async def run_demo(options: DemoOptions, settings: Settings) -> dict[str, Any]:
     scenarios, speed = dict(plan.scenarios), plan.speed
     if options.scenario is not None:
         settings = receive_clock_compressed(settings, speed)
+    # The demo accounts for each malformed payload it sends as one dead letter, and its
+    # faults send garbage faster than a band's dead-letter allowance: no cap here.
+    settings = settings.model_copy(update={"dead_letters_per_minute": 0.0})
     profiles = _demo_profiles(scenarios)
     console = Console(stderr=options.json)
     out = sys.stderr if options.json else sys.stdout

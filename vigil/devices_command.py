@@ -4,7 +4,9 @@
 existing one a new password, prints the password once and rewrites Mosquitto's password
 and ACL files in ``VIGIL_BROKER_AUTH_DIR`` (``vigil/broker_auth.py``); ``revoke NAME``
 removes one; ``list`` shows them (never a password). Mosquitto rereads the files on
-SIGHUP (``kill -HUP``, or ``systemctl reload mosquitto``).
+SIGHUP (``kill -HUP``, or ``systemctl reload mosquitto``). With
+``VIGIL_DYNSEC_ADMIN_USERNAME`` and ``_PASSWORD`` set, both also apply the change to the
+broker's dynamic-security plugin at once (``vigil/dynsec.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 from pathlib import Path
 
 from vigil.broker_auth import BrokerAuth, Kind
+from vigil.dynsec import DynsecAdmin, DynsecError, provision_commands, revoke_commands
 from vigil.settings import Settings
 
 
@@ -52,10 +55,33 @@ def cmd_provision(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"vigil devices: {exc}", file=sys.stderr)
         return 2
+    admin = _dynsec(settings)
+    if admin is not None:
+        who = next(i for i in book.identities() if i.name == args.name)
+        try:
+            admin.send(provision_commands(who, password))
+        except DynsecError as exc:
+            print(f"vigil devices: dynamic security: {exc}", file=sys.stderr)
+            return 3
     print(f"username: {args.name}")
     print(f"password: {password}")
     print(f"# shown once; written to {book.passwd} and {book.acl}: reload Mosquitto (SIGHUP)")
+    if admin is not None:
+        print("# and applied to the broker's dynamic-security plugin")
     return 0
+
+
+def _dynsec(settings: Settings) -> DynsecAdmin | None:
+    """The plugin's admin client, when its credentials are set."""
+    if settings.dynsec_admin_username is None or settings.dynsec_admin_password is None:
+        return None
+    return DynsecAdmin(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        settings.dynsec_admin_username,
+        settings.dynsec_admin_password.get_secret_value(),
+        tls_ca=settings.mqtt_tls_ca,
+    )
 
 
 def cmd_revoke(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,6 +89,13 @@ def cmd_revoke(args: argparse.Namespace, settings: Settings) -> int:
     if not _book(settings).revoke(args.name):
         print(f"vigil devices: no identity {args.name!r}", file=sys.stderr)
         return 1
+    admin = _dynsec(settings)
+    if admin is not None:
+        try:
+            admin.send(revoke_commands(args.name))
+        except DynsecError as exc:
+            print(f"vigil devices: dynamic security: {exc}", file=sys.stderr)
+            return 3
     print(f"revoked {args.name}: reload Mosquitto (SIGHUP)")
     return 0
 

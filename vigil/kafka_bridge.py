@@ -36,9 +36,10 @@ log = logging.getLogger(__name__)
 
 
 class BridgeStats(msgspec.Struct, kw_only=True):
-    """What the bridge forwarded."""
+    """What the bridge forwarded, and what waits (its metrics)."""
 
     forwarded: int = 0
+    backlog: int = 0
 
 
 class BridgeTiming(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,10 +68,11 @@ async def forward(
     *,
     chunk_max: int = 500,
     timing: BridgeTiming | None = None,
+    stats: BridgeStats | None = None,
 ) -> BridgeStats:
     """Forward chunks until ``stop`` is set; each is acknowledged once Kafka has it."""
     timing = timing or BridgeTiming()
-    stats = BridgeStats()
+    stats = stats if stats is not None else BridgeStats()
     partitions = sorted(await producer.partitions_for(topics.ingest))
     loop = asyncio.get_running_loop()
     next_beat = loop.time()
@@ -97,6 +99,7 @@ async def forward(
         await asyncio.gather(*sent)
         source.ack(chunk)
         stats.forwarded += len(chunk)
+        stats.backlog = source.pending()
     return stats
 
 
@@ -108,6 +111,7 @@ async def run_bridge(
     *,
     chunk_max: int,
     timing: BridgeTiming | None = None,
+    stats: BridgeStats | None = None,
 ) -> BridgeStats:
     """Connect to both brokers and forward until ``stop``."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
@@ -115,6 +119,8 @@ async def run_bridge(
     try:
         async with MqttSource(mqtt, INGEST_FILTERS) as source:
             log.info("bridging %s -> %s", ", ".join(INGEST_FILTERS), topics.ingest)
-            return await forward(source, producer, topics, stop, chunk_max=chunk_max, timing=timing)
+            return await forward(
+                source, producer, topics, stop, chunk_max=chunk_max, timing=timing, stats=stats
+            )
     finally:
         await producer.stop()

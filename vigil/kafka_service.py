@@ -6,11 +6,21 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from alerting.console import ConsoleNotifier
 from ingest.mqtt.errors import NotAuthorized
 from storage import StorageError, open_store
+from vigil.metrics import (
+    Field,
+    StatsCollector,
+    bridge_fields,
+    registry_of,
+    serve_metrics,
+    sink_fields,
+    worker_fields,
+)
 from vigil.profiles import ProfileBook
 from vigil.settings import Settings
 
@@ -23,6 +33,7 @@ log = logging.getLogger(__name__)
 async def bridge_service(settings: Settings) -> int:
     """Forward MQTT to Kafka until SIGINT or SIGTERM."""
     from vigil.kafka_bridge import (  # noqa: PLC0415 - Kafka is an optional extra
+        BridgeStats,
         BridgeTiming,
         run_bridge,
     )
@@ -31,8 +42,10 @@ async def bridge_service(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    stats = BridgeStats()
+    stop_metrics = serve_stats(settings, [(stats, bridge_fields())])
     try:
-        stats = await run_bridge(
+        await run_bridge(
             settings.mqtt(),
             settings.kafka_bootstrap,
             settings.kafka_topics(),
@@ -41,10 +54,13 @@ async def bridge_service(settings: Settings) -> int:
             timing=BridgeTiming(
                 heartbeat_s=settings.bridge_heartbeat_s, catch_up_s=settings.catch_up_s
             ),
+            stats=stats,
         )
     except NotAuthorized as exc:
         log.error("MQTT: %s", exc)  # noqa: TRY400
         return 4
+    finally:
+        stop_metrics()
     log.info("stopped: %d messages forwarded", stats.forwarded)
     return 0
 
@@ -52,7 +68,7 @@ async def bridge_service(settings: Settings) -> int:
 def worker_service(settings: Settings, *, sink: bool = True) -> int:
     """Run a Faust worker (processors, and the storage sink unless ``sink`` is off)."""
     from vigil.kafka_sink import Sink  # noqa: PLC0415
-    from vigil.kafka_worker import build_app  # noqa: PLC0415
+    from vigil.kafka_worker import WorkerStats, build_app  # noqa: PLC0415
 
     topics = settings.kafka_topics()
     # The store holds the wearer profiles every worker reads, and takes the sink's writes.
@@ -69,13 +85,37 @@ def worker_service(settings: Settings, *, sink: bool = True) -> int:
         log.info("applied migrations: %s", ", ".join(applied))
     profiles = ProfileBook(store, refresh_s=settings.profile_refresh_s)
     storage_sink = Sink(store, topics, [ConsoleNotifier(sys.stdout)]) if sink else None
+    stats = WorkerStats()
     app = build_app(
         worker_config(settings),
         profiles=profiles,
         refresh_profiles=profiles.refresh_if_due,
         sink=storage_sink,
+        stats=stats,
     )
-    return run_faust_app(app, settings.log_level)
+    counted: list[tuple[object, Sequence[Field]]] = [(stats, worker_fields())]
+    if storage_sink is not None:
+        counted.append((storage_sink.stats, sink_fields()))
+    stop_metrics = serve_stats(settings, counted)
+    try:
+        return run_faust_app(app, settings.log_level)
+    finally:
+        stop_metrics()
+
+
+def serve_stats(
+    settings: Settings, counted: Sequence[tuple[object, Sequence[Field]]]
+) -> Callable[[], None]:
+    """Serve ``counted``, stats structs with their metrics, if ``VIGIL_METRICS_PORT`` is set.
+
+    Returns the function that stops serving.
+    """
+    if settings.metrics_port is None:
+        return lambda: None
+    registry = registry_of(*(StatsCollector(stats, fields) for stats, fields in counted))
+    stop = serve_metrics(registry, settings.metrics_host, settings.metrics_port)
+    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+    return stop
 
 
 def worker_config(settings: Settings) -> WorkerConfig:

@@ -38,6 +38,15 @@ from vigil.kafka_topics import Forwarded, KafkaTopics, decode_forwarded
 log = logging.getLogger(__name__)
 
 
+class SinkStats(msgspec.Struct, kw_only=True):
+    """What the sink has done (its metrics)."""
+
+    records: int = 0
+    new_alerts: int = 0
+    store_failures: int = 0
+    failing: bool = False
+
+
 class Sink:
     """Stores a chunk of the tier's topics in one transaction, then delivers new alerts."""
 
@@ -45,6 +54,7 @@ class Sink:
         self.store = store
         self.topics = topics
         self.notifiers = list(notifiers)
+        self.stats = SinkStats()
 
     def store_chunk(self, records: Sequence[tuple[str, bytes]]) -> list[Alert]:
         """Store ``(kafka topic, value)`` records; return the alerts not stored before."""
@@ -94,6 +104,8 @@ class Sink:
             tx.add_indices(indices)
             new_alerts = tx.add_alerts(alerts)
             tx.add_dead_letters(letters)
+        self.stats.records += len(records)
+        self.stats.new_alerts += len(new_alerts)
         return new_alerts
 
     async def handle(self, records: Sequence[tuple[str, bytes]]) -> None:
@@ -134,6 +146,8 @@ async def _store_until_done(
         try:
             await sink.handle(records)
         except Exception as exc:  # noqa: BLE001 - any store failure: keep the chunk, retry
+            sink.stats.store_failures += 1
+            sink.stats.failing = True
             log.error(  # noqa: TRY400 - the traceback adds nothing for an outage
                 "storing %d records failed (%s: %s); retrying in %.1f s",
                 len(records),
@@ -142,6 +156,7 @@ async def _store_until_done(
                 wait_s,
             )
         else:
+            sink.stats.failing = False
             return True
         try:
             await asyncio.wait_for(stop.wait(), wait_s)

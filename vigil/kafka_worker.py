@@ -101,6 +101,24 @@ class Processed(msgspec.Struct, frozen=True, kw_only=True):
     duplicates: int = 0
 
 
+class WorkerStats(msgspec.Struct, kw_only=True):
+    """What a worker's processors have done (its metrics)."""
+
+    records: int = 0
+    duplicates: int = 0
+    too_late: int = 0
+    dead_letters: int = 0
+    alerts: int = 0
+
+    def add(self, records: int, result: Processed, topics: KafkaTopics) -> None:
+        """Count one processed chunk."""
+        self.records += records
+        self.duplicates += result.duplicates
+        self.too_late += result.too_late
+        self.dead_letters += sum(o.topic == topics.dead_letters for o in result.outputs)
+        self.alerts += sum(o.topic == topics.alerts for o in result.outputs)
+
+
 def _dead_letter(topics: KafkaTopics, key: bytes, letter: DeadLetter) -> Output:
     return Output(topics.dead_letters, key, msgspec.json.encode(letter))
 
@@ -322,8 +340,11 @@ class WorkerTables:
         config: WorkerConfig,
         profiles: Profiles,
         clock: Callable[[], float] = time.monotonic,
+        stats: WorkerStats | None = None,
     ) -> None:
         self.table = table
+        self.topics = config.topics
+        self.stats = stats if stats is not None else WorkerStats()
         self.states = DeviceStates(DeviceTable(table), profiles, config.processor)
         self.watch = Watch(self.states, config.bridge_heartbeat_s)
         self.progress = IngestProgress(table)
@@ -333,8 +354,9 @@ class WorkerTables:
         self._clock = clock
         self._last = clock()
 
-    def stage(self, result: Processed, applied: dict[int, int]) -> None:
-        """A chunk's new states and contacts, and the offsets it applied."""
+    def stage(self, result: Processed, applied: dict[int, int], records: int) -> None:
+        """A chunk's new states and contacts, and the offsets it applied (of ``records``)."""
+        self.stats.add(records, result, self.topics)
         for device, (partition, contact) in result.contacts.items():
             if device in result.states:
                 self.states.put(device, partition, result.states[device][1], contact=contact)
@@ -381,11 +403,12 @@ def build_app(
     profiles: Profiles | None = None,
     refresh_profiles: Callable[[], None] | None = None,
     sink: Sink | None = None,
+    stats: WorkerStats | None = None,
 ) -> faust.App:
     """The Faust app: the ``process`` agent, its tables, the silence timer, the ``sink``.
 
     ``refresh_profiles`` (a ``ProfileBook``'s ``refresh_if_due``) runs in a thread
-    before each chunk and each silence check.
+    before each chunk and each silence check. ``stats`` is counted as chunks are processed.
     """
     profile_of = profiles or (lambda _device_id: WearerProfile())
     topics = config.topics
@@ -398,6 +421,7 @@ def build_app(
         FaustStateTable(bytes_table(app, "device_state", config.partitions), sender),
         config,
         profile_of,
+        stats=stats,
     )
     turn = tables.turn
 
@@ -436,7 +460,7 @@ def build_app(
                     settings=config.processor,
                 )
                 await outputs.send(result.outputs)
-                tables.stage(result, admission.applied)
+                tables.stage(result, admission.applied, len(admission.records))
                 if tables.checkpoint_due():
                     await tables.checkpoint()
             if result.too_late:

@@ -44,6 +44,7 @@ from alerting.ladder_store import LadderStore, open_ladder_store
 from alerting.reminders import Reminder, Schedules, run_reminders
 from schemas import Alert
 from storage import StorageError, Store
+from vigil.http_edge import HttpEdge, HttpMeter
 from vigil.profiles import ProfileBook
 from vigil.settings import Settings, TwilioAccount
 
@@ -81,12 +82,17 @@ def alert_sender(settings: Settings, band: Sender) -> Sender:
 
 
 async def twilio_webhooks(
-    account: TwilioAccount, settings: Settings, driver: LadderDriver, stop: asyncio.Event
+    account: TwilioAccount,
+    settings: Settings,
+    driver: LadderDriver,
+    meter: HttpMeter,
+    stop: asyncio.Event,
 ) -> None:
     """Twilio's callbacks served on ``VIGIL_WEBHOOK_HOST:PORT`` until ``stop``."""
     from alerting.webhooks import serve_webhooks, webhook_app  # noqa: PLC0415
 
     app = webhook_app(driver, auth_token=account.auth_token, public_url=account.public_url)
+    app.add_middleware(HttpEdge, limits=settings.edge_limits(), meter=meter)
     log.info("Twilio callbacks on %s:%d", settings.webhook_host, settings.webhook_port)
     await serve_webhooks(app, settings.webhook_host, settings.webhook_port, stop)
 
@@ -201,6 +207,8 @@ class LadderSide:
         self.driver = driver
         self.profiles = profiles
         self.leading = False
+        # Kept across leads: the callbacks' server is started anew each time this leads.
+        self.webhook_meter = HttpMeter("twilio-callbacks")
 
     async def try_lead(self) -> bool:
         """Try for the lead; on winning it, start the driver and take in what waits.
@@ -256,7 +264,9 @@ class LadderSide:
         account = self.settings.twilio()
         if account is not None:
             tasks.append(
-                asyncio.create_task(twilio_webhooks(account, self.settings, self.driver, inner))
+                asyncio.create_task(
+                    twilio_webhooks(account, self.settings, self.driver, self.webhook_meter, inner)
+                )
             )
         try:
             while not stop.is_set():

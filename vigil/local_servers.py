@@ -38,11 +38,22 @@ def find_mosquitto() -> str | None:
     return binary if Path(binary).exists() else None
 
 
+def find_dynsec_plugin() -> Path | None:
+    """Mosquitto's dynamic-security plugin, where Debian (or a source build) puts it."""
+    for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"):
+        for name in ("mosquitto_dynamic_security.so", "mosquitto/mosquitto_dynamic_security.so"):
+            if (Path(folder) / name).exists():
+                return Path(folder) / name
+    return None
+
+
 class MosquittoProcess:
     """A Mosquitto of our own: ``persistence true`` so queues survive a restart.
 
     With ``users`` (name -> password) or ``auth`` (``vigil devices``' identities, with their
-    ACL) anonymous clients are refused; ``tls`` adds a TLS listener on ``tls_port``.
+    ACL) anonymous clients are refused; ``tls`` adds a TLS listener on ``tls_port``;
+    ``dynsec`` loads the dynamic-security plugin with that state file (made beforehand
+    by ``mosquitto_ctrl dynsec init``).
     """
 
     def __init__(
@@ -53,6 +64,7 @@ class MosquittoProcess:
         users: dict[str, str] | None = None,
         auth: BrokerAuth | None = None,
         tls: TlsFiles | None = None,
+        dynsec: Path | None = None,
     ) -> None:
         binary = find_mosquitto()
         if binary is None:
@@ -66,7 +78,7 @@ class MosquittoProcess:
         self.config = workdir / "mosquitto.conf"
         lines = [
             f"listener {self.port} 127.0.0.1",
-            f"allow_anonymous {'false' if users or auth else 'true'}",
+            f"allow_anonymous {'false' if users or auth or dynsec else 'true'}",
             "persistence true",
             f"persistence_location {workdir}/",
             "autosave_interval 1",
@@ -86,6 +98,11 @@ class MosquittoProcess:
             lines.append(f"password_file {passwords}")
         if auth is not None:  # vigil devices' identities: passwords and per-device ACLs
             lines += [f"password_file {auth.passwd}", f"acl_file {auth.acl}"]
+        if dynsec is not None:  # the dynamic-security plugin, its state in this file
+            plugin = find_dynsec_plugin()
+            if plugin is None:
+                raise FileNotFoundError("Mosquitto's dynamic-security plugin is not installed")
+            lines += [f"plugin {plugin}", f"plugin_opt_config_file {dynsec}"]
         if tls is not None:  # settings after a listener apply to it
             lines += [
                 f"listener {self.tls_port} 127.0.0.1",

@@ -1,15 +1,17 @@
-"""Prometheus metrics of ``vigil run`` (issue 10), on ``VIGIL_METRICS_PORT`` when set.
+"""Prometheus metrics (issue 10), served on ``VIGIL_METRICS_PORT`` when it is set.
 
-Read at scrape time from what the process already keeps, so the hot path pays nothing:
-the pipeline's running totals (``PipelineStats``), its queues, and the ladder store. The
-metrics and what each means are listed in docs/operations.md.
+``vigil run``'s (``PipelineCollector``) are read at scrape time from what the process
+already keeps, so the hot path pays nothing: the pipeline's running totals
+(``PipelineStats``), its queues, and the ladder store. The HTTP servers' are in
+``vigil/http_edge.py``. Every metric and what it means is listed in docs/operations.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Literal
 
+import msgspec
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -44,6 +46,11 @@ class PipelineCollector(Collector):
             ("vigil_ingest_duplicates", s.duplicates, "repeats of a stored message, dropped"),
             ("vigil_ingest_samples", s.samples, "samples in the stored telemetry"),
             ("vigil_ingest_too_late_batches", s.too_late, "batches beyond the lateness bound"),
+            (
+                "vigil_dead_letters_not_kept",
+                s.dead_letters_not_kept,
+                "dead letters of a flooding topic, counted and summed up, not kept",
+            ),
         ):
             yield CounterMetricFamily(name, text, value=value)
         letters = CounterMetricFamily(
@@ -89,12 +96,85 @@ class PipelineCollector(Collector):
         )
 
 
-def serve_metrics(collector: Collector, host: str, port: int) -> Callable[[], None]:
+class Field(msgspec.Struct, frozen=True):
+    """One metric read from a field of a stats struct."""
+
+    field: str
+    name: str
+    text: str
+    kind: Literal["counter", "gauge"] = "counter"
+
+
+class StatsCollector(Collector):
+    """Metrics read at scrape time from the fields of a running stats struct."""
+
+    def __init__(self, stats: object, fields: Sequence[Field]) -> None:
+        self.stats = stats
+        self.fields = list(fields)
+
+    def collect(self) -> Iterator[Metric]:
+        """Every field, as it stands now."""
+        for f in self.fields:
+            value = float(getattr(self.stats, f.field))
+            family = CounterMetricFamily if f.kind == "counter" else GaugeMetricFamily
+            yield family(f.name, f.text, value=value)
+
+
+def registry_of(*collectors: Collector) -> CollectorRegistry:
+    """A registry holding ``collectors``."""
+    registry = CollectorRegistry(auto_describe=True)
+    for collector in collectors:
+        registry.register(collector)
+    return registry
+
+
+def bridge_fields() -> list[Field]:
+    """``vigil bridge``'s metrics (``BridgeStats``)."""
+    return [
+        Field("forwarded", "vigil_bridge_messages_forwarded", "MQTT messages Kafka has taken"),
+        Field(
+            "backlog",
+            "vigil_bridge_backlog_messages",
+            "messages received from the broker, not yet forwarded",
+            "gauge",
+        ),
+    ]
+
+
+def worker_fields() -> list[Field]:
+    """``vigil worker``'s processors' metrics (``WorkerStats``)."""
+    return [
+        Field("records", "vigil_worker_records", "ingest records processed"),
+        Field("duplicates", "vigil_worker_duplicates", "repeats of a processed batch, dropped"),
+        Field("too_late", "vigil_worker_too_late_batches", "batches beyond the lateness bound"),
+        Field("dead_letters", "vigil_worker_dead_letters", "records the processors refused"),
+        Field("alerts", "vigil_worker_alerts_raised", "alerts the processors raised"),
+    ]
+
+
+def sink_fields() -> list[Field]:
+    """``vigil worker``'s storage sink's metrics (``SinkStats``)."""
+    return [
+        Field("records", "vigil_sink_records_stored", "records the sink has stored"),
+        Field("new_alerts", "vigil_sink_alerts_stored", "alerts stored the first time"),
+        Field(
+            "store_failures",
+            "vigil_sink_store_failures",
+            "failed attempts to store a chunk (each is retried with backoff)",
+        ),
+        Field(
+            "failing",
+            "vigil_sink_failing",
+            "1 while the sink's last attempt to store failed (the database is away)",
+            "gauge",
+        ),
+    ]
+
+
+def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> Callable[[], None]:
     """Serve ``/metrics`` in a thread; the function that stops it."""
     from prometheus_client import start_http_server  # noqa: PLC0415 - only with the setting
 
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(collector)
     server, thread = start_http_server(port, addr=host, registry=registry)
 
     def stop() -> None:

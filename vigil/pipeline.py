@@ -48,6 +48,7 @@ class PipelineStats(msgspec.Struct, kw_only=True):
     stored: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    dead_letters_not_kept: int = 0  # a flooding topic's, counted only
     samples: int = 0
     too_late: int = 0  # batches beyond the lateness bound: stored, not scored
     last_commit_s: float = 0.0  # the last chunk's time from dispatch to durable
@@ -178,6 +179,7 @@ class Pipeline:
         s.stored += report.stored
         s.duplicates += report.duplicates
         s.dead_letters += report.dead_letters
+        s.dead_letters_not_kept += report.dead_letters_not_kept
         s.samples += report.samples
         s.too_late += report.too_late
         s.dead_letter_reasons.update(report.dead_letter_reasons)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from alerting.console import ConsoleNotifier
 from alerting.driver import LadderDriver
-from alerting.ladder_store import LadderStore, open_ladder_store
+from alerting.ladder_store import open_ladder_store
 from ingest.mqtt.errors import NotAuthorized
 from ingest.mqtt.source import MqttSource
 from schemas.topics import INGEST_FILTERS
@@ -48,15 +48,16 @@ def make_shards(settings: Settings, store: Store) -> list[Shard]:
 
 
 def _metrics(
-    settings: Settings, pipeline: Pipeline, ladders: LadderStore, source: MqttSource
+    settings: Settings, pipeline: Pipeline, side: LadderSide, source: MqttSource
 ) -> Callable[[], None]:
     """Serve Prometheus metrics when ``VIGIL_METRICS_PORT`` is set; the function that stops."""
     if settings.metrics_port is None:
         return lambda: None
-    from vigil.metrics import PipelineCollector, serve_metrics  # noqa: PLC0415
+    from vigil.metrics import PipelineCollector, registry_of, serve_metrics  # noqa: PLC0415
 
-    collector = PipelineCollector(pipeline, ladders, source.pending)
-    stop = serve_metrics(collector, settings.metrics_host, settings.metrics_port)
+    collector = PipelineCollector(pipeline, side.ladders, source.pending)
+    registry = registry_of(collector, side.webhook_meter.registry)
+    stop = serve_metrics(registry, settings.metrics_host, settings.metrics_port)
     log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
     return stop
 
@@ -109,7 +110,7 @@ async def run_service(settings: Settings) -> int:
             seeded,
         )
         async with MqttSource(settings.mqtt(), INGEST_FILTERS) as source:
-            stop_metrics = _metrics(settings, pipeline, ladders, source)
+            stop_metrics = _metrics(settings, pipeline, side, source)
             log.info("ready: ingesting %s", ", ".join(INGEST_FILTERS))
             background = [asyncio.create_task(side.run(stop), name="ladder-side")]
             try:

@@ -21,6 +21,8 @@ from vigil.kafka_topics import KafkaTopics
 
 if TYPE_CHECKING:
     from storage.sealing import Sealer
+    from vigil.dead_letter_valve import ValveLimits
+    from vigil.http_edge import EdgeLimits
 
 
 class TwilioAccount(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,15 +55,32 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     metrics_port: int | None = Field(
-        default=None, ge=1, le=65535, description="vigil run: Prometheus /metrics on this port"
+        default=None,
+        ge=1,
+        le=65535,
+        description="Prometheus /metrics on this port (vigil run, api, bridge, worker)",
     )
     metrics_host: str = "127.0.0.1"
+    # What the HTTP servers (vigil api, Twilio's callbacks) refuse before their apps see it.
+    http_max_body_bytes: int = Field(default=1 << 20, ge=1024, description="larger: 413")
+    http_rate_per_s: float = Field(
+        default=50.0, ge=0, description="requests a second per client address (0: no limit)"
+    )
+    http_rate_burst: int = Field(default=200, ge=1, description="requests at once per client")
+    # A band sending garbage leaves this many dead letters; the rest are counted only.
+    dead_letters_per_minute: float = Field(
+        default=60.0, ge=0, description="dead letters kept per topic a minute (0: all)"
+    )
+    dead_letters_burst: int = Field(default=100, ge=1, description="kept per topic at once")
     log_format: Literal["text", "json"] = "text"  # json: one object per line (log shippers)
     mqtt_tls_ca: str | None = None  # a CA file: TLS to the broker, checked against it
     broker_auth_dir: str = Field(
         default="broker-auth",
         description="vigil devices: the broker identities, Mosquitto's passwd and acl files",
     )
+    # Mosquitto's dynamic-security plugin: its admin, for vigil devices to apply identities.
+    dynsec_admin_username: str | None = None
+    dynsec_admin_password: SecretStr | None = None
     mqtt_client_id: str = "vigil-ingest"
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
@@ -226,6 +245,22 @@ class Settings(BaseSettings):
         if 0 < len(missing) < len(given):
             raise ValueError(f"Twilio is half configured: {', '.join(missing)} not set")
         return self
+
+    def dead_letter_limits(self) -> ValveLimits:
+        """How many dead letters a topic may leave (``vigil/dead_letter_valve.py``)."""
+        from vigil.dead_letter_valve import ValveLimits  # noqa: PLC0415
+
+        return ValveLimits(per_minute=self.dead_letters_per_minute, burst=self.dead_letters_burst)
+
+    def edge_limits(self) -> EdgeLimits:
+        """The HTTP servers' limits."""
+        from vigil.http_edge import EdgeLimits  # noqa: PLC0415
+
+        return EdgeLimits(
+            max_body_bytes=self.http_max_body_bytes,
+            rate_per_s=self.http_rate_per_s,
+            burst=self.http_rate_burst,
+        )
 
     def api_secret(self) -> str:
         """The API's token secret; ``ValueError`` naming the setting when it is unusable."""

@@ -29,6 +29,7 @@ from schemas import Alert, GatewayStatusV1, TelemetryBatchV1, encode
 from schemas.records import DeadLetter, Received
 from storage.base import StorageUnavailable, Store
 from stream_processors.fleet import Fleet, Plan
+from vigil.dead_letter_valve import DeadLetterValve, ValveLimits
 from vigil.profiles import ProfileBook
 from vigil.settings import Settings
 
@@ -70,6 +71,7 @@ class DecodedChunk(msgspec.Struct, frozen=True, kw_only=True):
     accepted: list[Received]
     dead: list[DeadLetter]
     observed: list[GatewayStatusV1] = msgspec.field(default_factory=list)
+    not_kept: int = 0  # dead letters of a flooding topic, counted only (dead_letter_valve)
 
 
 class ChunkReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,6 +81,7 @@ class ChunkReport(msgspec.Struct, frozen=True, kw_only=True):
     duplicates: int = 0
     dead_letters: int = 0
     dead_letter_reasons: list[str] = msgspec.field(default_factory=list)
+    dead_letters_not_kept: int = 0
     samples: int = 0
     too_late: int = 0  # batches beyond the lateness bound: stored, not scored
     new_alerts: list[Alert] = msgspec.field(default_factory=list)
@@ -107,8 +110,10 @@ class ShardWork:
         retry_max_s: float = 10.0,
         owns: Callable[[str], bool] | None = None,
         profiles: ProfileBook | None = None,
+        valve: DeadLetterValve | None = None,
     ) -> None:
         self.store = store
+        self.valve = valve or DeadLetterValve(ValveLimits())
         self.fleet = fleet
         self.profiles = profiles  # the fleet's profile source, refreshed here
         self._clock = clock
@@ -132,13 +137,18 @@ class ShardWork:
                 accepted.append(item)
             else:
                 dead.append(item)
+        dead, not_kept = self.valve.admit(dead, received_at)
         observed = []
         for m in observe:  # the owning shard dead-letters what does not decode
             item = intake(m.topic, m.payload, received_at, size=m.size)
             if isinstance(item, Received) and isinstance(item.message, GatewayStatusV1):
                 observed.append(item.message)
         return DecodedChunk(
-            received_at=received_at, accepted=accepted, dead=dead, observed=observed
+            received_at=received_at,
+            accepted=accepted,
+            dead=dead,
+            observed=observed,
+            not_kept=not_kept,
         )
 
     def commit(self, decoded: DecodedChunk) -> ChunkResult:
@@ -203,6 +213,7 @@ class ShardWork:
                 duplicates=len(decoded.accepted) - len(new),
                 dead_letters=len(dead),
                 dead_letter_reasons=[d.reason for d in dead],
+                dead_letters_not_kept=decoded.not_kept,
                 samples=samples,
                 too_late=plan.too_late,
                 new_alerts=new_alerts,
@@ -271,4 +282,10 @@ class ShardWork:
 def shard_work_for(settings: Settings, store: Store, owns: Callable[[str], bool]) -> ShardWork:
     """A shard's work as ``vigil run`` sets it up: its devices' processors and profiles."""
     profiles = ProfileBook(store, refresh_s=settings.profile_refresh_s, owns=owns)
-    return ShardWork(store, Fleet(settings.processor(), profiles), owns=owns, profiles=profiles)
+    return ShardWork(
+        store,
+        Fleet(settings.processor(), profiles),
+        owns=owns,
+        profiles=profiles,
+        valve=DeadLetterValve(settings.dead_letter_limits()),
+    )

@@ -61,6 +61,10 @@ def test_header_with_comments_blank_lines_and_defaults() -> None:
         ("rec x 360\n", "unreadable record line"),
         ("rec 1 360 10\nrec.dat nine\n", "unreadable signal format"),
         ("rec 1 360 10\nrec.dat 16 lots/mV\n", "unreadable gain"),
+        # Found by tests/fuzz: numbers that are not, once a plain ValueError.
+        ("rec 1 360 10\nrec.dat 16 +\n", "unreadable signal line"),
+        ("rec 1 360 10\nrec.dat 16 200 11 zero\n", "unreadable signal line"),
+        ("rec 1 360 10\nrec.dat 16 200 11 0 first\n", "unreadable signal line"),
     ],
 )
 def test_malformed_headers_give_one_clear_error(header: str, match: str) -> None:

@@ -348,7 +348,7 @@ def test_chunks_between_checkpoints_write_each_device_once_then_the_progress() -
             settings=SETTINGS,
         )
         offset += len(chunk)
-        tables.stage(result, {5: offset - 1})
+        tables.stage(result, {5: offset - 1}, 1)
         clock.now += 0.5
         assert not tables.checkpoint_due()
     assert data == {}, "nothing written between checkpoints"
