@@ -103,13 +103,28 @@ def scaled(
     )
 
 
+def _finite_mean(values: np.ndarray) -> float | None:
+    """The mean of the finite values; None for none, or for a mean beyond a float's range."""
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):  # absurd inputs: found by Hypothesis
+        mean = float(values.mean())
+    return mean if math.isfinite(mean) else None
+
+
 def _robust_center_spread(values: np.ndarray) -> tuple[float | None, float | None]:
     values = values[np.isfinite(values)]
     if len(values) < MIN_BASELINE:
         return None, None
-    median = float(np.median(values))
-    spread = MAD_TO_SD * float(np.median(np.abs(values - median)))
-    return median, spread or float(values.std(ddof=1)) or None
+    # Values near a float's range overflow the arithmetic: no baseline from those.
+    with np.errstate(over="ignore", invalid="ignore"):
+        median = float(np.median(values))
+        spread = MAD_TO_SD * float(np.median(np.abs(values - median)))
+        sd = float(values.std(ddof=1))
+    if not (math.isfinite(median) and math.isfinite(spread) and math.isfinite(sd)):
+        return None, None
+    return median, spread or sd or None
 
 
 def deviation(
@@ -188,8 +203,7 @@ def physical_fatigue(
     sleep = np.asarray(sleep_hours, dtype=np.float64)
 
     def recent(x: np.ndarray) -> float | None:
-        last = x[-7:][np.isfinite(x[-7:])]
-        return float(last.mean()) if len(x) >= 7 + MIN_BASELINE and len(last) else None
+        return _finite_mean(x[-7:]) if len(x) >= 7 + MIN_BASELINE else None
 
     center, spread = _robust_center_spread(ln_rmssd[:-7])
     rmssd_input = scaled(
@@ -197,12 +211,10 @@ def physical_fatigue(
     )
     ratio = None
     if len(steps) >= 28:
-        chronic_days, acute_days = steps[-28:], steps[-7:]
-        chronic_days = chronic_days[np.isfinite(chronic_days)]
-        acute_days = acute_days[np.isfinite(acute_days)]
         # Days without step data are left out of both means (not counted as 0 steps).
-        if len(acute_days) and len(chronic_days) and chronic_days.mean() > 0:
-            ratio = float(acute_days.mean() / chronic_days.mean())
+        chronic, acute = _finite_mean(steps[-28:]), _finite_mean(steps[-7:])
+        if acute is not None and chronic is not None and chronic > 0:
+            ratio = acute / chronic
     load_input = scaled("acute_chronic_step_ratio", ratio, 1.0, 0.25, adverse_if_higher=True)
     night_center, night_spread = _robust_center_spread(sleep[:-7])
     usual = usual_sleep_hours if usual_sleep_hours is not None else night_center

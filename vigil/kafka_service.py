@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from alerting.console import ConsoleNotifier
 from ingest.mqtt.errors import NotAuthorized
 from storage import StorageError, open_store
+from vigil.dead_letter_valve import DeadLetterValve
 from vigil.metrics import (
     Field,
     StatsCollector,
@@ -84,7 +85,10 @@ def worker_service(settings: Settings, *, sink: bool = True) -> int:
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     profiles = ProfileBook(store, refresh_s=settings.profile_refresh_s)
-    storage_sink = Sink(store, topics, [ConsoleNotifier(sys.stdout)]) if sink else None
+    storage_sink = None
+    if sink:
+        valve = DeadLetterValve(settings.dead_letter_limits())
+        storage_sink = Sink(store, topics, [ConsoleNotifier(sys.stdout)], valve)
     stats = WorkerStats()
     app = build_app(
         worker_config(settings),

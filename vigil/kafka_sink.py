@@ -32,6 +32,7 @@ from schemas import Alert
 from schemas.records import DeadLetter, Received
 from schemas.scores import IndexRecord, ScoreRecord
 from storage.base import Store
+from vigil.dead_letter_valve import DeadLetterValve, ValveLimits
 from vigil.delivery import deliver
 from vigil.kafka_topics import Forwarded, KafkaTopics, decode_forwarded
 
@@ -43,21 +44,45 @@ class SinkStats(msgspec.Struct, kw_only=True):
 
     records: int = 0
     new_alerts: int = 0
+    dead_letters_not_kept: int = 0  # a flooding topic's (vigil/dead_letter_valve.py)
     store_failures: int = 0
     failing: bool = False
+
+
+class Prepared(msgspec.Struct, frozen=True, kw_only=True):
+    """A chunk decoded for the store: what one transaction writes."""
+
+    messages: list[Received]
+    scores: list[ScoreRecord]
+    alerts: list[Alert]
+    indices: list[IndexRecord]
+    letters: list[DeadLetter]  # those the valve keeps, and its summaries
+    records: int
+    not_kept: int
 
 
 class Sink:
     """Stores a chunk of the tier's topics in one transaction, then delivers new alerts."""
 
-    def __init__(self, store: Store, topics: KafkaTopics, notifiers: Sequence[Notifier]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        topics: KafkaTopics,
+        notifiers: Sequence[Notifier],
+        valve: DeadLetterValve | None = None,
+    ) -> None:
         self.store = store
         self.topics = topics
         self.notifiers = list(notifiers)
+        self.valve = valve or DeadLetterValve(ValveLimits())
         self.stats = SinkStats()
 
     def store_chunk(self, records: Sequence[tuple[str, bytes]]) -> list[Alert]:
         """Store ``(kafka topic, value)`` records; return the alerts not stored before."""
+        return self.store_prepared(self.prepare(records))
+
+    def prepare(self, records: Sequence[tuple[str, bytes]]) -> Prepared:
+        """Decode a chunk, once however often its store is tried (the valve counts once)."""
         t = self.topics
         messages: list[Received] = []
         scores: list[ScoreRecord] = []
@@ -98,22 +123,36 @@ class Sink:
                         payload=value,
                     )
                 )
+        letters, not_kept = self.valve.admit(letters, dt.datetime.now(dt.UTC))
+        return Prepared(
+            messages=messages,
+            scores=scores,
+            alerts=alerts,
+            indices=indices,
+            letters=letters,
+            records=len(records),
+            not_kept=not_kept,
+        )
+
+    def store_prepared(self, chunk: Prepared) -> list[Alert]:
+        """Store a prepared chunk in one transaction; the alerts not stored before."""
         with self.store.transaction() as tx:
-            tx.add_messages(messages)
-            tx.add_scores(scores)
-            tx.add_indices(indices)
-            new_alerts = tx.add_alerts(alerts)
-            tx.add_dead_letters(letters)
-        self.stats.records += len(records)
+            tx.add_messages(chunk.messages)
+            tx.add_scores(chunk.scores)
+            tx.add_indices(chunk.indices)
+            new_alerts = tx.add_alerts(chunk.alerts)
+            tx.add_dead_letters(chunk.letters)
+        self.stats.records += chunk.records
+        self.stats.dead_letters_not_kept += chunk.not_kept
         self.stats.new_alerts += len(new_alerts)
         return new_alerts
 
-    async def handle(self, records: Sequence[tuple[str, bytes]]) -> None:
+    async def handle(self, chunk: Prepared) -> None:
         """Store a chunk and deliver its new alerts (undelivered ones stay in the outbox).
 
         The store is called in a thread: the database must not stall the worker's loop.
         """
-        await self._deliver(await asyncio.to_thread(self.store_chunk, records))
+        await self._deliver(await asyncio.to_thread(self.store_prepared, chunk))
 
     async def deliver_pending(self) -> None:
         """Deliver alerts stored earlier but not delivered (e.g. before a crash)."""
@@ -142,9 +181,10 @@ async def _store_until_done(
 ) -> bool:
     """Store a chunk, retrying with backoff; False if stopped before it was stored."""
     wait_s = config.retry_first_s
+    chunk = sink.prepare(records)
     while True:
         try:
-            await sink.handle(records)
+            await sink.handle(chunk)
         except Exception as exc:  # noqa: BLE001 - any store failure: keep the chunk, retry
             sink.stats.store_failures += 1
             sink.stats.failing = True

@@ -158,6 +158,11 @@ def sink_fields() -> list[Field]:
         Field("records", "vigil_sink_records_stored", "records the sink has stored"),
         Field("new_alerts", "vigil_sink_alerts_stored", "alerts stored the first time"),
         Field(
+            "dead_letters_not_kept",
+            "vigil_sink_dead_letters_not_kept",
+            "dead letters of a flooding topic, counted and summed up, not kept",
+        ),
+        Field(
             "store_failures",
             "vigil_sink_store_failures",
             "failed attempts to store a chunk (each is retried with backoff)",

@@ -138,3 +138,15 @@ def test_short_histories_report_missing_inputs(days: int) -> None:
     result = physical_fatigue(series, [8000.0] * days, [7.5] * days)
     assert result.value is None or days >= 14
     assert len(result.missing) + sum(i.deviation_sd is not None for i in result.inputs) == 3
+
+
+@pytest.mark.parametrize("extreme", [1.7e308, -1.7e308])
+def test_values_near_a_floats_range_give_no_baseline_instead_of_overflowing(
+    extreme: float,
+) -> None:
+    """Found by the property test above in CI: means and SDs of such values overflowed
+    (a RuntimeWarning, an error under the test settings), on any machine by chance."""
+    history = [extreme, -extreme] * 20
+    fatigue = physical_fatigue(history, history, history)
+    assert fatigue.value is None or 0 <= fatigue.value <= 100
+    assert all(i.deviation_sd is None for i in fatigue.inputs)

@@ -10,11 +10,14 @@ cannot be injected into one transaction of a real database at a chosen moment).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Sequence
+import datetime as dt
+from collections.abc import Callable, Iterator
 
+import msgspec
 import pytest
 
 from schemas import Alert
+from schemas.records import DeadLetter
 from storage import Store
 from stream_processors.device import WearerProfile
 
@@ -23,8 +26,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tests.vigil.kafka_doubles import DictTable
 from tests.vigil.test_kafka_worker import SETTINGS, deteriorating, forwarded, run
+from vigil.dead_letter_valve import DeadLetterValve, ValveLimits
 from vigil.kafka_mock import MockKafka
-from vigil.kafka_sink import Sink, SinkConfig, run_sink
+from vigil.kafka_sink import Prepared, Sink, SinkConfig, run_sink
 from vigil.kafka_tables import DeviceStates, DeviceTable
 from vigil.kafka_topics import KafkaTopics, partition_key
 
@@ -35,16 +39,16 @@ PARTITIONS = 2
 class FailingSink(Sink):
     """A sink whose first ``failures`` stores raise, as during a database outage."""
 
-    def __init__(self, store: Store, failures: int) -> None:
-        super().__init__(store, TOPICS, [])
+    def __init__(self, store: Store, failures: int, valve: DeadLetterValve | None = None) -> None:
+        super().__init__(store, TOPICS, [], valve)
         self.failures = failures
         self.attempts = 0
 
-    def store_chunk(self, records: Sequence[tuple[str, bytes]]) -> list[Alert]:
+    def store_prepared(self, chunk: Prepared) -> list[Alert]:
         self.attempts += 1
         if self.attempts <= self.failures:
             raise ConnectionError("the database is away")
-        return super().store_chunk(records)
+        return super().store_prepared(chunk)
 
 
 @pytest.fixture
@@ -174,3 +178,32 @@ def test_a_sink_stopped_while_its_store_fails_commits_nothing_and_the_next_store
         assert await task == len(records)
 
     asyncio.run(scenario())
+
+
+def test_the_sink_caps_a_flooding_topics_dead_letters_and_counts_a_retried_chunk_once(
+    kafka: MockKafka, store: Store
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    letters = [
+        DeadLetter.of(
+            received_at=now, topic="vigil/v1/telemetry/wb-0666", reason="invalid_json",
+            detail="", payload=b"{%d" % i,
+        )
+        for i in range(40)
+    ]  # fmt: skip
+    records = [(TOPICS.dead_letters, b"wb-0666", msgspec.json.encode(x)) for x in letters]
+    sink = FailingSink(store, failures=2, valve=DeadLetterValve(ValveLimits(burst=10)))
+
+    async def scenario() -> None:
+        await produce(kafka.bootstrap, records)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_sink(config(kafka), sink, stop))
+        await until(lambda: sink.stats.records == len(records), 60)
+        stop.set()
+        await task
+
+    asyncio.run(scenario())
+    assert sink.attempts > 2, "two failures, then stored"
+    assert store.count_dead_letters() == 10
+    assert sink.stats.dead_letters_not_kept == 30  # not 30 per attempt
+    assert sink.stats.store_failures >= 1
