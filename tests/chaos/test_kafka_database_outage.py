@@ -6,7 +6,8 @@ Kafka holds what the sink cannot store: the sink keeps its chunk and retries wit
 backoff, committing nothing it has not stored. When the database returns, every
 distinct batch published is stored once, the SOS's ladder climbs to its end with each
 contact called once, and no process has exited. The worker's ``/metrics`` shows the
-outage while it lasts (``vigil_sink_failing`` 1, failures counted) and its end.
+outage while it lasts (``vigil_sink_failing`` 1, failures counted) and its end, and the
+bridge's and the worker's counters account for every message.
 
 Kafka is the in-process Kafka-protocol broker of the tier's tests (``vigil.kafka_mock``).
 """
@@ -43,7 +44,7 @@ def test_a_minute_without_the_database_under_the_kafka_tier_loses_nothing(
     mosquitto: MosquittoProcess,
     tmp_path: Path,
 ) -> None:
-    metrics_port = free_port()
+    metrics_port, bridge_metrics = free_port(), free_port()
     with PostgresProcess() as database:
         env = {
             **tier_env(kafka, mosquitto, tmp_path / "unused.db"),
@@ -51,7 +52,9 @@ def test_a_minute_without_the_database_under_the_kafka_tier_loses_nothing(
             "VIGIL_MQTT_CLIENT_ID": f"vigil-bridge-{uuid.uuid4().hex[:8]}",
         }
         set_contacts(env, tmp_path, CONTACTS)
-        bridge = VigilRun(env, ("bridge",), ready="bridging")
+        bridge = VigilRun(
+            {**env, "VIGIL_METRICS_PORT": str(bridge_metrics)}, ("bridge",), ready="bridging"
+        )
         worker = VigilRun({**env, "VIGIL_METRICS_PORT": str(metrics_port)}, ("worker",), None)
         alerts = VigilRun(env, ("alerts",), ready="driving the alert ladders")
         with running(alerts, bridge, worker):
@@ -80,6 +83,13 @@ def test_a_minute_without_the_database_under_the_kafka_tier_loses_nothing(
                 failures = sink_metric(metrics_port, "vigil_sink_store_failures_total")
                 assert failures >= 1
                 assert sink_metric(metrics_port, "vigil_sink_failing") == 0
+                # Every batch (repeats too) and the SOS crossed the bridge; the worker took
+                # each, with the bridge's heartbeats; the sink stored them and the outputs.
+                forwarded = sink_metric(bridge_metrics, "vigil_bridge_messages_forwarded_total")
+                assert forwarded >= sent + 1
+                assert sink_metric(metrics_port, "vigil_worker_records_total") >= forwarded
+                assert sink_metric(metrics_port, "vigil_worker_alerts_raised_total") >= 1
+                assert sink_metric(metrics_port, "vigil_sink_records_stored_total") >= forwarded
                 for run in (bridge, worker, alerts):
                     assert run.alive(), "".join(run.log[-20:])
             finally:
