@@ -88,7 +88,10 @@ else:  # the same description, so the test is collected and then skipped with th
     pg_schema = schema
 
 
-@pytest.fixture(scope="module", autouse=True)
+# Session-scoped: under pytest-xdist's work stealing a worker may leave this module and
+# come back to it; a module-scoped fixture is then torn down (stores closed, files gone)
+# and set up again around stores made once at import. Found with `-n 4`.
+@pytest.fixture(scope="session", autouse=True)
 def _close_stores() -> Iterator[None]:
     yield
     _STORES.close()
