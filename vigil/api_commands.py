@@ -75,9 +75,6 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
             settings.education_webhook_url,
             settings.education_webhook_secret.get_secret_value(),
         )
-    metrics_at = None
-    if settings.metrics_port is not None:
-        metrics_at = (settings.metrics_host, settings.metrics_port)
     return asyncio.run(
         api_service(
             settings.database_url,
@@ -87,7 +84,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
             audit_key=audit_key,
             consult_grace_s=settings.consult_grace_s,
             edge=settings.edge_limits(),
-            metrics_at=metrics_at,
+            metrics_at=settings.metrics_at(),
             publisher=publisher,
             sealer=sealer,
             tls=tls,

@@ -29,7 +29,7 @@ from schemas.topics import PREFIX
 from vigil.broker_auth import Identity
 
 CONTROL = "$CONTROL/dynamic-security/v1"
-NOT_FOUND = ("not found",)  # the plugin's error text for a missing client or role
+NOT_FOUND = "not found"  # in the plugin's error for a missing client or role
 
 
 class DynsecError(RuntimeError):
@@ -190,6 +190,6 @@ class DynsecAdmin:
             if not error:
                 continue
             is_delete = str(response.get("command", "")).startswith("delete")
-            if not (is_delete and any(s in error.lower() for s in NOT_FOUND)):
+            if not (is_delete and NOT_FOUND in error.lower()):
                 raise DynsecError(f"{response.get('command')}: {error}")
         return found

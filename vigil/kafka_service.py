@@ -114,12 +114,11 @@ def serve_stats(
 
     Returns the function that stops serving.
     """
-    if settings.metrics_port is None:
+    at = settings.metrics_at()
+    if at is None:
         return lambda: None
     registry = registry_of(*(StatsCollector(stats, fields) for stats, fields in counted))
-    stop = serve_metrics(registry, settings.metrics_host, settings.metrics_port)
-    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
-    return stop
+    return serve_metrics(registry, *at)
 
 
 def worker_config(settings: Settings) -> WorkerConfig:

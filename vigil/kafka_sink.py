@@ -77,10 +77,6 @@ class Sink:
         self.valve = valve or DeadLetterValve(ValveLimits())
         self.stats = SinkStats()
 
-    def store_chunk(self, records: Sequence[tuple[str, bytes]]) -> list[Alert]:
-        """Store ``(kafka topic, value)`` records; return the alerts not stored before."""
-        return self.store_prepared(self.prepare(records))
-
     def prepare(self, records: Sequence[tuple[str, bytes]]) -> Prepared:
         """Decode a chunk, once however often its store is tried (the valve counts once)."""
         t = self.topics

@@ -8,6 +8,7 @@ already keeps, so the hot path pays nothing: the pipeline's running totals
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -18,6 +19,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 if TYPE_CHECKING:
     from alerting.ladder_store import LadderStore
     from vigil.pipeline import Pipeline
+
+
+log = logging.getLogger(__name__)
 
 
 class PipelineCollector(Collector):
@@ -36,23 +40,7 @@ class PipelineCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Every metric, as it stands now."""
         s = self.pipeline.stats
-        for name, value, text in (
-            (
-                "vigil_ingest_messages_received",
-                s.received,
-                "MQTT messages taken in and acknowledged",
-            ),
-            ("vigil_ingest_messages_stored", s.stored, "messages stored (first copies)"),
-            ("vigil_ingest_duplicates", s.duplicates, "repeats of a stored message, dropped"),
-            ("vigil_ingest_samples", s.samples, "samples in the stored telemetry"),
-            ("vigil_ingest_too_late_batches", s.too_late, "batches beyond the lateness bound"),
-            (
-                "vigil_dead_letters_not_kept",
-                s.dead_letters_not_kept,
-                "dead letters of a flooding topic, counted and summed up, not kept",
-            ),
-        ):
-            yield CounterMetricFamily(name, text, value=value)
+        yield from StatsCollector(s, pipeline_fields()).collect()
         letters = CounterMetricFamily(
             "vigil_dead_letters", "payloads refused, by reason", labels=["reason"]
         )
@@ -74,11 +62,6 @@ class PipelineCollector(Collector):
             "vigil_ingest_chunks_in_flight",
             "chunks handed to the shards, not yet durable",
             value=self.pipeline.chunks_in_flight(),
-        )
-        yield GaugeMetricFamily(
-            "vigil_ingest_commit_seconds",
-            "the last chunk's time from dispatch to durable (stored and scored)",
-            value=s.last_commit_s,
         )
         outbox = GaugeMetricFamily(
             "vigil_ladder_outbox_messages",
@@ -126,6 +109,30 @@ def registry_of(*collectors: Collector) -> CollectorRegistry:
     for collector in collectors:
         registry.register(collector)
     return registry
+
+
+def pipeline_fields() -> list[Field]:
+    """``vigil run``'s running totals (``PipelineStats``)."""
+    return [
+        Field(
+            "received", "vigil_ingest_messages_received", "MQTT messages taken in and acknowledged"
+        ),
+        Field("stored", "vigil_ingest_messages_stored", "messages stored (first copies)"),
+        Field("duplicates", "vigil_ingest_duplicates", "repeats of a stored message, dropped"),
+        Field("samples", "vigil_ingest_samples", "samples in the stored telemetry"),
+        Field("too_late", "vigil_ingest_too_late_batches", "batches beyond the lateness bound"),
+        Field(
+            "dead_letters_not_kept",
+            "vigil_dead_letters_not_kept",
+            "dead letters of a flooding topic, counted and summed up, not kept",
+        ),
+        Field(
+            "last_commit_s",
+            "vigil_ingest_commit_seconds",
+            "the last chunk's time from dispatch to durable (stored and scored)",
+            "gauge",
+        ),
+    ]
 
 
 def bridge_fields() -> list[Field]:
@@ -181,6 +188,7 @@ def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> Callable
     from prometheus_client import start_http_server  # noqa: PLC0415 - only with the setting
 
     server, thread = start_http_server(port, addr=host, registry=registry)
+    log.info("metrics on http://%s:%d/metrics", host, port)
 
     def stop() -> None:
         server.shutdown()

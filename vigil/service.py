@@ -51,15 +51,13 @@ def _metrics(
     settings: Settings, pipeline: Pipeline, side: LadderSide, source: MqttSource
 ) -> Callable[[], None]:
     """Serve Prometheus metrics when ``VIGIL_METRICS_PORT`` is set; the function that stops."""
-    if settings.metrics_port is None:
+    at = settings.metrics_at()
+    if at is None:
         return lambda: None
     from vigil.metrics import PipelineCollector, registry_of, serve_metrics  # noqa: PLC0415
 
     collector = PipelineCollector(pipeline, side.ladders, source.pending)
-    registry = registry_of(collector, side.webhook_meter.registry)
-    stop = serve_metrics(registry, settings.metrics_host, settings.metrics_port)
-    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
-    return stop
+    return serve_metrics(registry_of(collector, side.webhook_meter.registry), *at)
 
 
 async def run_service(settings: Settings) -> int:

@@ -252,6 +252,10 @@ class Settings(BaseSettings):
 
         return ValveLimits(per_minute=self.dead_letters_per_minute, burst=self.dead_letters_burst)
 
+    def metrics_at(self) -> tuple[str, int] | None:
+        """Where to serve Prometheus metrics: (host, port), or None when not asked for."""
+        return None if self.metrics_port is None else (self.metrics_host, self.metrics_port)
+
     def edge_limits(self) -> EdgeLimits:
         """The HTTP servers' limits."""
         from vigil.http_edge import EdgeLimits  # noqa: PLC0415

@@ -154,9 +154,9 @@ def test_the_sink_stores_a_re_read_chunk_once(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "sink.db")
     store.migrate()
     sink = Sink(store, TOPICS, [])
-    first = sink.store_chunk(chunk)
+    first = sink.store_prepared(sink.prepare(chunk))
     assert first
-    assert sink.store_chunk(chunk) == []  # the same records after a restart
+    assert sink.store_prepared(sink.prepare(chunk)) == []  # the same records after a restart
     assert store.count_messages() == len(messages)
     assert len(store.alerts()) == len(first)
     scores = of_topic(result, TOPICS.scores)
@@ -176,7 +176,8 @@ def test_a_stray_record_on_an_output_topic_is_a_dead_letter_not_a_stuck_sink(
     chunk += [(o.topic, o.value) for o in scores]
     store = SqliteStore(tmp_path / "sink.db")
     store.migrate()
-    Sink(store, TOPICS, []).store_chunk(chunk)
+    sink = Sink(store, TOPICS, [])
+    sink.store_prepared(sink.prepare(chunk))
     letters = store.dead_letters()
     assert sorted((d.topic, d.reason) for d in letters) == [
         (TOPICS.alerts, "bad_output_record"),
@@ -264,7 +265,8 @@ def test_gateway_copies_tell_every_partition_the_cause_and_are_not_stored_twice(
     assert "its gateway is offline" in raised[3].summary
     store = SqliteStore(tmp_path / "sink.db")
     store.migrate()
-    Sink(store, TOPICS, []).store_chunk([(TOPICS.ingest, value) for _p, value in records])
+    sink = Sink(store, TOPICS, [])
+    sink.store_prepared(sink.prepare([(TOPICS.ingest, value) for _p, value in records]))
     assert store.count_messages() == 1  # the band's batch; heartbeats and copies are not kept
     store.close()
 
