@@ -69,12 +69,3 @@ def ecg_data() -> Path:
     if not (ECG_DATA / "mitdb" / "100.hea").exists():
         pytest.skip(f"real ECG recordings not found at {ECG_DATA} (../shared/data/ecg)")
     return ECG_DATA
-
-
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: two workers per core. Many tests mostly wait (on child processes, on a
-    database stopped for a minute), so one per core left the cores idle: on 2 cores the
-    suite (``.venv/bin/python -m pytest``) took 557-592 s with ``-n 2`` and 401-456 s with
-    ``-n 4``, all passing."""
-    del config
-    return 2 * (os.cpu_count() or 1)

@@ -109,7 +109,7 @@ def test_virtual_bands_reach_storage_through_a_broker_restart_without_loss_or_co
     gateway.start()
     try:
         wait_for(lambda: stored(db)[0] >= 20, 30, "the first readings stored")
-        wait_for(lambda: "wb-0001" in gateway_status(db), 10, "the gateway's status names a band")
+        wait_for(lambda: "wb-0001" in gateway_status(db), 30, "the gateway's status names a band")
         mosquitto.stop()
         time.sleep(3)  # notifications go on; the gateway spools them
         mosquitto.start()
@@ -122,7 +122,8 @@ def test_virtual_bands_reach_storage_through_a_broker_restart_without_loss_or_co
         assert stored(db) == (total, 0), sent
     finally:
         if air.process.poll() is None:
-            air.process.kill()
+            air.process.kill()  # and reaped, its pipes closed: not leaked into later tests
+            air.process.communicate()
         assert gateway.terminate() == 0, "".join(gateway.log[-40:])
         assert runner.terminate() == 0, "".join(runner.log[-30:])
     log = "".join(gateway.log)
